@@ -1,0 +1,233 @@
+//! Users: the profile (`/api/v1/users/me`), saved addresses, and the admin's user list.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::auth::Role;
+
+/// A user account as others see it: never the password hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct User {
+    /// The user's id (the `sub` of their tokens).
+    pub id: Uuid,
+    /// The sign-in email.
+    pub email: String,
+    /// The name shown in the shop.
+    pub display_name: String,
+    /// The user's roles.
+    pub roles: Vec<Role>,
+    /// When the account was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// `PATCH /api/v1/users/me`: change one's own profile. Absent fields stay as they are.
+///
+/// Changing the password needs both `current_password` and `new_password`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateProfile {
+    /// A new display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The password in use, proving a password change comes from the account's owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_password: Option<String>,
+    /// The password to change to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_password: Option<String>,
+}
+
+impl fmt::Debug for UpdateProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |secret: &Option<String>| secret.as_ref().map(|_| "[redacted]");
+        f.debug_struct("UpdateProfile")
+            .field("display_name", &self.display_name)
+            .field("current_password", &redact(&self.current_password))
+            .field("new_password", &redact(&self.new_password))
+            .finish()
+    }
+}
+
+/// A saved postal address of a user, chosen at checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Address {
+    /// The address's id, passed as `address_id` at checkout.
+    pub id: Uuid,
+    /// Who receives the parcel.
+    pub recipient: String,
+    /// Street and number.
+    pub line1: String,
+    /// Apartment, floor, company; optional.
+    pub line2: Option<String>,
+    /// City or town.
+    pub city: String,
+    /// Postal or ZIP code.
+    pub postal_code: String,
+    /// State, province or region, where the country uses one.
+    pub region: Option<String>,
+    /// ISO 3166-1 alpha-2 country code, e.g. `"DE"`.
+    pub country: String,
+    /// A phone number for the carrier.
+    pub phone: Option<String>,
+}
+
+/// A new address to save: an [`Address`] without its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewAddress {
+    /// Who receives the parcel.
+    pub recipient: String,
+    /// Street and number.
+    pub line1: String,
+    /// Apartment, floor, company; optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    /// City or town.
+    pub city: String,
+    /// Postal or ZIP code.
+    pub postal_code: String,
+    /// State, province or region, where the country uses one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// ISO 3166-1 alpha-2 country code, e.g. `"DE"`.
+    pub country: String,
+    /// A phone number for the carrier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+/// `PATCH /api/v1/admin/users/{id}`: an admin sets a user's roles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AdminUpdateUser {
+    /// The complete new set of roles (not a delta).
+    pub roles: Vec<Role>,
+}
+
+/// `GET /api/v1/admin/users?email=&limit=&cursor=`: the admin's user list, answered by a
+/// [`Page`](crate::pagination::Page) of [`User`]s.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+pub struct UserQuery {
+    /// Only users whose email contains this text (case-insensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The page size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn user_times_are_rfc3339() {
+        let user = User {
+            id: Uuid::from_u128(2),
+            email: "grace@example.com".to_owned(),
+            display_name: "Grace".to_owned(),
+            roles: vec![Role::Customer, Role::Admin],
+            created_at: datetime!(2024-05-01 12:30:15.5 +02:00),
+        };
+        let value = serde_json::to_value(&user).expect("serialize");
+        assert_eq!(value["created_at"], json!("2024-05-01T12:30:15.5+02:00"));
+        assert_eq!(
+            serde_json::from_value::<User>(value).expect("deserialize"),
+            user
+        );
+    }
+
+    #[test]
+    fn update_profile_fields_are_optional_but_typos_are_rejected() {
+        let update: UpdateProfile =
+            serde_json::from_value(json!({"display_name": "Ada L."})).expect("deserialize");
+        assert_eq!(update.display_name.as_deref(), Some("Ada L."));
+        assert_eq!(update.new_password, None);
+        assert_eq!(
+            serde_json::to_value(&update).expect("serialize"),
+            json!({"display_name": "Ada L."})
+        );
+        assert!(serde_json::from_value::<UpdateProfile>(json!({"password": "x"})).is_err());
+    }
+
+    #[test]
+    fn update_profile_debug_hides_passwords() {
+        let update = UpdateProfile {
+            display_name: None,
+            current_password: Some("old-secret".to_owned()),
+            new_password: Some("new-secret".to_owned()),
+        };
+        let debug = format!("{update:?}");
+        assert!(!debug.contains("secret"), "{debug}");
+        assert!(debug.contains("[redacted]"), "{debug}");
+        let empty = format!("{:?}", UpdateProfile::default());
+        assert!(empty.contains("new_password: None"), "{empty}");
+    }
+
+    #[test]
+    fn new_address_round_trips_and_rejects_unknown_fields() {
+        let body = json!({
+            "recipient": "Ada Lovelace",
+            "line1": "12 St James's Square",
+            "city": "London",
+            "postal_code": "SW1Y 4JH",
+            "country": "GB"
+        });
+        let address: NewAddress = serde_json::from_value(body.clone()).expect("deserialize");
+        assert_eq!(address.line2, None);
+        assert_eq!(serde_json::to_value(&address).expect("serialize"), body);
+        let mut typo = body;
+        typo["zip"] = json!("SW1Y");
+        assert!(serde_json::from_value::<NewAddress>(typo).is_err());
+    }
+
+    #[test]
+    fn address_answers_with_explicit_nulls() {
+        let address = Address {
+            id: Uuid::from_u128(3),
+            recipient: "Ada".to_owned(),
+            line1: "1 Main St".to_owned(),
+            line2: None,
+            city: "Springfield".to_owned(),
+            postal_code: "12345".to_owned(),
+            region: Some("IL".to_owned()),
+            country: "US".to_owned(),
+            phone: None,
+        };
+        let value = serde_json::to_value(&address).expect("serialize");
+        assert_eq!(value["line2"], json!(null));
+        assert_eq!(value["region"], json!("IL"));
+        assert_eq!(
+            serde_json::from_value::<Address>(value).expect("deserialize"),
+            address
+        );
+    }
+
+    #[test]
+    fn admin_update_and_query() {
+        let update: AdminUpdateUser =
+            serde_json::from_value(json!({"roles": ["admin", "customer"]})).expect("deserialize");
+        assert_eq!(update.roles, vec![Role::Admin, Role::Customer]);
+        assert!(serde_json::from_value::<AdminUpdateUser>(json!({"roles": ["root"]})).is_err());
+        let query: UserQuery =
+            serde_json::from_value(json!({"email": "ada", "limit": 10})).expect("deserialize");
+        assert_eq!(query.email.as_deref(), Some("ada"));
+        assert_eq!(query.cursor, None);
+    }
+}

@@ -1,0 +1,209 @@
+//! RabbitMQ: one connection per service, re-established with backoff when it drops.
+//!
+//! Publishers and consumers never hold a connection across failures: they ask the [`Broker`]
+//! for a channel, and long-running work (a consumer, an outbox relay) runs inside
+//! [`Broker::supervise`], which reconnects with exponential backoff until shutdown. Events go to
+//! one durable topic exchange whose name comes from configuration.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use futures::future::BoxFuture;
+use lapin::options::ExchangeDeclareOptions;
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use tokio::sync::Mutex;
+
+use crate::config::{ConfigError, Env};
+use crate::health::Check;
+use crate::shutdown::Shutdown;
+
+/// How long one connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Broker settings.
+#[derive(Clone)]
+pub struct AmqpConfig {
+    /// `AMQP_URL`, such as `amqp://guest:guest@127.0.0.1:5672/%2f`.
+    pub url: String,
+    /// The topic exchange events go through (`AMQP_EXCHANGE`, default `ecommerce.events`).
+    pub exchange: String,
+}
+
+impl std::fmt::Debug for AmqpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpConfig")
+            .field("exchange", &self.exchange)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AmqpConfig {
+    /// Reads the broker settings.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            url: env.required("AMQP_URL", "an amqp:// URL")?,
+            exchange: env.or(
+                "AMQP_EXCHANGE",
+                "ecommerce.events".to_owned(),
+                "an exchange name",
+            )?,
+        })
+    }
+}
+
+/// A shared, self-healing connection to RabbitMQ.
+#[derive(Clone)]
+pub struct Broker {
+    config: Arc<AmqpConfig>,
+    name: &'static str,
+    connection: Arc<Mutex<Option<Arc<Connection>>>>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Broker {
+    /// A broker handle for the service `name`; nothing connects until first use.
+    pub fn new(config: AmqpConfig, name: &'static str) -> Self {
+        Self {
+            config: Arc::new(config),
+            name,
+            connection: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The configured events exchange.
+    pub fn exchange(&self) -> &str {
+        &self.config.exchange
+    }
+
+    /// The live connection, connecting (one attempt) when there is none or it broke.
+    pub async fn connection(&self) -> Result<Arc<Connection>, lapin::Error> {
+        let mut slot = self.connection.lock().await;
+        if let Some(connection) = slot.as_ref()
+            && connection.status().connected()
+        {
+            return Ok(connection.clone());
+        }
+        *slot = None;
+        let properties = ConnectionProperties::default().with_connection_name(self.name.into());
+        let connection = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Connection::connect(&self.config.url, properties),
+        )
+        .await
+        .map_err(|_| lapin::Error::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
+        let connection = Arc::new(connection);
+        *slot = Some(connection.clone());
+        tracing::info!(exchange = %self.config.exchange, "connected to RabbitMQ");
+        Ok(connection)
+    }
+
+    /// A new channel on the live connection, with the events exchange declared.
+    pub async fn channel(&self) -> Result<Channel, lapin::Error> {
+        let channel = self.connection().await?.create_channel().await?;
+        channel
+            .exchange_declare(
+                self.config.exchange.as_str().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(channel)
+    }
+
+    /// Runs `session` with a fresh channel until it returns `Ok` or shutdown starts. When the
+    /// channel cannot be opened or the session fails (the broker went away), waits with
+    /// exponential backoff, capped at 30 s, and starts a new session.
+    pub async fn supervise<F, Fut>(&self, shutdown: &Shutdown, task: &str, mut session: F)
+    where
+        F: FnMut(Channel) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        let policy = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(30))
+            .with_jitter()
+            .without_max_times();
+        let mut delays = policy.build();
+        loop {
+            let outcome = tokio::select! {
+                () = shutdown.cancelled() => return,
+                outcome = async {
+                    let channel = self.channel().await?;
+                    session(channel).await
+                } => outcome,
+            };
+            match outcome {
+                Ok(()) => return,
+                Err(error) => {
+                    let delay = delays.next().unwrap_or(Duration::from_secs(30));
+                    tracing::warn!(task, error = %error, ?delay, "AMQP session ended; reconnecting");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(delay) => {},
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Readiness: the broker can be reached.
+#[derive(Debug, Clone)]
+pub struct AmqpCheck {
+    broker: Broker,
+    required: bool,
+}
+
+impl AmqpCheck {
+    /// A check that fails readiness when RabbitMQ is down.
+    pub fn required(broker: Broker) -> Self {
+        Self {
+            broker,
+            required: true,
+        }
+    }
+
+    /// A check that only reports `degraded`: for services that buffer events (an outbox) or
+    /// only consume, and so keep serving while the broker is away.
+    pub fn optional(broker: Broker) -> Self {
+        Self {
+            broker,
+            required: false,
+        }
+    }
+}
+
+impl Check for AmqpCheck {
+    fn name(&self) -> &'static str {
+        "rabbitmq"
+    }
+
+    fn required(&self) -> bool {
+        self.required
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.broker
+                .connection()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
+}

@@ -1,0 +1,270 @@
+//! Request extractors whose rejections are problems naming the field at fault.
+//!
+//! axum's own `Json`, `Query` and `Path` reject with plain text. These wrap the same parsing
+//! with `serde_path_to_error`, so a client sent `422` with `errors[0].field = "card.number"`
+//! rather than a sentence to parse.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, field_error};
+
+/// A JSON body (request) or a JSON response.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<mime_type::Essence>().ok())
+            .is_some_and(|essence| essence.is_json());
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection: BytesRejection| {
+                    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::PayloadTooLarge
+                    } else {
+                        ApiError::bad_request(rejection.body_text())
+                    }
+                })?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Parses a JSON document, naming the field at fault when it does not fit `T`.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let message = without_position(&inner.to_string());
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = field_path(&path, &message);
+                ApiError::Validation(vec![field_error(&field, "invalid", message)])
+            }
+            _ => ApiError::bad_request(format!("The body is not valid JSON: {message}")),
+        }
+    })
+}
+
+/// A query string parsed into `T`; a bad parameter is a 400 naming it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(Query)
+            .map_err(|error| {
+                let path = error.path().to_string();
+                let message = error.into_inner().to_string();
+                let field = field_path(&path, &message);
+                ApiError::BadRequest {
+                    detail: format!("The query parameter `{field}` is invalid: {message}"),
+                    errors: vec![field_error(&field, "invalid", message)],
+                }
+            })
+    }
+}
+
+/// Path parameters; a malformed one (an id that is not a UUID) is a 400 naming it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Path(value))
+            .map_err(|rejection| match rejection {
+                PathRejection::FailedToDeserializePathParams(error) => {
+                    let kind = error.into_kind();
+                    let field = match &kind {
+                        axum::extract::path::ErrorKind::ParseErrorAtKey { key, .. }
+                        | axum::extract::path::ErrorKind::InvalidUtf8InPathParam { key } => {
+                            key.clone()
+                        }
+                        _ => "path".to_owned(),
+                    };
+                    ApiError::BadRequest {
+                        detail: format!("The path parameter `{field}` is invalid."),
+                        errors: vec![field_error(&field, "invalid", kind.to_string())],
+                    }
+                }
+                other => ApiError::Internal(anyhow::anyhow!("path extraction: {other}")),
+            })
+    }
+}
+
+/// Joins the deserializer's path with the field named in a missing/unknown field message.
+fn field_path(path: &str, message: &str) -> String {
+    let named = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    let base = if path == "." { "" } else { path };
+    match (base, named) {
+        ("", Some(name)) => name.to_owned(),
+        (base, Some(name)) if !base.ends_with(name) => format!("{base}.{name}"),
+        ("", None) => "body".to_owned(),
+        (base, _) => base.to_owned(),
+    }
+}
+
+/// serde_json appends " at line L column C", which means nothing to an API client.
+fn without_position(message: &str) -> String {
+    message
+        .rfind(" at line ")
+        .map_or(message, |at| &message[..at])
+        .to_owned()
+}
+
+/// Media type parsing without a dependency for one comparison.
+mod mime_type {
+    /// The `type/subtype` of a `Content-Type`, lowercased, parameters dropped.
+    pub(super) struct Essence(String);
+
+    impl Essence {
+        /// `application/json` or any `+json` type such as `application/merge-patch+json`.
+        pub(super) fn is_json(&self) -> bool {
+            self.0 == "application/json" || self.0.ends_with("+json")
+        }
+    }
+
+    impl std::str::FromStr for Essence {
+        type Err = ();
+
+        fn from_str(value: &str) -> Result<Self, ()> {
+            let essence = value.split(';').next().unwrap_or_default().trim();
+            if essence.contains('/') {
+                Ok(Self(essence.to_ascii_lowercase()))
+            } else {
+                Err(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Card {
+        number: String,
+        exp_month: u8,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Checkout {
+        address_id: String,
+        card: Card,
+    }
+
+    fn field_of(result: Result<Checkout, ApiError>) -> String {
+        match result {
+            Err(ApiError::Validation(errors)) => errors[0].field.clone(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_top_level_field_is_named() {
+        assert_eq!(
+            field_of(parse_json(br#"{"card":{"number":"4242","exp_month":1}}"#)),
+            "address_id"
+        );
+    }
+
+    #[test]
+    fn missing_nested_field_is_named_with_its_path() {
+        assert_eq!(
+            field_of(parse_json(br#"{"address_id":"a","card":{"exp_month":1}}"#)),
+            "card.number"
+        );
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        assert_eq!(
+            field_of(parse_json(
+                br#"{"address_id":"a","card":{"number":"4","exp_month":"May"}}"#
+            )),
+            "card.exp_month"
+        );
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        assert_eq!(
+            field_of(parse_json(
+                br#"{"address_id":"a","card":{"number":"4","exp_month":1},"coupon":1}"#
+            )),
+            "coupon"
+        );
+    }
+
+    #[test]
+    fn malformed_json_is_a_bad_request_without_positions() {
+        match parse_json::<Checkout>(b"{\"address_id\": ") {
+            Err(ApiError::BadRequest { detail, .. }) => {
+                assert!(!detail.contains("line"), "{detail}")
+            }
+            other => panic!("expected bad request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_media_types() {
+        let parse = |v: &str| v.parse::<mime_type::Essence>().map(|e| e.is_json());
+        assert_eq!(parse("application/json; charset=utf-8"), Ok(true));
+        assert_eq!(parse("Application/JSON"), Ok(true));
+        assert_eq!(parse("application/merge-patch+json"), Ok(true));
+        assert_eq!(parse("text/plain"), Ok(false));
+        assert!(parse("json").is_err());
+    }
+}

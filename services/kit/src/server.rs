@@ -1,0 +1,181 @@
+//! The HTTP server every service runs: ops endpoints, standard layers, graceful shutdown.
+//!
+//! [`router`] wraps a service's routes with `/healthz`, `/readyz`, `/metrics`, request ids,
+//! request spans joined to the caller's trace, RED metrics, a timeout, a body limit, response
+//! compression, panic capture and problem+json answers for unknown routes. [`serve`] runs it
+//! until shutdown, then gives in-flight requests a bounded time to finish.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{BoxError, Router, middleware};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::config::HttpConfig;
+use crate::error::ApiError;
+use crate::health::{self, Health};
+use crate::metrics::{self, Metrics};
+use crate::shutdown::Shutdown;
+use crate::telemetry;
+
+/// What the ops endpoints report on.
+#[derive(Debug, Clone)]
+pub struct Ops {
+    /// The service's metrics registry.
+    pub metrics: Metrics,
+    /// The service's readiness checks.
+    pub health: Health,
+}
+
+/// The service's routes wrapped with ops endpoints and the standard layers.
+pub fn router(routes: Router, ops: &Ops, http: &HttpConfig) -> Router {
+    let ops_routes = Router::new()
+        .route("/healthz", get(health::liveness))
+        .route(
+            "/readyz",
+            get(health::readiness).with_state(ops.health.clone()),
+        )
+        .route(
+            "/metrics",
+            get(metrics::endpoint).with_state(ops.metrics.clone()),
+        );
+    let timeout = http.request_timeout;
+    routes
+        .merge(ops_routes)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            ops.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_span)
+                        .on_request(())
+                        .on_response(DefaultOnResponse::new().level(Level::INFO))
+                        .on_failure(()),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(CatchPanicLayer::custom(panic_response))
+                .layer(HandleErrorLayer::new(move |error: BoxError| async move {
+                    timeout_response(&error, timeout)
+                }))
+                .timeout(timeout)
+                .layer(DefaultBodyLimit::max(http.body_limit))
+                .layer(CompressionLayer::new()),
+        )
+}
+
+/// The span of one request: joined to the caller's trace, carrying ids that every log line
+/// written inside it repeats.
+fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id,
+        trace_id = tracing::field::Empty,
+    );
+    telemetry::set_parent(&span, telemetry::extract_http(request.headers()));
+    if let Some(trace_id) = span.in_scope(telemetry::current_trace_id) {
+        span.record("trace_id", trace_id);
+    }
+    span
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("No route for {method} {}.", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+    let problem = contracts::problem::Problem::new(
+        contracts::problem::problem_types::BAD_REQUEST,
+        "Method not allowed",
+        405,
+    )
+    .with_detail(format!("{method} is not allowed on {}.", uri.path()));
+    crate::error::problem_response(&problem)
+}
+
+fn timeout_response(error: &BoxError, timeout: Duration) -> Response {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        tracing::warn!(?timeout, "request timed out");
+        ApiError::unavailable(format!(
+            "the request did not finish within {}s and",
+            timeout.as_secs()
+        ))
+        .into_response()
+    } else {
+        ApiError::Internal(anyhow::anyhow!("middleware error: {error}")).into_response()
+    }
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
+}
+
+/// Binds the listener.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+}
+
+/// Serves `app` until `shutdown` fires, then lets in-flight requests finish within `drain`,
+/// then waits for the background tasks, within the same deadline.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: Shutdown,
+    drain: Duration,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "listening");
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned());
+    let mut server = tokio::spawn(async move { server.await });
+    tokio::select! {
+        outcome = &mut server => return Ok(outcome??),
+        () = shutdown.cancelled() => {},
+    }
+    tracing::info!(?drain, "draining in-flight requests");
+    match tokio::time::timeout(drain, &mut server).await {
+        Ok(outcome) => outcome??,
+        Err(_) => {
+            tracing::warn!("drain deadline passed; closing the remaining connections");
+            server.abort();
+        }
+    }
+    if !shutdown.wait_for_tasks(drain).await {
+        tracing::warn!("background tasks did not stop within the drain deadline");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! The one place that sets up logging and tracing, and carries trace context across processes.
+//!
+//! Logs are JSON lines; every line written inside a request carries that request's `trace_id`.
+//! Spans always get OpenTelemetry ids (so logs can be joined across services even without a
+//! collector) and are exported over OTLP only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//! Trace context travels as W3C `traceparent`/`tracestate`, in HTTP headers and in AMQP
+//! message headers alike.
+
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry::{Context, global};
+use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::config::{ConfigError, Env};
+
+/// Logging and tracing settings.
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    /// `tracing` filter directives (`RUST_LOG`, default `info`).
+    pub filter: String,
+    /// Human-readable logs instead of JSON (`LOG_FORMAT=pretty`), for a terminal.
+    pub pretty: bool,
+    /// OTLP/HTTP collector endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`); no export when unset.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl TelemetryConfig {
+    /// Reads the telemetry settings.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let format: String = env.or("LOG_FORMAT", "json".to_owned(), "json or pretty")?;
+        let pretty = match format.as_str() {
+            "json" => false,
+            "pretty" => true,
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "LOG_FORMAT".into(),
+                    value: other.into(),
+                    expected: "json or pretty".into(),
+                    reason: "unknown format".into(),
+                });
+            }
+        };
+        Ok(Self {
+            filter: env.or("RUST_LOG", "info".to_owned(), "tracing filter directives")?,
+            pretty,
+            otlp_endpoint: env.optional("OTEL_EXPORTER_OTLP_ENDPOINT", "an http(s) URL")?,
+        })
+    }
+}
+
+/// Keeps the tracer provider alive; dropping it flushes spans not yet exported.
+#[derive(Debug)]
+pub struct TelemetryGuard {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Err(error) = self.provider.shutdown() {
+            eprintln!("telemetry shutdown: {error}");
+        }
+    }
+}
+
+/// Installs the global subscriber and propagator for the service `service`.
+pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
+    global::set_text_map_propagator(TraceContextPropagator::new());
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(Resource::builder().with_service_name(service).build());
+    if config.otlp_endpoint.is_some() {
+        // The exporter reads OTEL_EXPORTER_OTLP_* itself, as every OpenTelemetry SDK does.
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    let tracer = provider.tracer(service);
+    let filter = EnvFilter::try_new(&config.filter)
+        .map_err(|e| anyhow::anyhow!("RUST_LOG={:?} is invalid: {e}", config.filter))?;
+    let otel = tracing_opentelemetry::layer().with_tracer(tracer);
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    if config.pretty {
+        registry.with(tracing_subscriber::fmt::layer()).try_init()?;
+    } else {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
+            .try_init()?;
+    }
+    Ok(TelemetryGuard { provider })
+}
+
+/// The trace id of the current span, if it has one.
+pub fn current_trace_id() -> Option<String> {
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context
+        .is_valid()
+        .then(|| span_context.trace_id().to_string())
+}
+
+/// The W3C trace context carried by incoming HTTP headers.
+pub fn extract_http(headers: &http::HeaderMap) -> Context {
+    TraceContextPropagator::new().extract(&HeaderExtractor(headers))
+}
+
+/// Writes the current span's trace context into outgoing HTTP headers.
+pub fn inject_http(headers: &mut http::HeaderMap) {
+    let context = tracing::Span::current().context();
+    TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
+}
+
+/// Writes the current span's trace context into AMQP message headers.
+pub fn inject_amqp(headers: &mut FieldTable) {
+    let context = tracing::Span::current().context();
+    TraceContextPropagator::new().inject_context(&context, &mut AmqpHeaders(headers));
+}
+
+/// The W3C trace context carried by AMQP message headers.
+pub fn extract_amqp(headers: &FieldTable) -> Context {
+    TraceContextPropagator::new().extract(&AmqpHeadersRef(headers))
+}
+
+/// Makes `span` a child of the remote context, so one trace spans both processes.
+pub fn set_parent(span: &tracing::Span, parent: Context) {
+    // Only fails when no OpenTelemetry layer is installed, in which case there is nothing to link.
+    let _ = span.set_parent(parent);
+}
+
+struct AmqpHeaders<'a>(&'a mut FieldTable);
+
+impl Injector for AmqpHeaders<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let Ok(key) = ShortString::try_new(key) {
+            self.0
+                .insert(key, AMQPValue::LongString(LongString::from(value)));
+        }
+    }
+}
+
+struct AmqpHeadersRef<'a>(&'a FieldTable);
+
+impl Extractor for AmqpHeadersRef<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .inner()
+            .iter()
+            .find(|(k, _)| k.as_str() == key)
+            .and_then(|(_, v)| match v {
+                AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok(),
+                _ => None,
+            })
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.inner().keys().map(ShortString::as_str).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_tracing<T>(f: impl FnOnce() -> T) -> T {
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, f)
+    }
+
+    #[test]
+    fn http_headers_carry_the_trace_across() {
+        with_tracing(|| {
+            let span = tracing::info_span!("outgoing");
+            let _entered = span.enter();
+            let mut headers = http::HeaderMap::new();
+            inject_http(&mut headers);
+            let traceparent = headers["traceparent"].to_str().expect("ascii");
+            let expected = current_trace_id().expect("a trace id");
+            assert!(traceparent.contains(&expected), "{traceparent}");
+
+            let incoming = tracing::info_span!("incoming");
+            set_parent(&incoming, extract_http(&headers));
+            let _in = incoming.enter();
+            assert_eq!(current_trace_id(), Some(expected));
+        });
+    }
+
+    #[test]
+    fn amqp_headers_carry_the_trace_across() {
+        with_tracing(|| {
+            let span = tracing::info_span!("publish");
+            let _entered = span.enter();
+            let mut headers = FieldTable::default();
+            inject_amqp(&mut headers);
+            let expected = current_trace_id().expect("a trace id");
+
+            let consumer = tracing::info_span!("consume");
+            set_parent(&consumer, extract_amqp(&headers));
+            let _in = consumer.enter();
+            assert_eq!(current_trace_id(), Some(expected));
+        });
+    }
+
+    #[test]
+    fn bad_log_format_is_named() {
+        let env = Env::from_pairs([("LOG_FORMAT", "xml")]);
+        let error = TelemetryConfig::from_env(&env).expect_err("must fail");
+        assert!(error.to_string().starts_with("LOG_FORMAT=\"xml\""));
+    }
+}

@@ -1,0 +1,221 @@
+//! The kit's server stack, served for real on a random port.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use kit::extract::{Json, Path};
+use kit::health::Health;
+use kit::metrics::Metrics;
+use kit::server::{Ops, router};
+use kit::shutdown::Shutdown;
+use testkit::{TestServer, http_config};
+
+#[derive(serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct NewThing {
+    name: String,
+    size: u32,
+}
+
+async fn thing(Path(id): Path<uuid::Uuid>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "id": id }))
+}
+
+async fn create(Json(thing): Json<NewThing>) -> Json<NewThing> {
+    Json(thing)
+}
+
+async fn slow() -> &'static str {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    "done"
+}
+
+fn app(shutdown: &Shutdown) -> (Router, Metrics) {
+    let metrics = Metrics::new();
+    let ops = Ops {
+        metrics: metrics.clone(),
+        health: Health::new(shutdown.clone()),
+    };
+    let routes = Router::new()
+        .route("/things/{id}", get(thing))
+        .route("/things", post(create))
+        .route("/slow", get(slow));
+    (router(routes, &ops, &http_config()), metrics)
+}
+
+async fn start() -> TestServer {
+    let shutdown = Shutdown::new();
+    let (app, _) = app(&shutdown);
+    TestServer::start(app, shutdown).await
+}
+
+async fn problem(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    (status, response.json().await.expect("problem body"))
+}
+
+#[tokio::test]
+async fn metrics_group_requests_by_route_template() {
+    let server = start().await;
+    for _ in 0..3 {
+        let id = uuid::Uuid::new_v4();
+        assert_eq!(server.get(&format!("/things/{id}")).await.status(), 200);
+    }
+    assert_eq!(server.get("/things/not-a-uuid").await.status(), 400);
+
+    let text = server.get("/metrics").await.text().await.expect("metrics");
+    let ok_series: Vec<_> = text
+        .lines()
+        .filter(|l| l.starts_with("http_requests_total{") && l.contains(r#"route="/things/{id}""#))
+        .collect();
+    assert_eq!(ok_series.len(), 2, "one series per status: {ok_series:?}");
+    assert!(
+        ok_series
+            .iter()
+            .any(|l| l.contains(r#"status="200""#) && l.ends_with(" 3")),
+        "{ok_series:?}"
+    );
+    assert!(
+        ok_series
+            .iter()
+            .any(|l| l.contains(r#"status="400""#) && l.ends_with(" 1")),
+        "{ok_series:?}"
+    );
+    assert!(
+        !text.contains("/things/not-a-uuid"),
+        "raw paths must not become labels"
+    );
+    assert!(text.contains(r#"http_request_duration_seconds_bucket{le="0.005",method="GET",route="/things/{id}",status="200"}"#), "{text}");
+    assert!(text.contains(r#"http_request_duration_seconds_count{method="GET",route="/things/{id}",status="200"} 3"#), "{text}");
+}
+
+#[tokio::test]
+async fn unknown_route_is_a_problem() {
+    let server = start().await;
+    let (status, body) = problem(server.get("/nowhere").await).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["type"], "/problems/not-found");
+}
+
+#[tokio::test]
+async fn responses_carry_a_request_id_and_keep_the_callers() {
+    let server = start().await;
+    let generated = server.get("/healthz").await;
+    assert!(generated.headers().contains_key("x-request-id"));
+    let kept = server
+        .client
+        .get(server.url("/healthz"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(kept.headers()["x-request-id"], "abc-123");
+}
+
+#[tokio::test]
+async fn json_body_errors_name_the_field() {
+    let server = start().await;
+    let post = |body: &'static str, content_type: &'static str| {
+        server
+            .client
+            .post(server.url("/things"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let (status, body) = problem(
+        post(r#"{"name":"a","size":"big"}"#, "application/json")
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["errors"][0]["field"], "size");
+
+    let (status, body) = problem(
+        post(r#"{"name":"a"}"#, "application/json")
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["errors"][0]["field"], "size");
+
+    let (status, _) = problem(post(r#"{"name":"#, "application/json").await.expect("send")).await;
+    assert_eq!(status, 400);
+
+    let (status, _) = problem(
+        post(r#"{"name":"a","size":1}"#, "text/plain")
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(status, 415);
+
+    let ok = post(r#"{"name":"a","size":1}"#, "application/json")
+        .await
+        .expect("send");
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let server = start().await;
+    let big = format!(r#"{{"name":"{}","size":1}}"#, "x".repeat(100 * 1024));
+    let response = server
+        .client
+        .post(server.url("/things"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .expect("send");
+    let (status, body) = problem(response).await;
+    assert_eq!(status, 413);
+    assert_eq!(body["type"], "/problems/payload-too-large");
+}
+
+#[tokio::test]
+async fn in_flight_request_finishes_after_shutdown_and_new_connections_are_refused() {
+    let server = start().await;
+    let client = server.client.clone();
+    let url = server.url("/slow");
+    let in_flight = tokio::spawn(async move { client.get(url).send().await });
+    // Let the slow request reach its handler before the signal.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let addr = server.addr;
+    let shutdown = server.shutdown.clone();
+    let stopped = tokio::spawn(server.stop());
+    shutdown.cancelled().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let refused = tokio::net::TcpStream::connect(addr).await;
+    assert!(
+        refused.is_err(),
+        "the listener must be closed after the signal"
+    );
+
+    let response = in_flight
+        .await
+        .expect("join")
+        .expect("in-flight request completes");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.expect("body"), "done");
+    stopped.await.expect("join").expect("clean stop");
+}
+
+#[tokio::test]
+async fn readiness_turns_false_on_shutdown() {
+    let shutdown = Shutdown::new();
+    let health = Health::new(shutdown.clone());
+    assert!(health.readiness().await.0);
+    shutdown.trigger();
+    let (ready, report) = health.readiness().await;
+    assert!(!ready);
+    assert_eq!(report.status, "shutting_down");
+}

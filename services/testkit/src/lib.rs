@@ -1,0 +1,243 @@
+//! Test harness: real stores, isolated per test, so every test can run in parallel.
+//!
+//! - [`TestDb`]: a fresh, uniquely named Postgres database, dropped when the test ends;
+//! - [`TestRedis`]: a unique key prefix on the shared Redis;
+//! - [`TestAmqp`]: a unique exchange name on the shared RabbitMQ;
+//! - [`TestServer`]: a router served by the kit's real server stack on a random port.
+//!
+//! Servers are reached through `TEST_DATABASE_URL`, `TEST_REDIS_URL` and `TEST_AMQP_URL`,
+//! defaulting to the standard local ports.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use kit::config::HttpConfig;
+use kit::shutdown::Shutdown;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool};
+
+/// The Postgres server tests create their databases on.
+pub fn postgres_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The Redis server tests use.
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// The RabbitMQ server tests use.
+pub fn amqp_url() -> String {
+    std::env::var("TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+/// A name no other test uses: `prefix` and a random suffix.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A fresh database that exists for the lifetime of the value.
+#[derive(Debug)]
+pub struct TestDb {
+    /// The database's name (`test_<random>`).
+    pub name: String,
+    /// A URL that connects to it.
+    pub url: String,
+    /// A pool connected to it.
+    pub pool: PgPool,
+}
+
+impl TestDb {
+    /// Creates the database.
+    pub async fn new() -> Self {
+        let name = unique_name("test");
+        let admin = admin_options();
+        let mut connection = admin
+            .connect()
+            .await
+            .expect("connect to Postgres (is it running? ci/test starts it)");
+        sqlx::query(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+            .execute(&mut connection)
+            .await
+            .expect("create the test database");
+        connection.close().await.ok();
+        let options = admin.database(&name);
+        let url = options.to_url_lossy().to_string();
+        let pool = kit::db::DatabaseConfig::from_url(&url)
+            .expect("test database URL")
+            .pool();
+        Self { name, url, pool }
+    }
+
+    /// Creates the database and applies `migrator` to it.
+    pub async fn migrated(migrator: &sqlx::migrate::Migrator) -> Self {
+        let db = Self::new().await;
+        kit::db::migrate(&db.pool, migrator)
+            .await
+            .expect("apply migrations");
+        db
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Drop runs outside async context, so the cleanup gets its own thread and runtime.
+        // WITH (FORCE) ends the connections the test's pools still hold.
+        let name = self.name.clone();
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                if let Ok(mut connection) = admin_options().connect().await {
+                    let _ = sqlx::query(AssertSqlSafe(format!(
+                        r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+                    )))
+                    .execute(&mut connection)
+                    .await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+fn admin_options() -> PgConnectOptions {
+    postgres_url()
+        .parse::<PgConnectOptions>()
+        .expect("TEST_DATABASE_URL is a postgres:// URL")
+        .log_statements(tracing::log::LevelFilter::Debug)
+}
+
+/// A key prefix on the shared Redis that no other test uses.
+#[derive(Debug, Clone)]
+pub struct TestRedis {
+    /// The Redis URL.
+    pub url: String,
+    /// The prefix (`test_<random>:`).
+    pub prefix: String,
+}
+
+impl Default for TestRedis {
+    fn default() -> Self {
+        Self {
+            url: redis_url(),
+            prefix: format!("{}:", unique_name("test")),
+        }
+    }
+}
+
+impl TestRedis {
+    /// Kit settings for this prefix.
+    pub fn config(&self) -> kit::cache::RedisConfig {
+        kit::cache::RedisConfig {
+            url: self.url.clone(),
+            prefix: self.prefix.clone(),
+            timeout: Duration::from_millis(500),
+        }
+    }
+}
+
+/// An exchange name on the shared RabbitMQ that no other test uses.
+#[derive(Debug, Clone)]
+pub struct TestAmqp {
+    /// The AMQP URL.
+    pub url: String,
+    /// The exchange (`test_<random>.events`).
+    pub exchange: String,
+}
+
+impl Default for TestAmqp {
+    fn default() -> Self {
+        Self {
+            url: amqp_url(),
+            exchange: format!("{}.events", unique_name("test")),
+        }
+    }
+}
+
+impl TestAmqp {
+    /// Kit settings for this exchange.
+    pub fn config(&self) -> kit::amqp::AmqpConfig {
+        kit::amqp::AmqpConfig {
+            url: self.url.clone(),
+            exchange: self.exchange.clone(),
+        }
+    }
+}
+
+/// HTTP settings for tests: a random port, short deadlines.
+pub fn http_config() -> HttpConfig {
+    HttpConfig {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        request_timeout: Duration::from_secs(10),
+        body_limit: 64 * 1024,
+        drain_deadline: Duration::from_secs(5),
+    }
+}
+
+/// A router served on a random local port by the kit's server, until dropped or shut down.
+#[derive(Debug)]
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// A client for it.
+    pub client: reqwest::Client,
+    /// Its shutdown signal.
+    pub shutdown: Shutdown,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    /// Serves an app that is already wrapped by [`kit::server::router`].
+    pub async fn start(app: Router, shutdown: Shutdown) -> Self {
+        let config = http_config();
+        let listener = kit::server::bind(config.bind).await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let handle = tokio::spawn(kit::server::serve(
+            listener,
+            app,
+            shutdown.clone(),
+            config.drain_deadline,
+        ));
+        Self {
+            addr,
+            client: reqwest::Client::new(),
+            shutdown,
+            handle: Some(handle),
+        }
+    }
+
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Triggers shutdown and waits for the server to stop.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.trigger();
+        match self.handle.take() {
+            Some(handle) => handle.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}

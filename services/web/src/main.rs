@@ -1,0 +1,8 @@
+//! The web service. Its routes arrive with its own issue; today it runs the platform stack.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let service = kit::bootstrap::Service::init("web")?;
+    let health = service.health();
+    service.serve(axum::Router::new(), health).await
+}

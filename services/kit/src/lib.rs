@@ -8,6 +8,7 @@
 //! - [`error`] and [`extract`]: the one error model, RFC 9457 problems naming the field at fault;
 //! - [`db`], [`cache`], [`amqp`]: Postgres, Redis and RabbitMQ clients with their checks;
 //! - [`server`]: the HTTP stack and its lifecycle; [`bootstrap`]: what every `main` does first;
+//! - [`identity`]: the caller as the gateway vouches for it (`x-user-id`, `x-user-roles`);
 //! - [`cli`]: the shared subcommands.
 
 pub mod amqp;
@@ -19,6 +20,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod identity;
 pub mod metrics;
 pub mod server;
 pub mod shutdown;

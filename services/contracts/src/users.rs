@@ -104,6 +104,93 @@ pub struct NewAddress {
     pub phone: Option<String>,
 }
 
+/// `PATCH /api/v1/users/me/addresses/{id}`: change some fields of a saved address.
+///
+/// JSON merge patch semantics (RFC 7396): an absent field stays as it is; `null` clears an
+/// optional field (`line2`, `region`, `phone`) and is refused for the others, which every
+/// address needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateAddress {
+    /// Who receives the parcel.
+    #[serde(
+        default,
+        deserialize_with = "patch::required",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub recipient: Option<String>,
+    /// Street and number.
+    #[serde(
+        default,
+        deserialize_with = "patch::required",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub line1: Option<String>,
+    /// Apartment, floor, company; `Some(None)` (`null`) clears it.
+    #[serde(
+        default,
+        deserialize_with = "patch::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub line2: Option<Option<String>>,
+    /// City or town.
+    #[serde(
+        default,
+        deserialize_with = "patch::required",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub city: Option<String>,
+    /// Postal or ZIP code.
+    #[serde(
+        default,
+        deserialize_with = "patch::required",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub postal_code: Option<String>,
+    /// State, province or region; `Some(None)` (`null`) clears it.
+    #[serde(
+        default,
+        deserialize_with = "patch::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub region: Option<Option<String>>,
+    /// ISO 3166-1 alpha-2 country code.
+    #[serde(
+        default,
+        deserialize_with = "patch::required",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub country: Option<String>,
+    /// A phone number for the carrier; `Some(None)` (`null`) clears it.
+    #[serde(
+        default,
+        deserialize_with = "patch::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub phone: Option<Option<String>>,
+}
+
+/// Deserializers for merge-patch fields: with `#[serde(default)]` an absent field is `None`.
+mod patch {
+    use serde::{Deserialize, Deserializer};
+
+    /// A present field of a required value: a string; `null` is an error naming the field.
+    pub(super) fn required<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        String::deserialize(d).map(Some)
+    }
+
+    /// A present field of an optional value: `null` becomes `Some(None)`, "clear it".
+    pub(super) fn nullable<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(d).map(Some)
+    }
+}
+
 /// `PATCH /api/v1/admin/users/{id}`: an admin sets a user's roles.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -217,6 +304,28 @@ mod tests {
             serde_json::from_value::<Address>(value).expect("deserialize"),
             address
         );
+    }
+
+    #[test]
+    fn update_address_is_a_merge_patch() {
+        let patch: UpdateAddress =
+            serde_json::from_value(json!({"city": "Paris", "line2": null, "phone": "+33 1"}))
+                .expect("deserialize");
+        assert_eq!(patch.city.as_deref(), Some("Paris"));
+        assert_eq!(patch.line2, Some(None), "null clears");
+        assert_eq!(patch.phone, Some(Some("+33 1".to_owned())));
+        assert_eq!(patch.region, None, "absent stays");
+        assert_eq!(patch.recipient, None);
+        assert_eq!(
+            serde_json::to_value(&patch).expect("serialize"),
+            json!({"city": "Paris", "line2": null, "phone": "+33 1"})
+        );
+        assert_eq!(
+            serde_json::from_value::<UpdateAddress>(json!({})).expect("empty patch"),
+            UpdateAddress::default()
+        );
+        assert!(serde_json::from_value::<UpdateAddress>(json!({"city": null})).is_err());
+        assert!(serde_json::from_value::<UpdateAddress>(json!({"zip": "1"})).is_err());
     }
 
     #[test]

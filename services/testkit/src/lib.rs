@@ -195,8 +195,13 @@ pub struct TestServer {
 impl TestServer {
     /// Serves an app that is already wrapped by [`kit::server::router`].
     pub async fn start(app: Router, shutdown: Shutdown) -> Self {
+        Self::start_on(http_config().bind, app, shutdown).await
+    }
+
+    /// Serves on a given address, such as the one a stopped server had, to bring it back.
+    pub async fn start_on(addr: SocketAddr, app: Router, shutdown: Shutdown) -> Self {
         let config = http_config();
-        let listener = kit::server::bind(config.bind).await.expect("bind");
+        let listener = kit::server::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let handle = tokio::spawn(kit::server::serve(
             listener,

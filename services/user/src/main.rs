@@ -1,12 +1,89 @@
-//! The user service. Its routes arrive with its own issue; today it runs the platform stack
-//! against its database.
+//! The user service binary: `serve` (default), `migrate`, `create-admin`, `generate-key`.
 
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use kit::cli::Common;
 use kit::db::{DatabaseConfig, PostgresCheck};
+use user::config::{Config, PasswordConfig};
+use user::{AdminBootstrap, AppState};
+
+/// How often expired refresh tokens and forgotten login failures are deleted.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+
+/// Accounts, passwords, tokens and roles of the ecommerce platform.
+#[derive(Debug, Parser)]
+#[command(name = "user", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Common(Common),
+    /// Create the first admin, or give an existing account the admin role (its password is
+    /// kept). Safe to run again. Reads DATABASE_URL and the ARGON2_* settings.
+    CreateAdmin {
+        /// The admin's sign-in email.
+        #[arg(long, env = "ADMIN_EMAIL")]
+        email: String,
+        /// The password for a new account; prefer the environment variable, which stays out of
+        /// the process list and shell history.
+        #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// The name shown for a new account.
+        #[arg(long, env = "ADMIN_DISPLAY_NAME", default_value = "Administrator")]
+        display_name: String,
+    },
+    /// Print a fresh Ed25519 private key (PKCS#8 PEM) for JWT_SIGNING_KEY.
+    GenerateKey,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let service = kit::bootstrap::Service::init("user")?;
-    let database = DatabaseConfig::from_env(&service.env)?;
-    let health = service.health().with(PostgresCheck(database.pool()));
-    service.serve(axum::Router::new(), health).await
+    match Cli::parse().command {
+        // Without telemetry, so the key is the only thing on stdout.
+        Some(Command::GenerateKey) => {
+            print!("{}", tokens::generate_pem()?);
+            Ok(())
+        }
+        None | Some(Command::Common(Common::Serve)) => {
+            let service = kit::bootstrap::Service::init("user")?;
+            let config = Config::from_env(&service.env)?;
+            let db = config.database.pool();
+            if config.migrate_on_start {
+                kit::db::migrate(&db, &user::MIGRATOR).await?;
+            }
+            let state = AppState::new(&config, db.clone()).await?;
+            user::housekeeping::spawn(db.clone(), &service.shutdown, HOUSEKEEPING_EVERY);
+            let health = service.health().with(PostgresCheck(db));
+            service.serve(user::app(state), health).await
+        }
+        Some(Command::Common(Common::Migrate)) => {
+            let service = kit::bootstrap::Service::init("user")?;
+            let db = DatabaseConfig::from_env(&service.env)?.pool();
+            kit::db::migrate(&db, &user::MIGRATOR).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Some(Command::CreateAdmin {
+            email,
+            password,
+            display_name,
+        }) => {
+            let service = kit::bootstrap::Service::init("user")?;
+            let db = DatabaseConfig::from_env(&service.env)?.pool();
+            let passwords = PasswordConfig::from_env(&service.env)?;
+            let outcome =
+                user::create_admin(&db, &passwords, &email, &password, &display_name).await?;
+            match outcome {
+                AdminBootstrap::Created(id) => tracing::info!(%id, "admin created"),
+                AdminBootstrap::Promoted(id) => tracing::info!(%id, "existing account made admin"),
+                AdminBootstrap::AlreadyAdmin(id) => tracing::info!(%id, "already an admin"),
+            }
+            Ok(())
+        }
+    }
 }

@@ -1,0 +1,474 @@
+//! The `addresses` table: a user's saved postal addresses, chosen at checkout.
+//!
+//! `/api/v1/users/me/addresses` lets the owner manage them; `/internal/users/{user_id}/addresses/{id}`
+//! lets the order service read the one chosen at checkout (never routed by the gateway).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderName, StatusCode, header};
+use axum::routing::{get, patch};
+use contracts::pagination::Page;
+use contracts::problem::Problem;
+use contracts::users::{Address, NewAddress, UpdateAddress};
+use kit::identity::Identity;
+use kit::{ApiError, ApiResult, Json, Path};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::accounts;
+use crate::domain::{Fields, Invalid};
+
+/// How many addresses one user may keep: plenty for real use, and it bounds the unpaginated list.
+const MAX_ADDRESSES: i64 = 20;
+
+const COLUMNS: &str = "id, recipient, line1, line2, city, postal_code, region, country, phone";
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/users/me/addresses", get(list).post(create))
+        .route(
+            "/api/v1/users/me/addresses/{id}",
+            patch(update).delete(delete),
+        )
+        .route(
+            "/internal/users/{user_id}/addresses/{id}",
+            get(internal_show),
+        )
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    recipient: String,
+    line1: String,
+    line2: Option<String>,
+    city: String,
+    postal_code: String,
+    region: Option<String>,
+    country: String,
+    phone: Option<String>,
+}
+
+impl From<Row> for Address {
+    fn from(row: Row) -> Self {
+        Self {
+            id: row.id,
+            recipient: row.recipient,
+            line1: row.line1,
+            line2: row.line2,
+            city: row.city,
+            postal_code: row.postal_code,
+            region: row.region,
+            country: row.country,
+            phone: row.phone,
+        }
+    }
+}
+
+/// An address whose every field passed its rules, normalised (trimmed, country uppercased,
+/// empty optional fields absent).
+#[derive(Debug)]
+struct Valid(NewAddress);
+
+impl Valid {
+    fn parse(address: &NewAddress) -> ApiResult<Self> {
+        let mut fields = Fields::default();
+        let recipient = fields.check("recipient", required(&address.recipient, 100));
+        let line1 = fields.check("line1", required(&address.line1, 200));
+        let line2 = fields.check("line2", optional(address.line2.as_deref(), 200));
+        let city = fields.check("city", required(&address.city, 100));
+        let postal_code = fields.check("postal_code", postal_code(&address.postal_code));
+        let region = fields.check("region", optional(address.region.as_deref(), 100));
+        let country = fields.check("country", country(&address.country));
+        let phone = fields.check("phone", phone(address.phone.as_deref()));
+        let (
+            Some(recipient),
+            Some(line1),
+            Some(line2),
+            Some(city),
+            Some(postal_code),
+            Some(region),
+            Some(country),
+            Some(phone),
+        ) = (
+            recipient,
+            line1,
+            line2,
+            city,
+            postal_code,
+            region,
+            country,
+            phone,
+        )
+        else {
+            return Err(fields.into_error());
+        };
+        Ok(Self(NewAddress {
+            recipient,
+            line1,
+            line2,
+            city,
+            postal_code,
+            region,
+            country,
+            phone,
+        }))
+    }
+}
+
+/// A trimmed text field of 1 to `max` characters without control characters.
+fn required(raw: &str, max: usize) -> Result<String, Invalid> {
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err(Invalid::new("required", "This field is required."));
+    }
+    if text.chars().count() > max {
+        return Err(Invalid::new(
+            "too_long",
+            format!("Use at most {max} characters."),
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(Invalid::new(
+            "invalid",
+            "Control characters are not allowed.",
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// Like [`required`], but blank means absent.
+fn optional(raw: Option<&str>, max: usize) -> Result<Option<String>, Invalid> {
+    match raw.map(str::trim).filter(|text| !text.is_empty()) {
+        Some(text) => required(text, max).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Letters, digits, spaces and hyphens, as postal codes are written worldwide.
+fn postal_code(raw: &str) -> Result<String, Invalid> {
+    let code = required(raw, 16)?;
+    if code
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
+    {
+        Ok(code)
+    } else {
+        Err(Invalid::new(
+            "invalid",
+            "Use letters, digits, spaces and hyphens only.",
+        ))
+    }
+}
+
+/// An ISO 3166-1 alpha-2 code: two letters, stored uppercase.
+fn country(raw: &str) -> Result<String, Invalid> {
+    let code = raw.trim().to_ascii_uppercase();
+    if code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(code)
+    } else {
+        Err(Invalid::new(
+            "invalid",
+            "Use the two-letter country code, such as DE or US.",
+        ))
+    }
+}
+
+/// Digits with the usual separators and an optional leading `+`.
+fn phone(raw: Option<&str>) -> Result<Option<String>, Invalid> {
+    let Some(number) = optional(raw, 32)? else {
+        return Ok(None);
+    };
+    let digits = number.chars().filter(char::is_ascii_digit).count();
+    let allowed = number.char_indices().all(|(i, c)| {
+        c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.') || (c == '+' && i == 0)
+    });
+    if allowed && (4..=20).contains(&digits) {
+        Ok(Some(number))
+    } else {
+        Err(Invalid::new(
+            "invalid",
+            "Use a phone number such as +49 30 1234567.",
+        ))
+    }
+}
+
+/// Every saved address, oldest first, as a single page.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/me/addresses",
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The addresses", body = Page<Address>),
+        (status = 401, description = "Not signed in", body = Problem),
+    )
+)]
+pub(crate) async fn list(
+    identity: Identity,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Page<Address>>> {
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM addresses WHERE user_id = $1 ORDER BY created_at, id"
+    )))
+    .bind(identity.user_id)
+    .fetch_all(&state.db)
+    .await?;
+    Ok(Json(Page::last(
+        rows.into_iter().map(Address::from).collect(),
+    )))
+}
+
+/// Save an address (at most 20); `Location` names the new address.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/me/addresses",
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = NewAddress,
+    responses(
+        (status = 201, description = "Saved", body = Address),
+        (status = 401, description = "Not signed in", body = Problem),
+        (status = 409, description = "The address book is full", body = Problem),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem),
+    )
+)]
+pub(crate) async fn create(
+    identity: Identity,
+    State(state): State<AppState>,
+    Json(request): Json<NewAddress>,
+) -> ApiResult<(StatusCode, [(HeaderName, String); 1], Json<Address>)> {
+    let Valid(address) = Valid::parse(&request)?;
+    let mut tx = state.db.begin().await?;
+    // Locking the account serialises this user's creations, so the limit holds under races.
+    accounts::lock(&mut *tx, identity.user_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("The account no longer exists.".to_owned()))?;
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM addresses WHERE user_id = $1")
+        .bind(identity.user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if count >= MAX_ADDRESSES {
+        return Err(ApiError::conflict(format!(
+            "You can keep at most {MAX_ADDRESSES} addresses; delete one first."
+        )));
+    }
+    let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO addresses
+             (id, user_id, recipient, line1, line2, city, postal_code, region, country, phone)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         RETURNING {COLUMNS}"
+    )))
+    .bind(Uuid::now_v7())
+    .bind(identity.user_id)
+    .bind(&address.recipient)
+    .bind(&address.line1)
+    .bind(&address.line2)
+    .bind(&address.city)
+    .bind(&address.postal_code)
+    .bind(&address.region)
+    .bind(&address.country)
+    .bind(&address.phone)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let location = format!("/api/v1/users/me/addresses/{}", row.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(row.into()),
+    ))
+}
+
+/// Change some fields of a saved address (JSON merge patch: `null` clears an optional field).
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/me/addresses/{id}",
+    tag = "users",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The address's id")),
+    request_body = UpdateAddress,
+    responses(
+        (status = 200, description = "The changed address", body = Address),
+        (status = 401, description = "Not signed in", body = Problem),
+        (status = 404, description = "No such address of the caller's", body = Problem),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem),
+    )
+)]
+pub(crate) async fn update(
+    identity: Identity,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Json(patch): Json<UpdateAddress>,
+) -> ApiResult<Json<Address>> {
+    let mut tx = state.db.begin().await?;
+    let current: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM addresses WHERE id = $1 AND user_id = $2 FOR UPDATE"
+    )))
+    .bind(id)
+    .bind(identity.user_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(not_found)?;
+    let merged = NewAddress {
+        recipient: patch.recipient.unwrap_or(current.recipient),
+        line1: patch.line1.unwrap_or(current.line1),
+        line2: patch.line2.unwrap_or(current.line2),
+        city: patch.city.unwrap_or(current.city),
+        postal_code: patch.postal_code.unwrap_or(current.postal_code),
+        region: patch.region.unwrap_or(current.region),
+        country: patch.country.unwrap_or(current.country),
+        phone: patch.phone.unwrap_or(current.phone),
+    };
+    let Valid(address) = Valid::parse(&merged)?;
+    let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE addresses
+         SET recipient = $3, line1 = $4, line2 = $5, city = $6, postal_code = $7,
+             region = $8, country = $9, phone = $10, updated_at = now()
+         WHERE id = $1 AND user_id = $2
+         RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(identity.user_id)
+    .bind(&address.recipient)
+    .bind(&address.line1)
+    .bind(&address.line2)
+    .bind(&address.city)
+    .bind(&address.postal_code)
+    .bind(&address.region)
+    .bind(&address.country)
+    .bind(&address.phone)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(row.into()))
+}
+
+/// Delete a saved address.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/me/addresses/{id}",
+    tag = "users",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The address's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not signed in", body = Problem),
+        (status = 404, description = "No such address of the caller's", body = Problem),
+    )
+)]
+pub(crate) async fn delete(
+    identity: Identity,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    let deleted = sqlx::query("DELETE FROM addresses WHERE id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(identity.user_id)
+        .execute(&state.db)
+        .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(not_found());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /internal/users/{user_id}/addresses/{id}`: one user's address, for the order service.
+async fn internal_show(
+    State(state): State<AppState>,
+    Path((user_id, id)): Path<(Uuid, Uuid)>,
+) -> ApiResult<Json<Address>> {
+    find(&state.db, user_id, id)
+        .await?
+        .map(|row| Json(row.into()))
+        .ok_or_else(not_found)
+}
+
+async fn find(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM addresses WHERE id = $1 AND user_id = $2"
+    )))
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Another user's address is as absent as a deleted one.
+fn not_found() -> ApiError {
+    ApiError::NotFound("No saved address has this id.".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address() -> NewAddress {
+        NewAddress {
+            recipient: " Ada Lovelace ".to_owned(),
+            line1: "12 St James's Square".to_owned(),
+            line2: Some("  ".to_owned()),
+            city: "London".to_owned(),
+            postal_code: "SW1Y 4JH".to_owned(),
+            region: None,
+            country: "gb".to_owned(),
+            phone: Some("+44 20 7946 0958".to_owned()),
+        }
+    }
+
+    fn fields_of(result: ApiResult<Valid>) -> Vec<String> {
+        match result {
+            Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn normalises_a_valid_address() {
+        let Valid(address) = Valid::parse(&address()).expect("valid");
+        assert_eq!(address.recipient, "Ada Lovelace");
+        assert_eq!(address.line2, None, "blank means absent");
+        assert_eq!(address.country, "GB");
+    }
+
+    #[test]
+    fn names_every_invalid_field() {
+        let bad = NewAddress {
+            recipient: " ".to_owned(),
+            line1: "x".repeat(201),
+            line2: None,
+            city: "Berlin".to_owned(),
+            postal_code: "10115; DROP".to_owned(),
+            region: None,
+            country: "Germany".to_owned(),
+            phone: Some("call me".to_owned()),
+        };
+        assert_eq!(
+            fields_of(Valid::parse(&bad)),
+            ["recipient", "line1", "postal_code", "country", "phone"]
+        );
+    }
+
+    #[test]
+    fn country_codes_are_two_letters() {
+        assert_eq!(country(" de "), Ok("DE".to_owned()));
+        for bad in ["D", "DEU", "D1", "ÄÖ", ""] {
+            assert!(country(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn phone_numbers_are_digits_with_separators() {
+        assert_eq!(phone(None), Ok(None));
+        assert_eq!(phone(Some(" ")), Ok(None));
+        assert!(phone(Some("(030) 123-4567")).is_ok());
+        for bad in ["12", "+", "1+234567", "555-CALL-NOW", &"1".repeat(21)] {
+            assert!(phone(Some(bad)).is_err(), "{bad:?}");
+        }
+    }
+}

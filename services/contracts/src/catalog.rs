@@ -22,6 +22,20 @@ pub struct Category {
     pub parent_id: Option<Uuid>,
 }
 
+/// `POST /api/v1/admin/categories`: create a category. Answered by `201` and the [`Category`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewCategory {
+    /// The URL name, unique.
+    pub slug: String,
+    /// The name shown in the shop.
+    pub name: String,
+    /// The parent category; a top-level category when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<Uuid>,
+}
+
 /// A product as the shop shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -152,9 +166,14 @@ pub enum ProductSort {
 /// `GET /api/v1/products?q=&category=&min_price=&max_price=&in_stock=&sort=&limit=&cursor=`,
 /// answered by a [`Page`](crate::pagination::Page) of [`Product`]s.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema, utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
 pub struct ProductQuery {
-    /// Full-text search over name and description.
+    /// Full-text search over name, description, SKU and attributes (the name weighs most);
+    /// corrected for typos when nothing matches as typed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
     /// Only products of the category with this slug (and its subcategories).
@@ -360,5 +379,27 @@ mod tests {
             serde_json::from_value(json!({"available": 40})).expect("deserialize");
         assert_eq!(stock.available, 40);
         assert!(serde_json::from_value::<StockUpdate>(json!({"quantity": 40})).is_err());
+    }
+
+    #[test]
+    fn new_category_parent_is_optional_and_typos_are_refused() {
+        let top: NewCategory =
+            serde_json::from_value(json!({"slug": "audio", "name": "Audio"})).expect("deserialize");
+        assert_eq!(top.parent_id, None);
+        assert_eq!(
+            serde_json::to_value(&top).expect("serialize"),
+            json!({"slug": "audio", "name": "Audio"})
+        );
+        let child: NewCategory = serde_json::from_value(json!({
+            "slug": "headphones",
+            "name": "Headphones",
+            "parent_id": "00000000-0000-0000-0000-000000000001"
+        }))
+        .expect("deserialize");
+        assert_eq!(child.parent_id, Some(Uuid::from_u128(1)));
+        assert!(
+            serde_json::from_value::<NewCategory>(json!({"slug": "a", "name": "A", "parent": 1}))
+                .is_err()
+        );
     }
 }

@@ -1,0 +1,166 @@
+//! Cache-aside on Redis for what shoppers read most: product details and the category list.
+//!
+//! Reads try Redis first and fill it on a miss; every committed write deletes the keys it made
+//! stale. Redis is an optimisation, never a dependency: any Redis error (down, slow, full) is
+//! logged and treated as a miss, so reads fall back to Postgres and still answer 200. Every
+//! entry has a TTL, which also bounds how long a value can stay stale in the two cases deletion
+//! cannot cover: Redis was down when a write tried to delete the key, or a read that loaded the
+//! row just before a write committed stored it just after the write's delete.
+//!
+//! A product's cached detail includes its available stock, so reservations, releases, expiries
+//! and stock edits delete it too (a commit does not: it leaves availability unchanged). That
+//! keeps a cache hit free of any Postgres query, which is the point of the cache; the shop's
+//! stock figure is advisory anyway, as the reservation is what decides.
+
+use std::time::Duration;
+
+use deadpool_redis::Pool;
+use deadpool_redis::redis;
+use kit::cache::RedisConfig;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+/// The product service's cache: Redis with namespaced keys and a TTL, or nothing at all.
+#[derive(Clone)]
+pub struct Cache {
+    inner: Option<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
+    pool: Pool,
+    config: RedisConfig,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("prefix", &self.inner.as_ref().map(|i| &i.config.prefix))
+            .field("ttl", &self.inner.as_ref().map(|i| i.ttl))
+            .finish()
+    }
+}
+
+/// The key of the cached category list.
+const CATEGORIES: &str = "categories";
+
+/// The key of one product's cached detail.
+pub(crate) fn product_key(id: Uuid) -> String {
+    format!("product:{id}")
+}
+
+/// The key mapping a product slug to its id.
+pub(crate) fn slug_key(slug: &str) -> String {
+    format!("product-slug:{slug}")
+}
+
+impl Cache {
+    /// A cache on `pool` whose entries live `ttl`.
+    pub fn new(pool: Pool, config: RedisConfig, ttl: Duration) -> Self {
+        Self {
+            inner: Some(Inner { pool, config, ttl }),
+        }
+    }
+
+    /// No cache: every read goes to Postgres.
+    pub fn disabled() -> Self {
+        Self { inner: None }
+    }
+
+    /// The cached value of `key`, or `None` on a miss, a Redis failure or an entry that no
+    /// longer parses (written by an older version).
+    pub(crate) async fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let inner = self.inner.as_ref()?;
+        let key = inner.config.key(key);
+        let bytes = inner
+            .run::<Option<Vec<u8>>>("GET", redis::cmd("GET").arg(&key).clone())
+            .await
+            .flatten()?;
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                tracing::warn!(%key, %error, "unreadable cache entry; treating it as a miss");
+                None
+            }
+        }
+    }
+
+    /// Stores `value` under `key` with the TTL.
+    pub(crate) async fn put<T: Serialize>(&self, key: &str, value: &T) {
+        let Some(inner) = self.inner.as_ref() else {
+            return;
+        };
+        let Ok(bytes) = serde_json::to_vec(value) else {
+            return;
+        };
+        let command = redis::cmd("SET")
+            .arg(inner.config.key(key))
+            .arg(bytes)
+            .arg("EX")
+            .arg(inner.ttl.as_secs().max(1))
+            .clone();
+        inner.run::<()>("SET", command).await;
+    }
+
+    /// Deletes `keys`; called after every committed write that made them stale.
+    pub(crate) async fn invalidate(&self, keys: &[String]) {
+        let Some(inner) = self.inner.as_ref() else {
+            return;
+        };
+        if keys.is_empty() {
+            return;
+        }
+        let mut command = redis::cmd("DEL");
+        for key in keys {
+            command.arg(inner.config.key(key));
+        }
+        inner.run::<i64>("DEL", command).await;
+    }
+
+    /// Forgets the cached details of `products`.
+    pub(crate) async fn invalidate_products(&self, products: impl IntoIterator<Item = Uuid>) {
+        let keys: Vec<String> = products.into_iter().map(product_key).collect();
+        self.invalidate(&keys).await;
+    }
+
+    /// The cached category list.
+    pub(crate) async fn categories<T: DeserializeOwned>(&self) -> Option<T> {
+        self.get(CATEGORIES).await
+    }
+
+    /// Caches the category list.
+    pub(crate) async fn put_categories<T: Serialize>(&self, value: &T) {
+        self.put(CATEGORIES, value).await;
+    }
+
+    /// Forgets the category list.
+    pub(crate) async fn invalidate_categories(&self) {
+        self.invalidate(&[CATEGORIES.to_owned()]).await;
+    }
+}
+
+impl Inner {
+    /// Runs one command within the Redis timeout; `None` (logged) when Redis failed.
+    async fn run<T: redis::FromRedisValue>(&self, name: &str, command: redis::Cmd) -> Option<T> {
+        let attempt = async {
+            let mut connection = self.pool.get().await.map_err(|e| e.to_string())?;
+            command
+                .query_async::<T>(&mut connection)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        match tokio::time::timeout(self.config.timeout, attempt).await {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(error)) => {
+                tracing::warn!(command = name, %error, "redis failed; falling back to postgres");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(command = name, "redis timed out; falling back to postgres");
+                None
+            }
+        }
+    }
+}

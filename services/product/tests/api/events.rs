@@ -1,0 +1,207 @@
+//! Order events: applied once by `event_id`; poison messages dead-lettered.
+
+use contracts::events::{EventLine, OrderEvent, OrderEventKind};
+use kit::amqp::Broker;
+use kit::shutdown::Shutdown;
+use lapin::options::{
+    BasicGetOptions, BasicPublishOptions, ExchangeDeleteOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel};
+use reqwest::StatusCode;
+use testkit::{TestAmqp, unique_name};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, eventually, product_body};
+
+/// The service with its event consumer running on a queue of its own.
+struct Consuming {
+    app: TestApp,
+    broker: Broker,
+    queue: String,
+    shutdown: Shutdown,
+}
+
+impl Consuming {
+    async fn start() -> Self {
+        let app = TestApp::spawn().await;
+        let amqp = TestAmqp::default();
+        let broker = Broker::new(amqp.config(), "product-test");
+        let queue = unique_name("product_order_events");
+        let shutdown = Shutdown::new();
+        tokio::spawn(product::events::consume(
+            app.state.clone(),
+            broker.clone(),
+            queue.clone(),
+            shutdown.clone(),
+        ));
+        let consuming = Self {
+            app,
+            broker,
+            queue,
+            shutdown,
+        };
+        // Events published before the queue is bound would be dropped by the exchange.
+        eventually("the consumer to attach", || consuming.consumers()).await;
+        consuming
+    }
+
+    /// `Some` once the queue exists and has a consumer.
+    async fn consumers(&self) -> Option<()> {
+        let channel = self.broker.channel().await.ok()?;
+        let queue = channel
+            .queue_declare(
+                self.queue.as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .ok()?;
+        (queue.consumer_count() > 0).then_some(())
+    }
+
+    async fn channel(&self) -> Channel {
+        self.broker.channel().await.expect("channel")
+    }
+
+    async fn publish(&self, routing_key: &str, body: &[u8]) {
+        self.channel()
+            .await
+            .basic_publish(
+                self.broker.exchange().into(),
+                routing_key.into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default(),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm");
+    }
+
+    async fn publish_event(&self, event: &OrderEvent) {
+        let body = serde_json::to_vec(event).expect("serialize");
+        self.publish(event.routing_key(), &body).await;
+    }
+
+    /// The next message of the dead-letter queue, waiting for it.
+    async fn dead_letter(&self) -> Vec<u8> {
+        let dlq = product::events::dead_letter_queue(&self.queue);
+        eventually("a dead-lettered message", || async {
+            self.channel()
+                .await
+                .basic_get(dlq.as_str().into(), BasicGetOptions { no_ack: true })
+                .await
+                .expect("basic.get")
+                .map(|message| message.delivery.data.clone())
+        })
+        .await
+    }
+
+    async fn stop(self) {
+        self.shutdown.trigger();
+        let channel = self.channel().await;
+        for queue in [
+            self.queue.clone(),
+            product::events::dead_letter_queue(&self.queue),
+        ] {
+            channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await
+                .expect("delete queue");
+        }
+        channel
+            .exchange_delete(
+                self.broker.exchange().into(),
+                ExchangeDeleteOptions::default(),
+            )
+            .await
+            .expect("delete exchange");
+    }
+}
+
+fn event(kind: OrderEventKind, order_id: Uuid, product_id: Uuid, quantity: u32) -> OrderEvent {
+    OrderEvent {
+        event_id: Uuid::new_v4(),
+        occurred_at: OffsetDateTime::now_utc(),
+        kind,
+        order_id,
+        user_id: Uuid::new_v4(),
+        lines: vec![EventLine {
+            product_id,
+            quantity,
+        }],
+    }
+}
+
+#[tokio::test]
+async fn a_paid_event_delivered_twice_commits_once_and_a_cancelled_one_releases() {
+    let consuming = Consuming::start().await;
+    let app = &consuming.app;
+    let category = app.create_category("mice", None).await;
+    let product = app
+        .create_product(&product_body("Mouse", category.id, 1999, 10))
+        .await;
+    let paid_order = Uuid::new_v4();
+    let cancelled_order = Uuid::new_v4();
+    for (order, quantity) in [(paid_order, 3), (cancelled_order, 2)] {
+        assert_eq!(
+            app.reserve(order, &[(product.id, quantity)]).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    assert_eq!(app.inventory(product.id).await, (10, 5));
+
+    let paid = event(OrderEventKind::Paid, paid_order, product.id, 3);
+    consuming.publish_event(&paid).await;
+    consuming.publish_event(&paid).await;
+    // Events are applied in order, so once the cancellation shows, both copies were handled.
+    consuming
+        .publish_event(&event(
+            OrderEventKind::Cancelled,
+            cancelled_order,
+            product.id,
+            2,
+        ))
+        .await;
+    eventually("the cancellation to release stock", || async {
+        (app.inventory(product.id).await.1 == 0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.inventory(product.id).await,
+        (7, 0),
+        "3 units sold once, 2 released"
+    );
+    let applied: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE event_id = $1")
+            .bind(paid.event_id)
+            .fetch_one(app.state.db())
+            .await
+            .expect("count");
+    assert_eq!(applied, 1);
+    assert_eq!(app.product(product.id).await.stock, 7);
+    consuming.stop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_message_lands_in_the_dead_letter_queue() {
+    let consuming = Consuming::start().await;
+    consuming.publish("order.paid", b"{not json").await;
+    assert_eq!(consuming.dead_letter().await, b"{not json");
+
+    // An event the reservations contradict cannot be applied either: a paid order that never
+    // reserved anything.
+    let unknown = event(OrderEventKind::Paid, Uuid::new_v4(), Uuid::new_v4(), 1);
+    consuming.publish_event(&unknown).await;
+    let dead: OrderEvent =
+        serde_json::from_slice(&consuming.dead_letter().await).expect("the event");
+    assert_eq!(dead.event_id, unknown.event_id);
+    consuming.stop().await;
+}

@@ -1,0 +1,10 @@
+//! The product service over HTTP, against the real Postgres, Redis and RabbitMQ.
+
+mod cache;
+mod catalog;
+mod events;
+mod helpers;
+mod inventory;
+mod openapi;
+mod search;
+mod seed;

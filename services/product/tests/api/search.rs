@@ -1,0 +1,335 @@
+//! Search: ranking, typo tolerance, filters, sorts and cursor pagination.
+
+use std::collections::HashSet;
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, fields, names, problem, product_body};
+
+/// Creates a product named `name` with `description`.
+async fn product(app: &TestApp, category: Uuid, name: &str, description: &str, price: i64) {
+    let mut body = product_body(name, category, price, 5);
+    body["description"] = json!(description);
+    app.create_product(&body).await;
+}
+
+#[tokio::test]
+async fn an_exact_name_match_ranks_first_and_names_weigh_more_than_descriptions() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("keyboards", None).await.id;
+    product(
+        &app,
+        category,
+        "Mechanical Keyboard",
+        "A keyboard for keyboard lovers: the best keyboard among keyboards.",
+        9900,
+    )
+    .await;
+    product(&app, category, "Desk Mat", "Fits under a keyboard.", 1900).await;
+    product(&app, category, "Keyboard", "Plain and simple.", 2900).await;
+    product(
+        &app,
+        category,
+        "Wireless Mouse",
+        "Pairs with a laptop.",
+        2900,
+    )
+    .await;
+
+    let page = app.search("q=keyboard").await;
+    assert_eq!(
+        names(&page),
+        ["Keyboard", "Mechanical Keyboard", "Desk Mat"]
+    );
+    let page = app.search("q=KEYBOARD&sort=relevance").await;
+    assert_eq!(names(&page)[0], "Keyboard", "exact match ignores case");
+    let page = app.search("q=mechanical%20keyboard").await;
+    assert_eq!(names(&page), ["Mechanical Keyboard"]);
+}
+
+#[tokio::test]
+async fn a_typo_still_finds_keyboards() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("peripherals", None).await.id;
+    product(
+        &app,
+        category,
+        "Arcwell K2 Mechanical Keyboard",
+        "Brown switches.",
+        8900,
+    )
+    .await;
+    product(
+        &app,
+        category,
+        "Northkey Slim Keyboard",
+        "Quiet keys.",
+        4900,
+    )
+    .await;
+    product(
+        &app,
+        category,
+        "Lumen Gaming Mouse",
+        "Light and fast.",
+        6900,
+    )
+    .await;
+    product(&app, category, "Vantage 27 Monitor", "4K panel.", 44900).await;
+
+    for typo in ["keybaord", "keyborad", "keybord"] {
+        let page = app.search(&format!("q={typo}")).await;
+        let mut found = names(&page);
+        found.sort();
+        assert_eq!(
+            found,
+            ["Arcwell K2 Mechanical Keyboard", "Northkey Slim Keyboard"],
+            "{typo}"
+        );
+    }
+    let page = app.search("q=lumen%20gamng%20mose").await;
+    assert_eq!(
+        names(&page),
+        ["Lumen Gaming Mouse"],
+        "every word is corrected"
+    );
+    let nothing = app.search("q=zzzzqqq").await;
+    assert_eq!(nothing, json!({"items": [], "next_cursor": null}));
+}
+
+#[tokio::test]
+async fn filters_narrow_the_list() {
+    let app = TestApp::spawn().await;
+    let peripherals = app.create_category("peripherals", None).await.id;
+    let mice = app.create_category("mice", Some(peripherals)).await.id;
+    let audio = app.create_category("audio", None).await.id;
+    let cheap = app
+        .create_product(&product_body("Cheap Mouse", mice, 1000, 4))
+        .await;
+    let sold_out = app
+        .create_product(&product_body("Sold Out Mouse", mice, 3000, 0))
+        .await;
+    let pricey = app
+        .create_product(&product_body("Pricey Keyboard", peripherals, 9000, 2))
+        .await;
+    let speaker = app
+        .create_product(&product_body("Speaker", audio, 5000, 9))
+        .await;
+    let ids = |page: Value| -> HashSet<Uuid> {
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|p| serde_json::from_value(p["id"].clone()).expect("id"))
+            .collect()
+    };
+
+    assert_eq!(
+        ids(app.search("category=peripherals").await),
+        HashSet::from([cheap.id, sold_out.id, pricey.id]),
+        "a category includes its subcategories"
+    );
+    assert_eq!(
+        ids(app.search("category=mice").await),
+        HashSet::from([cheap.id, sold_out.id])
+    );
+    assert_eq!(ids(app.search("category=unknown").await), HashSet::new());
+    assert_eq!(
+        ids(app.search("min_price=3000&max_price=5000").await),
+        HashSet::from([sold_out.id, speaker.id]),
+        "bounds are inclusive"
+    );
+    assert_eq!(
+        ids(app.search("in_stock=true").await),
+        HashSet::from([cheap.id, pricey.id, speaker.id])
+    );
+    assert_eq!(
+        ids(app.search("in_stock=false").await),
+        HashSet::from([sold_out.id])
+    );
+    assert_eq!(
+        ids(app
+            .search("category=peripherals&in_stock=true&max_price=5000")
+            .await),
+        HashSet::from([cheap.id])
+    );
+    assert_eq!(
+        ids(app.search("q=mouse&category=mice&in_stock=true").await),
+        HashSet::from([cheap.id])
+    );
+}
+
+#[tokio::test]
+async fn sorts_order_by_price_both_ways_and_by_newest() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("mice", None).await.id;
+    for (name, price) in [("B", 3000), ("A", 1000), ("D", 2000), ("C", 4000)] {
+        app.create_product(&product_body(name, category, price, 1))
+            .await;
+    }
+    let prices = |page: &Value| -> Vec<i64> {
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|p| p["price"]["amount"].as_i64().expect("amount"))
+            .collect()
+    };
+    assert_eq!(
+        prices(&app.search("sort=price_asc").await),
+        [1000, 2000, 3000, 4000]
+    );
+    assert_eq!(
+        prices(&app.search("sort=price_desc").await),
+        [4000, 3000, 2000, 1000]
+    );
+    assert_eq!(
+        names(&app.search("sort=newest").await),
+        ["C", "D", "A", "B"]
+    );
+    assert_eq!(
+        names(&app.search("").await),
+        ["C", "D", "A", "B"],
+        "relevance without a query is newest first"
+    );
+}
+
+/// Pages through `query` while other products are inserted, checking that every product that
+/// existed before is seen exactly once and nothing is seen twice.
+async fn page_through_while_inserting(app: &TestApp, category: Uuid, query: &str) {
+    let before: HashSet<Value> = {
+        let all = app.search(&format!("{query}&limit=100")).await;
+        all["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|p| p["id"].clone())
+            .collect()
+    };
+    assert!(before.len() >= 20, "{query}: {}", before.len());
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut inserted = 0;
+    loop {
+        let path = match &cursor {
+            Some(cursor) => format!("{query}&limit=4&cursor={cursor}"),
+            None => format!("{query}&limit=4"),
+        };
+        let page = app.search(&path).await;
+        for item in page["items"].as_array().expect("items") {
+            seen.push(item["id"].clone());
+        }
+        // New rows on both sides of the current position: cheapest, dearest, newest.
+        for price in [1, 1_000_000] {
+            inserted += 1;
+            app.create_product(&product_body(
+                &format!("Inserted keyboard {inserted}"),
+                category,
+                price,
+                1,
+            ))
+            .await;
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let unique: HashSet<Value> = seen.iter().cloned().collect();
+    assert_eq!(unique.len(), seen.len(), "{query}: a row came twice");
+    assert!(
+        before.is_subset(&unique),
+        "{query}: {} rows skipped",
+        before.difference(&unique).count()
+    );
+}
+
+#[tokio::test]
+async fn paging_while_rows_are_inserted_neither_repeats_nor_skips() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("keyboards", None).await.id;
+    for i in 0..22 {
+        // Some prices repeat, so the id tie-breaker is exercised.
+        let description = "keyboard ".repeat(i % 4 + 1);
+        product(
+            &app,
+            category,
+            &format!("Keyboard model {i}"),
+            &description,
+            1000 + (i as i64 % 5) * 100,
+        )
+        .await;
+    }
+    for query in [
+        "sort=price_asc",
+        "sort=price_desc",
+        "sort=newest",
+        "q=keyboard",
+        "q=keybaord",
+        "q=keyboard&sort=price_asc",
+    ] {
+        page_through_while_inserting(&app, category, query).await;
+    }
+}
+
+#[tokio::test]
+async fn a_tampered_or_foreign_cursor_is_refused() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("mice", None).await.id;
+    for i in 0..3 {
+        app.create_product(&product_body(&format!("Mouse {i}"), category, 1000 + i, 1))
+            .await;
+    }
+    let page = app.search("sort=price_asc&limit=1").await;
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let next = app
+        .search(&format!("sort=price_asc&limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(names(&next), ["Mouse 1"]);
+
+    let mut tampered = cursor.clone().into_bytes();
+    tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).expect("ascii");
+    for query in [
+        format!("sort=price_asc&cursor={tampered}"),
+        format!("sort=price_desc&cursor={cursor}"),
+        format!("sort=price_asc&max_price=5000&cursor={cursor}"),
+        "sort=price_asc&cursor=garbage".to_owned(),
+    ] {
+        let response = app
+            .get(&format!("/api/v1/products?{query}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(fields(&problem(response, 400).await), ["cursor"], "{query}");
+    }
+}
+
+#[tokio::test]
+async fn bad_query_parameters_are_named() {
+    let app = TestApp::spawn().await;
+    for (query, field) in [
+        ("limit=100000", "limit"),
+        ("limit=0", "limit"),
+        ("limit=ten", "limit"),
+        ("sort=cheapest", "sort"),
+        ("min_price=-1", "min_price"),
+        ("min_price=500&max_price=100", "max_price"),
+        ("in_stock=maybe", "in_stock"),
+    ] {
+        let response = app
+            .get(&format!("/api/v1/products?{query}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(fields(&problem(response, 400).await), [field], "{query}");
+    }
+    assert_eq!(
+        app.search("limit=100&utm_source=mail").await["items"],
+        json!([])
+    );
+}

@@ -33,7 +33,8 @@ pub struct CartLine {
 
 /// `PUT /api/v1/cart/items/{product_id}`: set how many units of a product are in the cart.
 ///
-/// It sets, not adds, so retrying it is harmless; `0` removes the line like `DELETE` does.
+/// It sets, not adds, so retrying it is harmless. The quantity is 1 to 99; a line is removed
+/// with `DELETE /api/v1/cart/items/{product_id}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -22,11 +22,13 @@ pub const ORDER_EVENTS_PATTERN: &str = "order.*";
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OrderEventKind {
-    /// Checked out: stock is reserved for it.
+    /// Checked out: the order exists, `pending`, at fixed prices; its stock is being reserved
+    /// and its payment taken. `order.paid` or `order.cancelled` follows.
     Placed,
     /// Paid: its reservation is committed.
     Paid,
-    /// Cancelled or its payment failed: its reservation is released.
+    /// Cancelled, expired, short of stock, or its payment failed: whatever stock is held for it
+    /// is released (there may be none).
     Cancelled,
     /// Handed to the carrier.
     Shipped,

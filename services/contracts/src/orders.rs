@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::money::Money;
-use crate::users::Address;
+use crate::users::{Address, NewAddress};
 
 /// Where an order is in its life. Only [`OrderStatus::can_transition_to`] moves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -177,6 +177,21 @@ impl From<Address> for ShippingAddress {
     }
 }
 
+impl From<NewAddress> for ShippingAddress {
+    fn from(address: NewAddress) -> Self {
+        Self {
+            recipient: address.recipient,
+            line1: address.line1,
+            line2: address.line2,
+            city: address.city,
+            postal_code: address.postal_code,
+            region: address.region,
+            country: address.country,
+            phone: address.phone,
+        }
+    }
+}
+
 /// Where a payment is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -190,6 +205,9 @@ pub enum PaymentStatus {
     Declined,
     /// The money went back to the customer (a paid order was cancelled).
     Refunded,
+    /// Nothing was charged: the order ended before its payment was settled (stock was short,
+    /// a dependency was down, or the order expired while pending).
+    Voided,
 }
 
 /// What is safe to show of a payment: never the card number or CVC.
@@ -207,12 +225,14 @@ pub struct PaymentSummary {
 /// `POST /api/v1/checkout` (with an `Idempotency-Key` header): turn the cart into an order.
 ///
 /// Answered by `201` and the [`Order`], `402` when the card is declined, `409` when stock is short.
+/// The address travels with the request (the client picks it from the user's address book or
+/// takes a new one), so checkout depends on no other service for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckoutRequest {
-    /// One of the user's saved [`Address`]es.
-    pub address_id: Uuid,
+    /// Where the order ships; copied onto the order.
+    pub shipping_address: NewAddress,
     /// The card to charge; passed to the payment provider, never stored.
     pub card: CardDetails,
 }
@@ -333,6 +353,11 @@ mod tests {
         assert_eq!(change.status, Shipped);
         assert!(serde_json::from_value::<StatusChange>(json!({"status": "Shipped"})).is_err());
         assert!(serde_json::from_value::<StatusChange>(json!({"status": "lost"})).is_err());
+        assert_eq!(
+            serde_json::to_value([PaymentStatus::Refunded, PaymentStatus::Voided])
+                .expect("serialize"),
+            json!(["refunded", "voided"])
+        );
     }
 
     fn card(number: &str) -> CardDetails {
@@ -344,6 +369,19 @@ mod tests {
         }
     }
 
+    fn new_address() -> NewAddress {
+        NewAddress {
+            recipient: "Ada".to_owned(),
+            line1: "1 Main St".to_owned(),
+            line2: None,
+            city: "Springfield".to_owned(),
+            postal_code: "12345".to_owned(),
+            region: None,
+            country: "US".to_owned(),
+            phone: None,
+        }
+    }
+
     #[test]
     fn card_debug_shows_only_the_last_four_digits() {
         let debug = format!("{:?}", card("4242 4242 4242 1234"));
@@ -351,7 +389,7 @@ mod tests {
         assert!(!debug.contains("4242"), "{debug}");
         assert!(!debug.contains("987"), "{debug}");
         let request = CheckoutRequest {
-            address_id: Uuid::from_u128(1),
+            shipping_address: new_address(),
             card: card("4000000000000002"),
         };
         let debug = format!("{request:?}");
@@ -371,14 +409,26 @@ mod tests {
     #[test]
     fn checkout_request_wire_shape_and_typos() {
         let body = json!({
-            "address_id": "00000000-0000-0000-0000-000000000001",
+            "shipping_address": {
+                "recipient": "Ada", "line1": "1 Main St", "city": "Springfield",
+                "postal_code": "12345", "country": "US"
+            },
             "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
         });
         let request: CheckoutRequest = serde_json::from_value(body.clone()).expect("deserialize");
         assert_eq!(request.card.exp_month, 12);
+        assert_eq!(request.shipping_address, new_address());
         assert_eq!(serde_json::to_value(&request).expect("serialize"), body);
-        let mut typo = body;
+        let shipping = ShippingAddress::from(request.shipping_address);
+        assert_eq!(
+            (shipping.city.as_str(), shipping.line2),
+            ("Springfield", None)
+        );
+        let mut typo = body.clone();
         typo["card"]["cvv"] = json!("123");
+        assert!(serde_json::from_value::<CheckoutRequest>(typo).is_err());
+        let mut typo = body;
+        typo["shipping_address"]["zip"] = json!("12345");
         assert!(serde_json::from_value::<CheckoutRequest>(typo).is_err());
     }
 

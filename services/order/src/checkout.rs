@@ -1,0 +1,542 @@
+//! `POST /api/v1/checkout`: the cart becomes a paid order, exactly once per `Idempotency-Key`.
+//!
+//! The steps, each one's failure and what it leaves behind:
+//!
+//! 1. The request is validated (address, card): 422 naming the field; nothing is written.
+//! 2. The key is claimed ([`idempotency`]); a repeated request replays the first's response.
+//! 3. The cart is read (empty: 422 naming `cart`) and priced by the product service; products
+//!    it no longer sells are a 409 naming them. Totals follow [`crate::pricing`].
+//! 4. The order is created `pending`, with its lines, a pending payment (last four digits and
+//!    brand of the card only) and `order.placed`, in one transaction.
+//! 5. Stock is reserved (idempotent by order id). Too little: the order is `cancelled` and the
+//!    answer is 409 `/problems/insufficient-stock` listing the products. The product service
+//!    unreachable: the order is `cancelled` right away and the answer is 503; should even that
+//!    write fail, the sweeper cancels the order once it is older than `PENDING_ORDER_TTL_SECS`.
+//!    Cancelling writes `order.cancelled`, on which the product service releases whatever it
+//!    may have reserved before the connection broke.
+//! 6. The card is charged. Declined: the stock is released, the order is `payment_failed`, and
+//!    the answer is 402 `/problems/payment-declined`. The provider down: the same, answered 503.
+//! 7. Paid: the order is `paid` with `order.paid`, and the bought products leave the cart, in
+//!    one transaction; then the reservation is committed (also driven by `order.paid`, so a
+//!    failure here is only logged). Answer: 201 with the order.
+//!
+//! The work runs in its own task, so a client that disconnects half-way does not leave the
+//! order (or its key) half-done.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use contracts::inventory::{InsufficientStock, ReserveLine, ReserveRequest};
+use contracts::orders::{
+    CardDetails, CheckoutRequest, Order, OrderStatus, PaymentStatus, ShippingAddress,
+};
+use contracts::problem::{FieldError, PROBLEM_JSON, Problem, problem_types};
+use kit::error::field_error;
+use kit::identity::Identity;
+use kit::{ApiError, ApiResult, Json};
+use serde::Serialize;
+use time::OffsetDateTime;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::cart;
+use crate::catalog_client::ReserveOutcome;
+use crate::idempotency::{self, Claim, StoredResponse};
+use crate::orders::{self, NewOrder};
+use crate::payments::{self, Authorisation, PaymentRequest};
+use crate::pricing::PricedLine;
+
+/// The checkout endpoint.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/checkout", post(checkout))
+}
+
+/// `POST /api/v1/checkout`.
+async fn checkout(
+    State(state): State<AppState>,
+    identity: Identity,
+    headers: HeaderMap,
+    Json(request): Json<CheckoutRequest>,
+) -> ApiResult<Response> {
+    let key = idempotency::key_from(&headers)?;
+    let checkout = Checkout::parse(request, OffsetDateTime::now_utc().date())?;
+    let hash = idempotency::fingerprint(&checkout.fingerprint());
+    let user_id = identity.user_id;
+    match idempotency::claim(
+        &state.pool,
+        user_id,
+        &key,
+        &hash,
+        state.checkout.idempotency_wait,
+    )
+    .await?
+    {
+        Claim::Replay(response) => Ok(response.into_response()),
+        Claim::First => {
+            let task = tokio::spawn(
+                async move {
+                    let outcome = place_order(&state, user_id, &checkout).await;
+                    finish(&state, user_id, &key, outcome).await
+                }
+                .instrument(tracing::Span::current()),
+            );
+            task.await
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("checkout task failed: {e}")))
+        }
+    }
+}
+
+/// Stores the outcome under the key (or gives the key up for a 5xx) and renders it.
+async fn finish(state: &AppState, user_id: Uuid, key: &str, outcome: ApiResult<Order>) -> Response {
+    let stored = match outcome {
+        Ok(order) => serde_json::to_vec(&order)
+            .map(|body| StoredResponse {
+                status: StatusCode::CREATED,
+                content_type: "application/json".to_owned(),
+                body,
+            })
+            .map_err(|e| ApiError::Internal(e.into())),
+        Err(error) if error.status().is_server_error() => Err(error),
+        Err(error) => serde_json::to_vec(&error.to_problem())
+            .map(|body| StoredResponse {
+                status: error.status(),
+                content_type: PROBLEM_JSON.to_owned(),
+                body,
+            })
+            .map_err(|e| ApiError::Internal(e.into())),
+    };
+    match stored {
+        Ok(response) => {
+            if let Err(error) = idempotency::complete(&state.pool, user_id, key, &response).await {
+                // The order is settled either way; a retry will wait for the key, then redo
+                // the checkout after the sweeper frees it.
+                tracing::error!(%error, "could not store a checkout response");
+            }
+            response.into_response()
+        }
+        Err(error) => {
+            if let Err(cause) = idempotency::abandon(&state.pool, user_id, key).await {
+                tracing::error!(error = %cause, "could not release an idempotency key");
+            }
+            error.into_response()
+        }
+    }
+}
+
+/// A checkout request whose fields are valid.
+#[derive(Debug, Clone)]
+struct Checkout {
+    shipping_address: ShippingAddress,
+    card: CardDetails,
+}
+
+/// What makes two checkout requests "the same": the address and the card's last four digits
+/// and expiry. The full card number and the CVC are left out, so not even a hash of them is
+/// stored.
+#[derive(Serialize)]
+struct Fingerprint<'a> {
+    shipping_address: &'a ShippingAddress,
+    card_last4: String,
+    exp_month: u8,
+    exp_year: u16,
+}
+
+impl Checkout {
+    /// Validates the request: every invalid field is named, under `shipping_address.` or
+    /// `card.`.
+    fn parse(request: CheckoutRequest, today: time::Date) -> ApiResult<Self> {
+        let shipping_address = ShippingAddress::from(request.shipping_address);
+        let (shipping_address, mut errors) = validate_address(shipping_address);
+        errors.extend(payments::validate_card(&request.card, today));
+        if errors.is_empty() {
+            Ok(Self {
+                shipping_address,
+                card: request.card,
+            })
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+
+    fn fingerprint(&self) -> Vec<u8> {
+        serde_json::to_vec(&Fingerprint {
+            shipping_address: &self.shipping_address,
+            card_last4: self.card.last4(),
+            exp_month: self.card.exp_month,
+            exp_year: self.card.exp_year,
+        })
+        .unwrap_or_default()
+    }
+}
+
+/// Trims the address and checks each field; an empty optional field becomes absent.
+fn validate_address(address: ShippingAddress) -> (ShippingAddress, Vec<FieldError>) {
+    let mut errors = Vec::new();
+    let mut required = |field: &str, value: String, max: usize| {
+        let value = value.trim().to_owned();
+        if value.is_empty() {
+            errors.push(field_error(
+                &format!("shipping_address.{field}"),
+                "required",
+                "must not be empty",
+            ));
+        } else if value.chars().count() > max || value.chars().any(char::is_control) {
+            errors.push(field_error(
+                &format!("shipping_address.{field}"),
+                "format",
+                format!("must be at most {max} characters, without control characters"),
+            ));
+        }
+        value
+    };
+    let recipient = required("recipient", address.recipient, 200);
+    let line1 = required("line1", address.line1, 200);
+    let city = required("city", address.city, 100);
+    let postal_code = required("postal_code", address.postal_code, 20);
+    let country = required("country", address.country, 2);
+    let mut optional = |field: &str, value: Option<String>, max: usize| {
+        let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        if value
+            .as_ref()
+            .is_some_and(|v| v.chars().count() > max || v.chars().any(char::is_control))
+        {
+            errors.push(field_error(
+                &format!("shipping_address.{field}"),
+                "format",
+                format!("must be at most {max} characters, without control characters"),
+            ));
+        }
+        value
+    };
+    let line2 = optional("line2", address.line2, 200);
+    let region = optional("region", address.region, 100);
+    let phone = optional("phone", address.phone, 30);
+    if !postal_code.is_empty()
+        && !postal_code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
+    {
+        errors.push(field_error(
+            "shipping_address.postal_code",
+            "format",
+            "must be letters, digits, spaces and dashes",
+        ));
+    }
+    // A longer value was reported above already.
+    if !country.is_empty()
+        && country.chars().count() <= 2
+        && !(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()))
+    {
+        errors.push(field_error(
+            "shipping_address.country",
+            "format",
+            "must be an ISO 3166-1 alpha-2 code such as US or DE",
+        ));
+    }
+    if let Some(phone) = &phone {
+        let digits = phone.chars().filter(char::is_ascii_digit).count();
+        let allowed = phone
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+        if !allowed || !(5..=15).contains(&digits) {
+            errors.push(field_error(
+                "shipping_address.phone",
+                "format",
+                "must be 5 to 15 digits, optionally with + - ( ) . and spaces",
+            ));
+        }
+    }
+    let address = ShippingAddress {
+        recipient,
+        line1,
+        line2,
+        city,
+        postal_code,
+        region,
+        country,
+        phone,
+    };
+    (address, errors)
+}
+
+/// Steps 3 to 7 of the module documentation.
+async fn place_order(state: &AppState, user_id: Uuid, checkout: &Checkout) -> ApiResult<Order> {
+    let items = cart::items(&state.pool, user_id).await?;
+    if items.is_empty() {
+        return Err(ApiError::invalid(
+            "cart",
+            "empty",
+            "the cart is empty; add products before checking out",
+        ));
+    }
+    let ids: Vec<Uuid> = items.iter().map(|(id, _)| *id).collect();
+    let prices = state.catalog.prices(&ids).await?;
+    let priced = state
+        .pricing
+        .price_items(&items, &prices)
+        .map_err(too_large)?;
+    if !priced.unsellable.is_empty() {
+        return Err(ApiError::Conflict {
+            detail: "Some products in the cart are no longer for sale; remove them and retry."
+                .to_owned(),
+            errors: priced
+                .unsellable
+                .iter()
+                .map(|u| field_error(&format!("cart.{}", u.product_id()), u.code(), u.message()))
+                .collect(),
+        });
+    }
+    let subtotal = state.pricing.subtotal(&priced.lines).map_err(too_large)?;
+    let totals = state.pricing.totals(subtotal).map_err(too_large)?;
+    let order = NewOrder {
+        id: Uuid::now_v7(),
+        user_id,
+        lines: priced.lines,
+        totals,
+        shipping_address: checkout.shipping_address.clone(),
+        card_last4: checkout.card.last4(),
+        card_brand: payments::brand(&checkout.card.number),
+        provider: state.payments.name(),
+    };
+    orders::insert_pending(state, &order).await?;
+    let order_id = order.id;
+    tracing::info!(%order_id, total = %totals.total, "order placed");
+
+    let reserve = ReserveRequest {
+        order_id,
+        lines: order
+            .lines
+            .iter()
+            .map(|line| ReserveLine {
+                product_id: line.product.product_id,
+                quantity: line.quantity,
+            })
+            .collect(),
+        ttl_seconds: Some(
+            u32::try_from(state.checkout.reservation_ttl.as_secs()).unwrap_or(u32::MAX),
+        ),
+    };
+    match state.catalog.reserve(&reserve).await {
+        Ok(ReserveOutcome::Reserved(_)) => {}
+        Ok(ReserveOutcome::InsufficientStock(short)) => {
+            orders::end_unpaid(
+                state,
+                order_id,
+                OrderStatus::Cancelled,
+                PaymentStatus::Voided,
+                "insufficient_stock",
+            )
+            .await?;
+            return Err(insufficient_stock(order_id, &order.lines, short));
+        }
+        Err(error) => {
+            // The reservation may or may not exist: cancelling publishes order.cancelled, on
+            // which the product service releases it once it is reachable.
+            if let Err(cause) = orders::end_unpaid(
+                state,
+                order_id,
+                OrderStatus::Cancelled,
+                PaymentStatus::Voided,
+                "product_service_unavailable",
+            )
+            .await
+            {
+                tracing::warn!(error = %cause, %order_id, "left pending for the sweeper");
+            }
+            return Err(error);
+        }
+    }
+
+    let authorisation = state
+        .payments
+        .authorise(PaymentRequest {
+            order_id,
+            amount: totals.total,
+            card: &checkout.card,
+        })
+        .await;
+    match authorisation {
+        Ok(Authorisation::Authorised { payment_id }) => {
+            match orders::mark_paid(state, order_id, user_id, &payment_id).await {
+                Ok(order) => {
+                    if let Err(error) = state.catalog.commit(order_id).await {
+                        tracing::warn!(%error, %order_id,
+                            "reservation not committed now; the order.paid event will commit it");
+                    }
+                    tracing::info!(%order_id, "order paid");
+                    Ok(order)
+                }
+                Err(error) => {
+                    // Charged, but the order could not be marked paid (it was cancelled
+                    // meanwhile, or the database failed): give the money back.
+                    if let Err(cause) = state.payments.refund(&payment_id, totals.total).await {
+                        tracing::error!(error = %cause, %order_id, %payment_id,
+                            "refund after a failed checkout did not go through");
+                    }
+                    orders::release_stock(state, order_id).await;
+                    Err(error)
+                }
+            }
+        }
+        Ok(Authorisation::Declined { reason }) => {
+            orders::release_stock(state, order_id).await;
+            orders::end_unpaid(
+                state,
+                order_id,
+                OrderStatus::PaymentFailed,
+                PaymentStatus::Declined,
+                &reason,
+            )
+            .await?;
+            tracing::info!(%order_id, %reason, "payment declined");
+            Err(ApiError::Domain(Box::new(
+                Problem::new(problem_types::PAYMENT_DECLINED, "Payment declined", 402)
+                    .with_detail(format!(
+                        "The card was declined ({reason}); try another card."
+                    ))
+                    .with_instance(format!("/api/v1/orders/{order_id}")),
+            )))
+        }
+        Err(error) => {
+            tracing::warn!(%error, %order_id, "payment provider unavailable");
+            orders::release_stock(state, order_id).await;
+            orders::end_unpaid(
+                state,
+                order_id,
+                OrderStatus::PaymentFailed,
+                PaymentStatus::Voided,
+                "provider_unavailable",
+            )
+            .await?;
+            Err(ApiError::unavailable("payment provider"))
+        }
+    }
+}
+
+/// Money that does not fit in `i64` minor units: far beyond any real cart.
+fn too_large(error: contracts::money::MoneyError) -> ApiError {
+    ApiError::invalid(
+        "cart",
+        "too_large",
+        format!("the cart total is out of range: {error}"),
+    )
+}
+
+/// 409 naming the products that lack stock.
+fn insufficient_stock(
+    order_id: Uuid,
+    lines: &[PricedLine],
+    short: Vec<InsufficientStock>,
+) -> ApiError {
+    let names: Vec<String> = short
+        .iter()
+        .map(|s| {
+            let name = lines
+                .iter()
+                .find(|line| line.product.product_id == s.product_id)
+                .map_or_else(
+                    || s.product_id.to_string(),
+                    |line| line.product.name.clone(),
+                );
+            format!(
+                "{name} ({} available, {} requested)",
+                s.available, s.requested
+            )
+        })
+        .collect();
+    ApiError::Domain(Box::new(
+        Problem::new(problem_types::INSUFFICIENT_STOCK, "Insufficient stock", 409)
+            .with_detail(format!("Not enough stock for: {}.", names.join(", ")))
+            .with_instance(format!("/api/v1/orders/{order_id}"))
+            .with_insufficient_stock(short),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use contracts::users::NewAddress;
+    use time::macros::date;
+
+    use super::*;
+
+    fn request() -> CheckoutRequest {
+        CheckoutRequest {
+            shipping_address: NewAddress {
+                recipient: " Ada Lovelace ".to_owned(),
+                line1: "1 Main St".to_owned(),
+                line2: Some("  ".to_owned()),
+                city: "Springfield".to_owned(),
+                postal_code: "12345".to_owned(),
+                region: None,
+                country: "US".to_owned(),
+                phone: Some("+1 (555) 010-0000".to_owned()),
+            },
+            card: CardDetails {
+                number: "4242 4242 4242 4242".to_owned(),
+                exp_month: 12,
+                exp_year: 2030,
+                cvc: "123".to_owned(),
+            },
+        }
+    }
+
+    const TODAY: time::Date = date!(2026 - 05 - 15);
+
+    fn invalid_fields(request: CheckoutRequest) -> Vec<String> {
+        match Checkout::parse(request, TODAY) {
+            Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_request_is_trimmed() {
+        let checkout = Checkout::parse(request(), TODAY).expect("valid");
+        assert_eq!(checkout.shipping_address.recipient, "Ada Lovelace");
+        assert_eq!(checkout.shipping_address.line2, None);
+    }
+
+    #[test]
+    fn each_bad_address_field_is_named() {
+        let mut bad = request();
+        bad.shipping_address.country = "usa".to_owned();
+        bad.shipping_address.city = "   ".to_owned();
+        bad.shipping_address.postal_code = "12#45".to_owned();
+        bad.shipping_address.phone = Some("call me".to_owned());
+        bad.shipping_address.recipient = "x".repeat(201);
+        bad.card.cvc = "1".to_owned();
+        assert_eq!(
+            invalid_fields(bad),
+            [
+                "shipping_address.recipient",
+                "shipping_address.city",
+                "shipping_address.country",
+                "shipping_address.postal_code",
+                "shipping_address.phone",
+                "card.cvc"
+            ]
+        );
+        let mut lowercase = request();
+        lowercase.shipping_address.country = "us".to_owned();
+        assert_eq!(invalid_fields(lowercase), ["shipping_address.country"]);
+    }
+
+    #[test]
+    fn the_fingerprint_has_no_card_secrets() {
+        let checkout = Checkout::parse(request(), TODAY).expect("valid");
+        let fingerprint = String::from_utf8(checkout.fingerprint()).expect("json");
+        assert!(!fingerprint.contains("4242 4242 4242"), "{fingerprint}");
+        assert!(!fingerprint.contains("123\""), "{fingerprint}");
+        assert!(
+            fingerprint.contains("\"card_last4\":\"4242\""),
+            "{fingerprint}"
+        );
+        let mut other_card = request();
+        other_card.card.number = "4000 0000 0000 0002".to_owned();
+        let other = Checkout::parse(other_card, TODAY).expect("valid");
+        assert_ne!(checkout.fingerprint(), other.fingerprint());
+    }
+}

@@ -1,0 +1,326 @@
+//! The order service's settings, read once at start from environment variables.
+//!
+//! Common variables are read by the kit: `BIND_ADDR` and the other server settings,
+//! `DATABASE_URL` (+ `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECS`), `AMQP_URL`
+//! and `AMQP_EXCHANGE`. The service's own variables:
+//!
+//! - `PRODUCT_URL` (required): the product service's base URL, such as `http://product:8080`;
+//!   its `/internal/*` API prices carts and reserves stock.
+//! - `PRODUCT_TIMEOUT_MS` (default 2000): the longest one call to the product service may take.
+//! - `PRODUCT_RETRIES` (default 2): how many times a failed call (connection error, timeout,
+//!   5xx) is retried, with exponential backoff. Every call is idempotent, so retrying is safe.
+//! - `SHOP_CURRENCY` (default `USD`): the one currency the shop sells in; a product priced in
+//!   another cannot be bought.
+//! - `TAX_RATE_BPS` (default 0): tax on the subtotal in basis points (`800` is 8 %), 0 to
+//!   10000. Shipping is not taxed.
+//! - `SHIPPING_FLAT_MINOR` (default 499): the shipping fee in minor units.
+//! - `FREE_SHIPPING_THRESHOLD_MINOR` (default 5000): a subtotal of at least this ships free.
+//! - `RESERVATION_TTL_SECS` (default 900): how long the product service holds stock for an
+//!   order that is being paid.
+//! - `PENDING_ORDER_TTL_SECS` (default 900): a `pending` order older than this was abandoned
+//!   (its checkout crashed or a dependency failed): the sweeper cancels it and releases its
+//!   stock. Also how long an unfinished `Idempotency-Key` may block retries.
+//! - `ORDER_SWEEP_SECS` (default 60): how often the sweeper runs (pending orders, expired
+//!   idempotency keys, old published outbox rows).
+//! - `IDEMPOTENCY_WAIT_MS` (default 15000): how long a checkout that repeats the key of one
+//!   still in progress waits for its response before answering 409.
+//! - `OUTBOX_POLL_MS` (default 200): how often the relay looks for unpublished events when
+//!   nothing in this process told it about new ones.
+//! - `OUTBOX_BATCH_SIZE` (default 100): events published per transaction.
+//! - `OUTBOX_RETENTION_HOURS` (default 168): published events are deleted after this long.
+//! - `PAYMENT_TEST_LATENCY_MS` (default 0): added latency of every call to the built-in test
+//!   payment provider.
+//! - `PAYMENT_TEST_FAILURE_RATE` (default 0): the share of test provider calls that fail as if
+//!   the provider were down, 0.0 to 1.0 (for fault tests).
+//! - `MIGRATE_ON_START` (default `false`): apply migrations before serving (development).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use contracts::money::Currency;
+use kit::amqp::AmqpConfig;
+use kit::config::{ConfigError, Env};
+use kit::db::DatabaseConfig;
+
+use crate::pricing::Pricing;
+
+/// Everything the order service reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The order database.
+    pub database: DatabaseConfig,
+    /// The broker events are published to.
+    pub amqp: AmqpConfig,
+    /// How to reach the product service.
+    pub product: ProductConfig,
+    /// How totals are computed.
+    pub pricing: Pricing,
+    /// Checkout behaviour.
+    pub checkout: CheckoutSettings,
+    /// The background work: sweeper and outbox relay.
+    pub background: BackgroundSettings,
+    /// The built-in test payment provider.
+    pub payment: TestPaymentSettings,
+    /// Whether `serve` applies migrations first.
+    pub migrate_on_start: bool,
+}
+
+/// How the product service is called.
+#[derive(Debug, Clone)]
+pub struct ProductConfig {
+    /// Its base URL, without a trailing slash.
+    pub url: String,
+    /// The longest one call may take.
+    pub timeout: Duration,
+    /// How many times a failed call is retried.
+    pub retries: usize,
+}
+
+/// Settings of the checkout flow.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckoutSettings {
+    /// How long the product service holds stock for an order being paid.
+    pub reservation_ttl: Duration,
+    /// When a pending order counts as abandoned.
+    pub pending_ttl: Duration,
+    /// How long a repeated request waits for the first one's response.
+    pub idempotency_wait: Duration,
+}
+
+/// Settings of the background tasks.
+#[derive(Debug, Clone, Copy)]
+pub struct BackgroundSettings {
+    /// How often the sweeper runs.
+    pub sweep_interval: Duration,
+    /// How often the relay polls the outbox.
+    pub outbox_poll: Duration,
+    /// Events per relay transaction.
+    pub outbox_batch: u16,
+    /// How long published events are kept.
+    pub outbox_retention: Duration,
+}
+
+/// Settings of the built-in test payment provider.
+#[derive(Debug, Clone, Copy)]
+pub struct TestPaymentSettings {
+    /// Added latency of every call.
+    pub latency: Duration,
+    /// The share of calls that fail.
+    pub failure_rate: Rate,
+}
+
+/// A probability, 0.0 to 1.0.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct Rate(f64);
+
+impl Rate {
+    /// The probability as a number from 0 to 1.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl FromStr for Rate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let value: f64 = s.parse().map_err(|e| format!("{e}"))?;
+        if (0.0..=1.0).contains(&value) {
+            Ok(Self(value))
+        } else {
+            Err("out of range".to_owned())
+        }
+    }
+}
+
+/// The largest tax rate accepted: 100 %.
+const MAX_TAX_BPS: u32 = 10_000;
+
+impl Config {
+    /// Reads the settings; a missing or malformed variable is named in the error.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let url: String =
+            env.required("PRODUCT_URL", "an http(s) URL such as http://product:8080")?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                name: "PRODUCT_URL".into(),
+                value: url,
+                expected: "an http(s) URL such as http://product:8080".into(),
+                reason: "not an http(s) URL".into(),
+            });
+        }
+        let tax_bps: u32 = env.or("TAX_RATE_BPS", 0, "basis points from 0 to 10000")?;
+        if tax_bps > MAX_TAX_BPS {
+            return Err(ConfigError::Invalid {
+                name: "TAX_RATE_BPS".into(),
+                value: tax_bps.to_string(),
+                expected: "basis points from 0 to 10000".into(),
+                reason: "above 100 %".into(),
+            });
+        }
+        let batch: u16 = env.or(
+            "OUTBOX_BATCH_SIZE",
+            100,
+            "a number of events from 1 to 1000",
+        )?;
+        if !(1..=1000).contains(&batch) {
+            return Err(ConfigError::Invalid {
+                name: "OUTBOX_BATCH_SIZE".into(),
+                value: batch.to_string(),
+                expected: "a number of events from 1 to 1000".into(),
+                reason: "out of range".into(),
+            });
+        }
+        let hours: u64 = env.or("OUTBOX_RETENTION_HOURS", 168, "a whole number of hours")?;
+        Ok(Self {
+            database: DatabaseConfig::from_env(env)?,
+            amqp: AmqpConfig::from_env(env)?,
+            product: ProductConfig {
+                url: url.trim_end_matches('/').to_owned(),
+                timeout: env.millis("PRODUCT_TIMEOUT_MS", Duration::from_secs(2))?,
+                retries: env.or("PRODUCT_RETRIES", 2, "a number of retries such as 2")?,
+            },
+            pricing: Pricing {
+                currency: env.or(
+                    "SHOP_CURRENCY",
+                    Currency::parse("USD").map_err(|e| ConfigError::Invalid {
+                        name: "SHOP_CURRENCY".into(),
+                        value: "USD".into(),
+                        expected: "an ISO 4217 code".into(),
+                        reason: e.to_string(),
+                    })?,
+                    "an ISO 4217 code such as USD",
+                )?,
+                tax_bps,
+                shipping_flat: env.or("SHIPPING_FLAT_MINOR", 499, "an amount in minor units")?,
+                free_shipping_threshold: env.or(
+                    "FREE_SHIPPING_THRESHOLD_MINOR",
+                    5000,
+                    "an amount in minor units",
+                )?,
+            },
+            checkout: CheckoutSettings {
+                reservation_ttl: env.seconds("RESERVATION_TTL_SECS", Duration::from_secs(900))?,
+                pending_ttl: env.seconds("PENDING_ORDER_TTL_SECS", Duration::from_secs(900))?,
+                idempotency_wait: env.millis("IDEMPOTENCY_WAIT_MS", Duration::from_secs(15))?,
+            },
+            background: BackgroundSettings {
+                sweep_interval: env.seconds("ORDER_SWEEP_SECS", Duration::from_secs(60))?,
+                outbox_poll: env.millis("OUTBOX_POLL_MS", Duration::from_millis(200))?,
+                outbox_batch: batch,
+                outbox_retention: Duration::from_secs(hours.saturating_mul(3600)),
+            },
+            payment: TestPaymentSettings {
+                latency: env.millis("PAYMENT_TEST_LATENCY_MS", Duration::ZERO)?,
+                failure_rate: env.or(
+                    "PAYMENT_TEST_FAILURE_RATE",
+                    Rate::default(),
+                    "a probability from 0.0 to 1.0",
+                )?,
+            },
+            migrate_on_start: env.or("MIGRATE_ON_START", false, "true or false")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1/orders"),
+            ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            ("PRODUCT_URL", "http://product:8080/"),
+        ]
+    }
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut pairs = base();
+        pairs.extend_from_slice(extra);
+        Config::from_env(&Env::from_pairs(pairs))
+    }
+
+    fn invalid_name(result: Result<Config, ConfigError>) -> String {
+        match result {
+            Err(ConfigError::Invalid { name, .. } | ConfigError::Missing { name, .. }) => name,
+            Ok(_) => panic!("expected an error"),
+        }
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let config = with(&[]).expect("valid");
+        assert_eq!(config.product.url, "http://product:8080");
+        assert_eq!(config.product.retries, 2);
+        assert_eq!(config.pricing.currency.as_str(), "USD");
+        assert_eq!(config.pricing.tax_bps, 0);
+        assert_eq!(config.pricing.shipping_flat, 499);
+        assert_eq!(config.pricing.free_shipping_threshold, 5000);
+        assert_eq!(config.checkout.reservation_ttl, Duration::from_secs(900));
+        assert_eq!(config.background.outbox_poll, Duration::from_millis(200));
+        assert_eq!(config.payment.failure_rate.get(), 0.0);
+        assert!(!config.migrate_on_start);
+    }
+
+    #[test]
+    fn product_url_is_required_and_must_be_http() {
+        let error = Config::from_env(&Env::from_pairs([
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1/orders"),
+            ("AMQP_URL", "amqp://127.0.0.1"),
+        ]))
+        .expect_err("missing");
+        assert!(
+            error.to_string().starts_with("PRODUCT_URL is not set"),
+            "{error}"
+        );
+        let mut pairs = base();
+        pairs[2] = ("PRODUCT_URL", "product:8080");
+        assert_eq!(
+            invalid_name(Config::from_env(&Env::from_pairs(pairs))),
+            "PRODUCT_URL"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        assert_eq!(
+            invalid_name(with(&[("TAX_RATE_BPS", "10001")])),
+            "TAX_RATE_BPS"
+        );
+        assert_eq!(
+            invalid_name(with(&[("TAX_RATE_BPS", "8%")])),
+            "TAX_RATE_BPS"
+        );
+        assert_eq!(
+            invalid_name(with(&[("SHOP_CURRENCY", "usd")])),
+            "SHOP_CURRENCY"
+        );
+        assert_eq!(
+            invalid_name(with(&[("PAYMENT_TEST_FAILURE_RATE", "1.5")])),
+            "PAYMENT_TEST_FAILURE_RATE"
+        );
+        assert_eq!(
+            invalid_name(with(&[("SHIPPING_FLAT_MINOR", "-1")])),
+            "SHIPPING_FLAT_MINOR"
+        );
+        assert_eq!(
+            invalid_name(with(&[("OUTBOX_BATCH_SIZE", "0")])),
+            "OUTBOX_BATCH_SIZE"
+        );
+    }
+
+    #[test]
+    fn rates_parse_within_range() {
+        let config = with(&[
+            ("PAYMENT_TEST_FAILURE_RATE", "0.25"),
+            ("TAX_RATE_BPS", "800"),
+        ])
+        .expect("valid");
+        assert_eq!(config.payment.failure_rate.get(), 0.25);
+        assert_eq!(config.pricing.tax_bps, 800);
+        assert!("NaN".parse::<Rate>().is_err());
+        assert!("-0.1".parse::<Rate>().is_err());
+        assert_eq!("1".parse::<Rate>().map(Rate::get), Ok(1.0));
+    }
+}

@@ -1,0 +1,306 @@
+//! Dependencies that fail: RabbitMQ away, the product service away or slow, the payment
+//! provider down, and checkouts that never finish.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use contracts::events::OrderEventKind;
+use contracts::orders::{OrderStatus, PaymentStatus};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{
+    CARD_OK, CountingProvider, EventQueue, Options, Shop, TcpProxy, checkout_body, customer,
+    eventually, key,
+};
+
+/// Where the shared RabbitMQ listens, from the URL tests use.
+fn rabbitmq_addr() -> SocketAddr {
+    let url = testkit::amqp_url();
+    let authority = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("an amqp:// URL");
+    let host_port = authority.rsplit('@').next().expect("host:port");
+    std::net::ToSocketAddrs::to_socket_addrs(host_port)
+        .expect("a resolvable address")
+        .next()
+        .expect("an address")
+}
+
+#[tokio::test]
+async fn with_rabbitmq_unreachable_the_order_still_commits_and_its_events_follow() {
+    // The order service reaches RabbitMQ through a proxy the test can take away; the shared
+    // server itself keeps running for every other test.
+    let proxy = TcpProxy::start(rabbitmq_addr()).await;
+    let shop = Shop::with(Options {
+        amqp_url: Some(format!("amqp://guest:guest@{}/%2f", proxy.addr())),
+        ..Options::default()
+    })
+    .await;
+    let mut events = EventQueue::bind(&shop.amqp).await;
+    let mug = shop.add_product("Mug", 1000, 10).await;
+    let alice = customer();
+
+    // The relay is connected and publishing...
+    shop.add_to_cart(alice, mug, 1).await;
+    let first = shop
+        .checkout(alice, &key(), checkout_body(CARD_OK))
+        .await
+        .order();
+    assert_eq!(
+        events.next_for(first.id).await.0.kind,
+        OrderEventKind::Placed
+    );
+    assert_eq!(events.next_for(first.id).await.0.kind, OrderEventKind::Paid);
+
+    // ...until the broker goes away.
+    proxy.stop();
+    shop.add_to_cart(alice, mug, 2).await;
+    let answer = shop.checkout(alice, &key(), checkout_body(CARD_OK)).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+    let second = answer.order();
+    assert_eq!(second.status, OrderStatus::Paid);
+    assert_eq!(shop.stock(mug).await, 7);
+    assert_eq!(
+        shop.unpublished(second.id).await,
+        2,
+        "the events wait in the outbox"
+    );
+
+    proxy.resume().await;
+    let (placed, _) = events.next_for(second.id).await;
+    assert_eq!(placed.kind, OrderEventKind::Placed);
+    assert_eq!(placed.lines[0].quantity, 2);
+    assert_eq!(
+        events.next_for(second.id).await.0.kind,
+        OrderEventKind::Paid
+    );
+    eventually("the outbox to be marked published", || async {
+        shop.unpublished(second.id).await == 0
+    })
+    .await;
+    events.delete_exchange().await;
+}
+
+#[tokio::test]
+async fn with_the_product_service_down_checkout_is_503_and_places_nothing() {
+    let shop = Shop::with(Options {
+        env: vec![
+            ("PRODUCT_TIMEOUT_MS", "300".to_owned()),
+            ("PRODUCT_RETRIES", "1".to_owned()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let mug = shop.add_product("Mug", 1000, 10).await;
+    let alice = customer();
+    shop.add_to_cart(alice, mug, 1).await;
+
+    let product = shop.product.addr;
+    shop.product.shutdown.trigger();
+    eventually("the product service to stop listening", || async {
+        tokio::net::TcpStream::connect(product).await.is_err()
+    })
+    .await;
+
+    let key = key();
+    let answer = shop.checkout(alice, &key, checkout_body(CARD_OK)).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        answer.body
+    );
+    assert_eq!(answer.content_type, "application/problem+json");
+    assert_eq!(answer.body["type"], json!("/problems/unavailable"));
+    assert!(
+        answer.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("product service")),
+        "{:?}",
+        answer.body
+    );
+    assert!(shop.orders(alice).await.is_empty());
+    // A 503 is not remembered: the same key may be retried.
+    let retry = shop.checkout(alice, &key, checkout_body(CARD_OK)).await;
+    assert_eq!(retry.status, StatusCode::SERVICE_UNAVAILABLE);
+    let cart = shop.call(Method::GET, "/api/v1/cart", alice, None).await;
+    assert_eq!(cart.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn a_reservation_that_times_out_is_503_and_the_order_is_cancelled_not_left_pending() {
+    let shop = Shop::with(Options {
+        env: vec![
+            ("PRODUCT_TIMEOUT_MS", "300".to_owned()),
+            ("PRODUCT_RETRIES", "1".to_owned()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let mug = shop.add_product("Mug", 1000, 5).await;
+    let alice = customer();
+    shop.add_to_cart(alice, mug, 2).await;
+
+    // Another transaction holds the product's stock row: prices still answer, but the
+    // reservation waits past the deadline.
+    let mut blocker = shop.product_db.pool.begin().await.expect("begin");
+    sqlx::query("SELECT 1 FROM inventory WHERE product_id = $1 FOR UPDATE")
+        .bind(mug)
+        .execute(&mut *blocker)
+        .await
+        .expect("lock the stock row");
+    let answer = shop.checkout(alice, &key(), checkout_body(CARD_OK)).await;
+    blocker.rollback().await.expect("rollback");
+
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        answer.body
+    );
+    assert_eq!(answer.body["type"], json!("/problems/unavailable"));
+    let orders = shop.orders(alice).await;
+    assert_eq!(orders.len(), 1);
+    assert_eq!(
+        orders[0].status,
+        OrderStatus::Cancelled,
+        "compensated at once"
+    );
+    assert_eq!(orders[0].payment.status, PaymentStatus::Voided);
+    // order.cancelled is on its way, for the product service to release whatever it may hold.
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT routing_key FROM outbox WHERE aggregate_id = $1 ORDER BY id")
+            .bind(orders[0].id)
+            .fetch_all(&shop.order_db.pool)
+            .await
+            .expect("outbox");
+    assert_eq!(kinds, ["order.placed", "order.cancelled"]);
+    assert_eq!(shop.stock(mug).await, 5);
+}
+
+#[tokio::test]
+async fn abandoned_pending_orders_expire_and_their_stock_comes_back() {
+    // A provider that never answers until let go: the checkout hangs with its order pending
+    // and its stock reserved, as when a process dies half-way.
+    let provider = CountingProvider::gated();
+    let shop = std::sync::Arc::new(
+        Shop::with(Options {
+            payments: Some(provider.clone()),
+            ..Options::default()
+        })
+        .await,
+    );
+    let mug = shop.add_product("Mug", 1000, 5).await;
+    let alice = customer();
+    shop.add_to_cart(alice, mug, 2).await;
+    let checkout = {
+        let shop = shop.clone();
+        tokio::spawn(async move { shop.checkout(alice, &key(), checkout_body(CARD_OK)).await })
+    };
+    eventually("the order to hold its stock", || async {
+        shop.stock(mug).await == 3
+    })
+    .await;
+    let pending = shop.orders(alice).await.remove(0);
+    assert_eq!(pending.status, OrderStatus::Pending);
+
+    let young = order::orders::expire_pending(&shop.state, Duration::from_secs(3600))
+        .await
+        .expect("sweep");
+    assert_eq!(young, 0, "a recent pending order is left alone");
+    let expired = order::orders::expire_pending(&shop.state, Duration::ZERO)
+        .await
+        .expect("sweep");
+    assert_eq!(expired, 1);
+    let order = shop.orders(alice).await.remove(0);
+    assert_eq!(order.status, OrderStatus::Cancelled);
+    assert_eq!(order.payment.status, PaymentStatus::Voided);
+    assert_eq!(shop.stock(mug).await, 5, "the reservation is released");
+    let again = order::orders::expire_pending(&shop.state, Duration::ZERO)
+        .await
+        .expect("sweep");
+    assert_eq!(again, 0);
+
+    // The stuck payment completes after all: it is refunded, the order stays cancelled.
+    provider.gate.as_ref().expect("gated").add_permits(1);
+    let answer = checkout.await.expect("join");
+    assert_eq!(answer.status, StatusCode::CONFLICT, "{:?}", answer.body);
+    assert_eq!((provider.charged(), provider.refunded()), (1, 1));
+    assert_eq!(shop.orders(alice).await[0].status, OrderStatus::Cancelled);
+    assert_eq!(shop.stock(mug).await, 5);
+}
+
+#[tokio::test]
+async fn with_the_payment_provider_down_checkout_is_503_and_the_stock_comes_back() {
+    let shop = Shop::with(Options {
+        env: vec![("PAYMENT_TEST_FAILURE_RATE", "1".to_owned())],
+        ..Options::default()
+    })
+    .await;
+    let mug = shop.add_product("Mug", 1000, 5).await;
+    let alice = customer();
+    shop.add_to_cart(alice, mug, 2).await;
+    let key = key();
+    for attempt in 1..=2 {
+        let answer = shop.checkout(alice, &key, checkout_body(CARD_OK)).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{:?}",
+            answer.body
+        );
+        assert!(
+            answer.body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("payment provider"))
+        );
+        assert_eq!(shop.stock(mug).await, 5);
+        // Not remembered under the key: each retry is a new attempt.
+        assert_eq!(shop.orders(alice).await.len(), attempt);
+    }
+    for order in shop.orders(alice).await {
+        assert_eq!(order.status, OrderStatus::PaymentFailed);
+        assert_eq!(order.payment.status, PaymentStatus::Voided);
+    }
+}
+
+#[tokio::test]
+async fn the_sweeper_forgets_expired_keys_and_old_published_events() {
+    let shop = Shop::start().await;
+    let alice = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, content_type,
+                                       response_body, created_at)
+         VALUES ($1, 'old', 'h', 201, 'application/json', '\\x7b7d', now() - interval '25 hours'),
+                ($1, 'stuck', 'h', NULL, NULL, NULL, now() - interval '2 hours'),
+                ($1, 'fresh', 'h', 201, 'application/json', '\\x7b7d', now())",
+    )
+    .bind(alice)
+    .execute(&shop.order_db.pool)
+    .await
+    .expect("keys");
+    sqlx::query(
+        "INSERT INTO outbox (event_id, aggregate_id, routing_key, payload, published_at)
+         VALUES (gen_random_uuid(), gen_random_uuid(), 'order.placed', '{}', now() - interval '8 days'),
+                (gen_random_uuid(), gen_random_uuid(), 'order.placed', '{}', now())",
+    )
+    .execute(&shop.order_db.pool)
+    .await
+    .expect("events");
+
+    order::sweep(&shop.state, shop.config.background.outbox_retention).await;
+
+    let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM idempotency_keys ORDER BY key")
+        .fetch_all(&shop.order_db.pool)
+        .await
+        .expect("keys");
+    assert_eq!(keys, ["fresh"]);
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&shop.order_db.pool)
+        .await
+        .expect("events");
+    assert_eq!(events, 1);
+}

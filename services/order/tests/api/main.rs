@@ -1,0 +1,7 @@
+//! The order service over HTTP, with the real product service, Postgres and RabbitMQ.
+
+mod cart;
+mod checkout;
+mod faults;
+mod lifecycle;
+mod support;

@@ -1,0 +1,705 @@
+//! The shop under test: the real product service and the order service, each on its own
+//! fresh database, served on random ports, publishing to a test exchange on the real RabbitMQ.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use contracts::events::OrderEvent;
+use contracts::money::Money;
+use contracts::orders::Order;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use kit::amqp::Broker;
+use kit::config::Env;
+use kit::health::Health;
+use kit::identity::{USER_ID_HEADER, USER_ROLES_HEADER};
+use kit::metrics::Metrics;
+use kit::server::{Ops, router};
+use kit::shutdown::Shutdown;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
+use order::AppState;
+use order::config::{Config, TestPaymentSettings};
+use order::payments::{
+    Authorisation, PaymentProvider, PaymentRequest, ProviderUnavailable, TestPaymentProvider,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use testkit::{TestAmqp, TestDb, TestServer, http_config};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+/// How long a test waits for something that happens in the background.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Who sends a request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Caller {
+    /// Nobody signed in.
+    Anonymous,
+    /// A customer.
+    Customer(Uuid),
+    /// An admin.
+    Admin(Uuid),
+}
+
+/// A new customer.
+pub(crate) fn customer() -> Caller {
+    Caller::Customer(Uuid::new_v4())
+}
+
+/// A new admin.
+pub(crate) fn admin() -> Caller {
+    Caller::Admin(Uuid::new_v4())
+}
+
+/// A status and a JSON body (`Null` when there is none).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) content_type: String,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) body: Value,
+}
+
+impl Answer {
+    /// The body as an order.
+    pub(crate) fn order(&self) -> Order {
+        serde_json::from_value(self.body.clone()).expect("an order")
+    }
+
+    /// The `field`s of a problem's `errors`.
+    pub(crate) fn fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// How to start a [`Shop`].
+#[derive(Default)]
+pub(crate) struct Options {
+    /// The broker URL the order service uses (a proxy, to take the broker away).
+    pub(crate) amqp_url: Option<String>,
+    /// Extra settings of the order service.
+    pub(crate) env: Vec<(&'static str, String)>,
+    /// The payment provider, instead of the built-in test provider.
+    pub(crate) payments: Option<Arc<dyn PaymentProvider>>,
+}
+
+/// The product and order services, running.
+pub(crate) struct Shop {
+    pub(crate) order: TestServer,
+    pub(crate) product: TestServer,
+    pub(crate) state: AppState,
+    pub(crate) config: Config,
+    pub(crate) amqp: TestAmqp,
+    pub(crate) order_db: TestDb,
+    pub(crate) product_db: TestDb,
+    category: Uuid,
+    client: reqwest::Client,
+}
+
+impl Shop {
+    /// The shop with default settings.
+    pub(crate) async fn start() -> Self {
+        Self::with(Options::default()).await
+    }
+
+    /// The shop with `options`.
+    pub(crate) async fn with(options: Options) -> Self {
+        let (product_db, order_db) = tokio::join!(
+            TestDb::migrated(&product::MIGRATOR),
+            TestDb::migrated(&order::MIGRATOR)
+        );
+        let product = start_product(&product_db).await;
+        let amqp = TestAmqp::default();
+        let mut pairs: Vec<(&'static str, String)> = vec![
+            ("DATABASE_URL", order_db.url.clone()),
+            (
+                "AMQP_URL",
+                options.amqp_url.unwrap_or_else(|| amqp.url.clone()),
+            ),
+            ("AMQP_EXCHANGE", amqp.exchange.clone()),
+            ("PRODUCT_URL", format!("http://{}", product.addr)),
+            ("TAX_RATE_BPS", "800".to_owned()),
+            ("OUTBOX_POLL_MS", "50".to_owned()),
+            // The tests run the sweeper's work themselves, when they mean to.
+            ("ORDER_SWEEP_SECS", "3600".to_owned()),
+        ];
+        pairs.extend(options.env);
+        let config = Config::from_env(&Env::from_pairs(pairs)).expect("valid settings");
+        let mut state = AppState::new(&config, order_db.pool.clone()).expect("state");
+        if let Some(payments) = options.payments {
+            state.payments = payments;
+        }
+        let shutdown = Shutdown::new();
+        order::spawn_background(
+            &state,
+            Broker::new(config.amqp.clone(), "order-test"),
+            config.background,
+            &shutdown,
+        );
+        let ops = Ops {
+            metrics: Metrics::new(),
+            health: Health::new(shutdown.clone()),
+        };
+        let app = router(order::app(state.clone()), &ops, &http_config());
+        let order = TestServer::start(app, shutdown).await;
+        let client = reqwest::Client::new();
+        let mut shop = Self {
+            order,
+            product,
+            state,
+            config,
+            amqp,
+            order_db,
+            product_db,
+            category: Uuid::nil(),
+            client,
+        };
+        let slug = format!("cat-{}", Uuid::new_v4().simple());
+        let category = shop
+            .product_call(
+                Method::POST,
+                "/api/v1/admin/categories",
+                admin(),
+                Some(json!({"slug": slug, "name": "Things"})),
+            )
+            .await;
+        assert_eq!(category.status, StatusCode::CREATED, "{:?}", category.body);
+        shop.category = category.body["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .expect("category id");
+        shop
+    }
+
+    /// A request to the order service.
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        caller: Caller,
+        body: Option<Value>,
+    ) -> Answer {
+        self.send(self.order.url(path), method, caller, body, Vec::new())
+            .await
+    }
+
+    /// A checkout with `key`.
+    pub(crate) async fn checkout(&self, caller: Caller, key: &str, body: Value) -> Answer {
+        self.send(
+            self.order.url("/api/v1/checkout"),
+            Method::POST,
+            caller,
+            Some(body),
+            vec![("Idempotency-Key", key.to_owned())],
+        )
+        .await
+    }
+
+    /// A checkout with `key`, as part of the W3C trace `traceparent`.
+    pub(crate) async fn traced_checkout(
+        &self,
+        caller: Caller,
+        key: &str,
+        body: Value,
+        traceparent: &str,
+    ) -> Answer {
+        self.send(
+            self.order.url("/api/v1/checkout"),
+            Method::POST,
+            caller,
+            Some(body),
+            vec![
+                ("Idempotency-Key", key.to_owned()),
+                ("traceparent", traceparent.to_owned()),
+            ],
+        )
+        .await
+    }
+
+    /// Puts `quantity` of `product` in the cart, expecting success.
+    pub(crate) async fn add_to_cart(&self, caller: Caller, product: Uuid, quantity: u32) {
+        let answer = self
+            .call(
+                Method::PUT,
+                &format!("/api/v1/cart/items/{product}"),
+                caller,
+                Some(json!({"quantity": quantity})),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    }
+
+    /// A request to the product service.
+    pub(crate) async fn product_call(
+        &self,
+        method: Method,
+        path: &str,
+        caller: Caller,
+        body: Option<Value>,
+    ) -> Answer {
+        self.send(self.product.url(path), method, caller, body, Vec::new())
+            .await
+    }
+
+    async fn send(
+        &self,
+        url: String,
+        method: Method,
+        caller: Caller,
+        body: Option<Value>,
+        headers: Vec<(&str, String)>,
+    ) -> Answer {
+        let mut request = self.client.request(method, url);
+        match caller {
+            Caller::Anonymous => {}
+            Caller::Customer(id) => {
+                request = request
+                    .header(USER_ID_HEADER, id.to_string())
+                    .header(USER_ROLES_HEADER, "customer");
+            }
+            Caller::Admin(id) => {
+                request = request
+                    .header(USER_ID_HEADER, id.to_string())
+                    .header(USER_ROLES_HEADER, "customer,admin");
+            }
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.expect("the request is answered");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = response.bytes().await.expect("a body").to_vec();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer {
+            status,
+            content_type,
+            bytes,
+            body,
+        }
+    }
+
+    /// A product for sale at `price` cents with `stock` units.
+    pub(crate) async fn add_product(&self, name: &str, price: i64, stock: u32) -> Uuid {
+        self.new_product(name, price, stock, true).await
+    }
+
+    /// A product, active or not.
+    pub(crate) async fn new_product(
+        &self,
+        name: &str,
+        price: i64,
+        stock: u32,
+        active: bool,
+    ) -> Uuid {
+        let suffix = Uuid::new_v4().simple().to_string();
+        let answer = self
+            .product_call(
+                Method::POST,
+                "/api/v1/admin/products",
+                admin(),
+                Some(json!({
+                    "sku": format!("SKU-{}", &suffix[..12]),
+                    "slug": format!("p-{suffix}"),
+                    "name": name,
+                    "price": {"amount": price, "currency": "USD"},
+                    "category_id": self.category,
+                    "active": active,
+                    "stock": stock,
+                })),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+        answer.body["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .expect("product id")
+    }
+
+    /// Changes a product in the catalog (`changes` are fields of `UpdateProduct`).
+    pub(crate) async fn update_product(&self, id: Uuid, mut changes: Value) {
+        let current = self
+            .product_call(
+                Method::GET,
+                &format!("/api/v1/products/{id}"),
+                admin(),
+                None,
+            )
+            .await;
+        changes["version"] = current.body["version"].clone();
+        let answer = self
+            .product_call(
+                Method::PATCH,
+                &format!("/api/v1/admin/products/{id}"),
+                admin(),
+                Some(changes),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    }
+
+    /// The units of a product available to buy now.
+    pub(crate) async fn stock(&self, id: Uuid) -> u64 {
+        let answer = self
+            .product_call(
+                Method::GET,
+                &format!("/api/v1/products/{id}"),
+                admin(),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+        answer.body["stock"].as_u64().expect("stock")
+    }
+
+    /// Every order of `caller`, newest first.
+    pub(crate) async fn orders(&self, caller: Caller) -> Vec<Order> {
+        let answer = self
+            .call(Method::GET, "/api/v1/orders?limit=100", caller, None)
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+        serde_json::from_value(answer.body["items"].clone()).expect("orders")
+    }
+
+    /// Events of `order_id` still waiting in the outbox.
+    pub(crate) async fn unpublished(&self, order_id: Uuid) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE aggregate_id = $1 AND published_at IS NULL",
+        )
+        .bind(order_id)
+        .fetch_one(&self.order_db.pool)
+        .await
+        .expect("count")
+    }
+}
+
+async fn start_product(db: &TestDb) -> TestServer {
+    let settings = product::config::CatalogSettings::from_env(&Env::from_pairs([(
+        "CURSOR_SECRET",
+        format!("{}{}", Uuid::new_v4(), Uuid::new_v4()),
+    )]))
+    .expect("product settings");
+    let state =
+        product::AppState::new(db.pool.clone(), product::cache::Cache::disabled(), settings);
+    let shutdown = Shutdown::new();
+    let ops = Ops {
+        metrics: Metrics::new(),
+        health: Health::new(shutdown.clone()),
+    };
+    TestServer::start(router(product::app(state), &ops, &http_config()), shutdown).await
+}
+
+/// A checkout body: a valid address and the card `number`.
+pub(crate) fn checkout_body(number: &str) -> Value {
+    json!({
+        "shipping_address": {
+            "recipient": "Ada Lovelace",
+            "line1": "12 Analytical Row",
+            "city": "London",
+            "postal_code": "NW1 6XE",
+            "country": "GB"
+        },
+        "card": {"number": number, "exp_month": 12, "exp_year": 2039, "cvc": "123"}
+    })
+}
+
+/// The test cards.
+pub(crate) const CARD_OK: &str = "4242 4242 4242 4242";
+pub(crate) const CARD_DECLINED: &str = "4000 0000 0000 0002";
+pub(crate) const CARD_NO_FUNDS: &str = "4000 0000 0000 9995";
+
+/// A fresh idempotency key.
+pub(crate) fn key() -> String {
+    Uuid::new_v4().to_string()
+}
+
+/// The test provider, counting what it charged and refunded.
+#[derive(Debug)]
+pub(crate) struct CountingProvider {
+    inner: TestPaymentProvider,
+    /// Authorisations that took money.
+    pub(crate) charged: AtomicUsize,
+    /// Refunds.
+    pub(crate) refunded: AtomicUsize,
+    /// When set, authorisations wait for a permit: a provider that hangs until let go.
+    pub(crate) gate: Option<Semaphore>,
+}
+
+impl CountingProvider {
+    /// Counts, never waits.
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self::build(None))
+    }
+
+    /// Counts, and holds every authorisation until [`Semaphore::add_permits`].
+    pub(crate) fn gated() -> Arc<Self> {
+        Arc::new(Self::build(Some(Semaphore::new(0))))
+    }
+
+    fn build(gate: Option<Semaphore>) -> Self {
+        Self {
+            inner: TestPaymentProvider::new(TestPaymentSettings {
+                latency: Duration::ZERO,
+                failure_rate: "0".parse().expect("rate"),
+            }),
+            charged: AtomicUsize::new(0),
+            refunded: AtomicUsize::new(0),
+            gate,
+        }
+    }
+
+    pub(crate) fn charged(&self) -> usize {
+        self.charged.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn refunded(&self) -> usize {
+        self.refunded.load(Ordering::SeqCst)
+    }
+}
+
+impl PaymentProvider for CountingProvider {
+    fn name(&self) -> &'static str {
+        "test"
+    }
+
+    fn authorise<'a>(
+        &'a self,
+        request: PaymentRequest<'a>,
+    ) -> BoxFuture<'a, Result<Authorisation, ProviderUnavailable>> {
+        Box::pin(async move {
+            if let Some(gate) = &self.gate {
+                gate.acquire().await.expect("gate open").forget();
+            }
+            let outcome = self.inner.authorise(request).await?;
+            if matches!(outcome, Authorisation::Authorised { .. }) {
+                self.charged.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(outcome)
+        })
+    }
+
+    fn refund<'a>(
+        &'a self,
+        payment_id: &'a str,
+        amount: Money,
+    ) -> BoxFuture<'a, Result<(), ProviderUnavailable>> {
+        Box::pin(async move {
+            self.inner.refund(payment_id, amount).await?;
+            self.refunded.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+    }
+}
+
+/// A queue bound to every order event of a test exchange.
+pub(crate) struct EventQueue {
+    channel: Channel,
+    consumer: Consumer,
+    exchange: String,
+    _connection: Connection,
+}
+
+impl EventQueue {
+    /// Declares the exchange (as the relay does) and an exclusive queue bound to `order.*`.
+    pub(crate) async fn bind(amqp: &TestAmqp) -> Self {
+        let connection = Connection::connect(&amqp.url, ConnectionProperties::default())
+            .await
+            .expect("connect to RabbitMQ");
+        let channel = connection.create_channel().await.expect("channel");
+        channel
+            .exchange_declare(
+                amqp.exchange.as_str().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("exchange");
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("queue");
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                amqp.exchange.as_str().into(),
+                contracts::events::ORDER_EVENTS_PATTERN.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind");
+        let consumer = channel
+            .basic_consume(
+                queue.name().clone(),
+                "order-tests".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume");
+        Self {
+            channel,
+            consumer,
+            exchange: amqp.exchange.clone(),
+            _connection: connection,
+        }
+    }
+
+    /// The next event for `order_id`, skipping other orders' events.
+    pub(crate) async fn next_for(&mut self, order_id: Uuid) -> (OrderEvent, Delivery) {
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let delivery = self
+                    .consumer
+                    .next()
+                    .await
+                    .expect("the consumer is open")
+                    .expect("a delivery");
+                delivery.ack(BasicAckOptions::default()).await.expect("ack");
+                let event: OrderEvent =
+                    serde_json::from_slice(&delivery.data).expect("an order event");
+                if event.order_id == order_id {
+                    return (event, delivery);
+                }
+            }
+        })
+        .await
+        .expect("an event in time")
+    }
+
+    /// Deletes the test exchange.
+    pub(crate) async fn delete_exchange(self) {
+        self.channel
+            .exchange_delete(self.exchange.as_str().into(), Default::default())
+            .await
+            .expect("delete the test exchange");
+    }
+}
+
+/// A TCP forwarder that the test can stop and start again on the same port, to take a
+/// dependency away without touching the real server that other tests share.
+pub(crate) struct TcpProxy {
+    addr: SocketAddr,
+    target: SocketAddr,
+    accept: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl TcpProxy {
+    /// A running proxy to `target` on a random local port.
+    pub(crate) async fn start(target: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let proxy = Self {
+            addr,
+            target,
+            accept: std::sync::Mutex::new(None),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    /// Where it listens.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Closes the listener and every forwarded connection.
+    pub(crate) fn stop(&self) {
+        if let Some(task) = self.accept.lock().expect("lock").take() {
+            // Aborting the accept loop drops its JoinSet, which aborts every connection.
+            task.abort();
+        }
+    }
+
+    /// Listens again on the same port.
+    pub(crate) async fn resume(&self) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(self.addr).await {
+                Ok(listener) => break listener,
+                Err(error) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(%error, "port not free yet");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("cannot listen on {} again: {error}", self.addr),
+            }
+        };
+        self.serve(listener);
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let target = self.target;
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        *self.accept.lock().expect("lock") = Some(task);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `check` until it is true, at most [`PATIENCE`].
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,172 @@
+//! A circuit breaker per upstream.
+//!
+//! After `threshold` consecutive failures (connection refused, reset, timed out) the circuit
+//! opens and requests are answered 503 at once instead of piling up on a dead upstream. After
+//! `cooldown` one request is let through as a probe (half-open): its success closes the circuit,
+//! its failure opens it for another cooldown. Upstream answers, even 5xx, count as success: the
+//! upstream is reachable and speaks for itself.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// A probe is out; if it never reports (its request was dropped), another is allowed
+    /// after a further cooldown.
+    HalfOpen {
+        since: Instant,
+    },
+}
+
+/// The breaker of one upstream.
+#[derive(Debug)]
+pub struct Breaker {
+    threshold: u32,
+    cooldown: Duration,
+    state: Mutex<State>,
+}
+
+/// Whether a request may go to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permit {
+    /// The circuit is closed.
+    Allowed,
+    /// The circuit was open long enough: this request is the probe.
+    Probe,
+    /// The circuit is open.
+    Rejected,
+}
+
+impl Breaker {
+    /// A closed breaker.
+    pub fn new(threshold: u32, cooldown: Duration) -> Self {
+        Self {
+            threshold: threshold.max(1),
+            cooldown,
+            state: Mutex::new(State::Closed { failures: 0 }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Asks to send a request now.
+    pub fn permit(&self) -> Permit {
+        self.permit_at(Instant::now())
+    }
+
+    fn permit_at(&self, now: Instant) -> Permit {
+        let mut state = self.state();
+        match *state {
+            State::Closed { .. } => Permit::Allowed,
+            State::Open { until } if now >= until => {
+                *state = State::HalfOpen { since: now };
+                Permit::Probe
+            }
+            State::HalfOpen { since } if now >= since + self.cooldown => {
+                *state = State::HalfOpen { since: now };
+                Permit::Probe
+            }
+            State::Open { .. } | State::HalfOpen { .. } => Permit::Rejected,
+        }
+    }
+
+    /// The upstream answered.
+    pub fn success(&self) {
+        *self.state() = State::Closed { failures: 0 };
+    }
+
+    /// The upstream could not be reached.
+    pub fn failure(&self) {
+        self.failure_at(Instant::now());
+    }
+
+    fn failure_at(&self, now: Instant) {
+        let mut state = self.state();
+        *state = match *state {
+            State::Closed { failures } if failures + 1 < self.threshold => State::Closed {
+                failures: failures + 1,
+            },
+            _ => State::Open {
+                until: now + self.cooldown,
+            },
+        };
+    }
+
+    /// Whether the circuit is open (for readiness reports and logs).
+    pub fn is_open(&self) -> bool {
+        !matches!(*self.state(), State::Closed { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COOLDOWN: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn opens_after_the_threshold_of_consecutive_failures() {
+        let breaker = Breaker::new(3, COOLDOWN);
+        let now = Instant::now();
+        breaker.failure_at(now);
+        breaker.failure_at(now);
+        assert_eq!(breaker.permit_at(now), Permit::Allowed);
+        breaker.failure_at(now);
+        assert_eq!(breaker.permit_at(now), Permit::Rejected);
+    }
+
+    #[test]
+    fn a_success_resets_the_count() {
+        let breaker = Breaker::new(2, COOLDOWN);
+        let now = Instant::now();
+        breaker.failure_at(now);
+        breaker.success();
+        breaker.failure_at(now);
+        assert_eq!(breaker.permit_at(now), Permit::Allowed);
+    }
+
+    #[test]
+    fn after_the_cooldown_one_probe_goes_through() {
+        let breaker = Breaker::new(1, COOLDOWN);
+        let now = Instant::now();
+        breaker.failure_at(now);
+        assert_eq!(breaker.permit_at(now + COOLDOWN), Permit::Probe);
+        assert_eq!(
+            breaker.permit_at(now + COOLDOWN),
+            Permit::Rejected,
+            "only one probe at a time"
+        );
+        breaker.success();
+        assert_eq!(breaker.permit_at(now + COOLDOWN), Permit::Allowed);
+    }
+
+    #[test]
+    fn a_failed_probe_opens_again() {
+        let breaker = Breaker::new(1, COOLDOWN);
+        let now = Instant::now();
+        breaker.failure_at(now);
+        assert_eq!(breaker.permit_at(now + COOLDOWN), Permit::Probe);
+        breaker.failure_at(now + COOLDOWN);
+        assert_eq!(breaker.permit_at(now + COOLDOWN), Permit::Rejected);
+        assert_eq!(breaker.permit_at(now + COOLDOWN * 2), Permit::Probe);
+    }
+
+    #[test]
+    fn a_lost_probe_does_not_keep_the_circuit_open_forever() {
+        let breaker = Breaker::new(1, COOLDOWN);
+        let now = Instant::now();
+        breaker.failure_at(now);
+        assert_eq!(breaker.permit_at(now + COOLDOWN), Permit::Probe);
+        assert_eq!(breaker.permit_at(now + COOLDOWN * 2), Permit::Probe);
+    }
+}

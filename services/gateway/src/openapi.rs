@@ -1,0 +1,196 @@
+//! `/api/v1/openapi.json`: the services' OpenAPI documents merged into one, and `/api/v1/docs`.
+//!
+//! Each service generates its document from its code (utoipa) and serves it at
+//! `/openapi.json`, which the gateway does not route. The gateway fetches them, merges paths
+//! and schemas, and caches the result briefly, so a deploy of one service shows up within a
+//! minute without restarting the gateway.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::response::Html;
+use futures::future::join_all;
+use kit::{ApiResult, Json};
+use serde_json::{Map, Value, json};
+use tokio::sync::Mutex;
+
+use crate::AppState;
+
+const CACHE_FOR: Duration = Duration::from_secs(60);
+
+/// The merged document, cached.
+#[derive(Debug, Default)]
+pub struct Docs {
+    cached: Mutex<Option<(Instant, Arc<Value>)>>,
+}
+
+impl Docs {
+    async fn merged(&self, state: &AppState) -> Arc<Value> {
+        let mut cached = self.cached.lock().await;
+        if let Some((at, doc)) = cached.as_ref()
+            && at.elapsed() < CACHE_FOR
+        {
+            return doc.clone();
+        }
+        let fetches = state.openapi_sources.iter().map(|(name, url)| async move {
+            let doc = async {
+                state
+                    .http
+                    .get(url)
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json::<Value>()
+                    .await
+            }
+            .await;
+            match doc {
+                Ok(doc) => Some(doc),
+                Err(error) => {
+                    tracing::warn!(service = name, %error, "OpenAPI document unavailable");
+                    None
+                }
+            }
+        });
+        let docs: Vec<Value> = join_all(fetches).await.into_iter().flatten().collect();
+        let complete = docs.len() == state.openapi_sources.len();
+        let doc = Arc::new(merge(&docs));
+        // A partial document is served but not cached, so a service that was down shows up
+        // as soon as it is back.
+        if complete {
+            *cached = Some((Instant::now(), doc.clone()));
+        }
+        doc
+    }
+}
+
+/// Merges `paths` and `components` of several documents under one `info`.
+pub fn merge(docs: &[Value]) -> Value {
+    let mut paths = Map::new();
+    let mut components: Map<String, Value> = Map::new();
+    let mut tags: Vec<Value> = Vec::new();
+    for doc in docs {
+        if let Some(doc_paths) = doc.get("paths").and_then(Value::as_object) {
+            paths.extend(doc_paths.clone());
+        }
+        if let Some(doc_components) = doc.get("components").and_then(Value::as_object) {
+            for (kind, entries) in doc_components {
+                if let (Some(target), Some(entries)) = (
+                    components
+                        .entry(kind.clone())
+                        .or_insert_with(|| json!({}))
+                        .as_object_mut(),
+                    entries.as_object(),
+                ) {
+                    target.extend(entries.clone());
+                }
+            }
+        }
+        if let Some(doc_tags) = doc.get("tags").and_then(Value::as_array) {
+            tags.extend(doc_tags.iter().cloned());
+        }
+    }
+    components
+        .entry("securitySchemes".to_owned())
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .map(|schemes| {
+            schemes.insert(
+                "bearer".to_owned(),
+                json!({ "type": "http", "scheme": "bearer", "bearerFormat": "JWT" }),
+            )
+        });
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ecommerce API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The public API of the ecommerce shop. Errors are RFC 9457 problem documents."
+        },
+        "servers": [{ "url": "/" }],
+        "tags": tags,
+        "paths": paths,
+        "components": components,
+    })
+}
+
+/// `GET /api/v1/openapi.json`.
+pub async fn document(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json((*state.docs.merged(&state).await).clone()))
+}
+
+/// `GET /api/v1/docs`: the operations as a plain HTML page (no scripts, so it needs nothing from
+/// outside and passes a strict CSP).
+pub async fn page(State(state): State<AppState>) -> Html<String> {
+    let doc = state.docs.merged(&state).await;
+    let mut rows = String::new();
+    if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
+        for (path, operations) in paths {
+            let Some(operations) = operations.as_object() else {
+                continue;
+            };
+            for (method, operation) in operations {
+                let summary = operation
+                    .get("summary")
+                    .or_else(|| operation.get("description"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let _ = write!(
+                    rows,
+                    "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+                    escape(&method.to_uppercase()),
+                    escape(path),
+                    escape(summary)
+                );
+            }
+        }
+    }
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ecommerce API</title></head>\
+         <body><h1>ecommerce API</h1><p>Machine-readable: <a href=\"/api/v1/openapi.json\">openapi.json</a>.</p>\
+         <table><thead><tr><th>Method</th><th>Path</th><th>Summary</th></tr></thead><tbody>{rows}</tbody></table></body></html>"
+    ))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_schemas_of_every_service_are_merged() {
+        let user = json!({
+            "paths": { "/api/v1/auth/login": { "post": { "summary": "Sign in" } } },
+            "components": { "schemas": { "LoginRequest": { "type": "object" } } }
+        });
+        let product = json!({
+            "paths": { "/api/v1/products": { "get": { "summary": "Search" } } },
+            "components": { "schemas": { "Product": { "type": "object" } } }
+        });
+        let merged = merge(&[user, product]);
+        assert!(merged["paths"]["/api/v1/auth/login"]["post"].is_object());
+        assert!(merged["paths"]["/api/v1/products"]["get"].is_object());
+        assert!(merged["components"]["schemas"]["LoginRequest"].is_object());
+        assert!(merged["components"]["schemas"]["Product"].is_object());
+        assert_eq!(
+            merged["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape("<a href=\"x\">&"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;"
+        );
+    }
+}

@@ -1,0 +1,300 @@
+//! Forwarding a request to its upstream and the answer back, streamed both ways.
+//!
+//! The request keeps its method, path, query and body; hop-by-hop headers are dropped, the
+//! `X-Forwarded-*` headers are set, and the current trace context is injected so the upstream's
+//! spans join the gateway's. Each upstream has a circuit breaker; idempotent requests without a
+//! body are retried when they could not be sent at all.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use kit::ApiError;
+
+use crate::breaker::{Breaker, Permit};
+use crate::config::{GatewayConfig, Resilience};
+use crate::routes::{Route, Upstream};
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
+];
+
+/// The pooled client, the upstreams' addresses and their breakers.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    client: Client<HttpConnector, Body>,
+    bases: Arc<HashMap<Upstream, Uri>>,
+    breakers: Arc<HashMap<Upstream, Breaker>>,
+    resilience: Resilience,
+    body_limit: usize,
+}
+
+impl Proxy {
+    /// A proxy for the configured upstreams.
+    pub fn new(config: &GatewayConfig) -> anyhow::Result<Self> {
+        let resilience = config.resilience;
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(resilience.connect_timeout));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .http2_only(resilience.http2)
+            .build(connector);
+        let mut bases = HashMap::new();
+        let mut breakers = HashMap::new();
+        for upstream in [
+            Upstream::User,
+            Upstream::Product,
+            Upstream::Order,
+            Upstream::Web,
+        ] {
+            if let Some(base) = upstream.base_url(config) {
+                bases.insert(upstream, base.parse::<Uri>()?);
+                breakers.insert(
+                    upstream,
+                    Breaker::new(resilience.breaker_failures, resilience.breaker_cooldown),
+                );
+            }
+        }
+        Ok(Self {
+            client,
+            bases: Arc::new(bases),
+            breakers: Arc::new(breakers),
+            resilience,
+            body_limit: config.body_limit,
+        })
+    }
+
+    /// Whether a web upstream is configured.
+    pub fn has_web(&self) -> bool {
+        self.bases.contains_key(&Upstream::Web)
+    }
+
+    /// Forwards `request` along `route`.
+    pub async fn forward(
+        &self,
+        route: Route,
+        request: Request<Body>,
+        client: Option<SocketAddr>,
+    ) -> Result<Response, ApiError> {
+        let upstream = route.upstream;
+        let (base, breaker) = match (self.bases.get(&upstream), self.breakers.get(&upstream)) {
+            (Some(base), Some(breaker)) => (base, breaker),
+            _ => return Err(ApiError::NotFound("No such route.".to_owned())),
+        };
+        if declared_length(request.headers()).is_some_and(|len| len > self.body_limit as u64) {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        let (parts, body) = request.into_parts();
+        let replayable = is_idempotent(&parts.method) && body_is_empty(&body);
+        let mut outgoing =
+            Request::from_parts(parts, Body::new(Limited::new(body, self.body_limit)));
+        prepare(&mut outgoing, base, client)?;
+        let timeout = route.timeout(&self.resilience);
+        let attempts = if replayable {
+            self.resilience.retries + 1
+        } else {
+            1
+        };
+
+        let mut outgoing = Some(outgoing);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if breaker.permit() == Permit::Rejected {
+                return Err(ApiError::unavailable(upstream.name()));
+            }
+            let Some(request) = outgoing.take() else {
+                return Err(ApiError::unavailable(upstream.name()));
+            };
+            // A bodiless request can be rebuilt for a retry; others are sent once.
+            if attempt < attempts {
+                outgoing = Some(clone_bodiless(&request));
+            }
+            match tokio::time::timeout(timeout, self.client.request(request)).await {
+                Ok(Ok(response)) => {
+                    breaker.success();
+                    return Ok(into_response(response));
+                }
+                Ok(Err(error)) if body_too_large(&error) => return Err(ApiError::PayloadTooLarge),
+                Ok(Err(error)) => {
+                    breaker.failure();
+                    tracing::warn!(upstream = upstream.name(), attempt, error = %error, "upstream request failed");
+                    if !(error.is_connect() && attempt < attempts) {
+                        return Err(ApiError::unavailable(upstream.name()));
+                    }
+                }
+                Err(_) => {
+                    breaker.failure();
+                    tracing::warn!(upstream = upstream.name(), ?timeout, "upstream timed out");
+                    return Err(ApiError::unavailable(upstream.name()));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25 * u64::from(attempt))).await;
+        }
+    }
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    )
+}
+
+fn body_is_empty(body: &Body) -> bool {
+    http_body::Body::size_hint(body).exact() == Some(0)
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn clone_bodiless(request: &Request<Body>) -> Request<Body> {
+    let mut copy = Request::new(Body::empty());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
+/// Points the request at the upstream and rewrites the headers a proxy owns.
+fn prepare(
+    request: &mut Request<Body>,
+    base: &Uri,
+    client: Option<SocketAddr>,
+) -> Result<(), ApiError> {
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or("/", http::uri::PathAndQuery::as_str);
+    let uri = Uri::builder()
+        .scheme(base.scheme_str().unwrap_or("http"))
+        .authority(base.authority().map_or("", |a| a.as_str()))
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|e| ApiError::bad_request(format!("Invalid request target: {e}")))?;
+    let original_host = request.headers().get(header::HOST).cloned();
+    let headers = request.headers_mut();
+    strip_hop_by_hop(headers);
+    // Identity reaches upstreams only as the gateway's own headers, set after verification.
+    headers.remove(header::AUTHORIZATION);
+    headers.remove(header::HOST);
+    if let Some(host) = original_host {
+        headers.insert("x-forwarded-host", host);
+    }
+    if let Some(addr) = client {
+        let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(previous) => format!("{previous}, {}", addr.ip()),
+            None => addr.ip().to_string(),
+        };
+        if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+            headers.insert("x-forwarded-for", value);
+        }
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    kit::telemetry::inject_http(headers);
+    *request.uri_mut() = uri;
+    Ok(())
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| name.trim().parse().ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(listed.iter()) {
+        headers.remove(name);
+    }
+}
+
+fn into_response(response: http::Response<hyper::body::Incoming>) -> Response {
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Response::from_parts(parts, Body::new(body.map_err(axum::Error::new))).into_response()
+}
+
+fn body_too_large(error: &hyper_util::client::legacy::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_headers_are_dropped() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret-hop"),
+        );
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("x-secret-hop", HeaderValue::from_static("1"));
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key(header::ACCEPT));
+    }
+
+    #[test]
+    fn requests_are_pointed_at_the_upstream_with_forwarding_headers() {
+        let mut request = Request::builder()
+            .uri("/api/v1/products?q=mouse")
+            .header(header::HOST, "shop.example")
+            .header(header::AUTHORIZATION, "Bearer abc")
+            .header("x-forwarded-for", "203.0.113.9")
+            .body(Body::empty())
+            .expect("request");
+        let base: Uri = "http://product:8080".parse().expect("uri");
+        prepare(
+            &mut request,
+            &base,
+            Some(SocketAddr::from(([10, 0, 0, 7], 5555))),
+        )
+        .expect("prepare");
+        assert_eq!(request.uri(), "http://product:8080/api/v1/products?q=mouse");
+        let headers = request.headers();
+        assert!(!headers.contains_key(header::AUTHORIZATION));
+        assert_eq!(headers["x-forwarded-host"], "shop.example");
+        assert_eq!(headers["x-forwarded-for"], "203.0.113.9, 10.0.0.7");
+    }
+
+    #[test]
+    fn only_idempotent_methods_are_replayable() {
+        assert!(is_idempotent(&Method::GET));
+        assert!(is_idempotent(&Method::DELETE));
+        assert!(!is_idempotent(&Method::POST));
+        assert!(!is_idempotent(&Method::PATCH));
+    }
+}

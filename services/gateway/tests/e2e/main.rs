@@ -1,0 +1,286 @@
+//! End-to-end: the public API through the gateway only, against the real services and stores.
+
+mod shop;
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::json;
+use shop::{Limits, Shop, checkout_body};
+
+/// Ids of the first `n` products a search returns.
+async fn product_ids(shop: &Shop, query: &str, n: usize) -> Vec<String> {
+    let (status, page) = shop
+        .get(
+            &format!("/api/v1/products?q={query}&in_stock=true&limit=10"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let items = page["items"].as_array().expect("items");
+    assert!(items.len() >= n, "the demo catalog has {query}: {page}");
+    items
+        .iter()
+        .take(n)
+        .map(|p| p["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+async fn checkout(shop: &Shop, token: &str, card: &str) -> (u16, serde_json::Value) {
+    let response = shop
+        .http
+        .post(shop.url("/api/v1/checkout"))
+        .bearer_auth(token)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+        .json(&checkout_body(card))
+        .send()
+        .await
+        .expect("checkout answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
+#[tokio::test]
+async fn a_shopper_registers_browses_buys_and_cancels() {
+    let shop = Shop::start().await;
+    let (token, _) = shop.register().await;
+
+    let (status, categories) = shop.get("/api/v1/categories", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        categories.as_array().is_some_and(|c| c.len() >= 6),
+        "{categories}"
+    );
+    let (status, me) = shop.get("/api/v1/users/me", Some(&token)).await;
+    assert_eq!(status, 200, "{me}");
+
+    let ids = product_ids(&shop, "keyboard", 2).await;
+    for id in &ids {
+        let (status, product) = shop.get(&format!("/api/v1/products/{id}"), None).await;
+        assert_eq!(status, 200, "{product}");
+        let (status, cart) = shop
+            .call(
+                Method::PUT,
+                &format!("/api/v1/cart/items/{id}"),
+                Some(&token),
+                Some(json!({ "quantity": 1 })),
+            )
+            .await;
+        assert_eq!(status, 200, "{cart}");
+    }
+    let (status, cart) = shop.get("/api/v1/cart", Some(&token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(cart["items"].as_array().map(Vec::len), Some(2), "{cart}");
+
+    let (status, order) = checkout(&shop, &token, "4242 4242 4242 4242").await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["status"], "paid");
+    let order_id = order["id"].as_str().expect("order id").to_owned();
+
+    let (status, history) = shop.get("/api/v1/orders", Some(&token)).await;
+    assert_eq!(status, 200);
+    assert!(
+        history["items"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|o| o["id"] == order_id.as_str())),
+        "{history}"
+    );
+
+    let (status, cancelled) = shop
+        .post(
+            &format!("/api/v1/orders/{order_id}/cancel"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn a_declined_card_is_402() {
+    let shop = Shop::start().await;
+    let (token, _) = shop.register().await;
+    let id = &product_ids(&shop, "mouse", 1).await[0];
+    shop.call(
+        Method::PUT,
+        &format!("/api/v1/cart/items/{id}"),
+        Some(&token),
+        Some(json!({ "quantity": 1 })),
+    )
+    .await;
+    let (status, problem) = checkout(&shop, &token, "4000 0000 0000 0002").await;
+    assert_eq!(status, 402, "{problem}");
+    assert_eq!(problem["type"], "/problems/payment-declined");
+}
+
+#[tokio::test]
+async fn an_admin_price_change_reaches_shoppers() {
+    let shop = Shop::start().await;
+    let admin = shop.admin().await;
+    let id = &product_ids(&shop, "monitor", 1).await[0];
+    let (_, before) = shop.get(&format!("/api/v1/products/{id}"), None).await;
+    let new_amount = before["price"]["amount"].as_i64().expect("amount") + 1000;
+    let (status, updated) = shop
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/admin/products/{id}"),
+            Some(&admin),
+            Some(json!({ "version": before["version"], "price": { "amount": new_amount, "currency": "USD" } })),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    let (_, after) = shop.get(&format!("/api/v1/products/{id}"), None).await;
+    assert_eq!(after["price"]["amount"], new_amount);
+}
+
+#[tokio::test]
+async fn the_gateway_guards_identity_and_roles() {
+    let shop = Shop::start().await;
+    let (token, user_id) = shop.register().await;
+    let (other_token, other_id) = shop.register().await;
+
+    // A customer is kept out of admin routes.
+    let (status, problem) = shop.get("/api/v1/admin/orders", Some(&token)).await;
+    assert_eq!(status, 403, "{problem}");
+    assert_eq!(problem["type"], "/problems/forbidden");
+
+    // Without a token, a spoofed identity header gets nowhere.
+    let spoofed = shop
+        .http
+        .get(shop.url("/api/v1/users/me"))
+        .header("x-user-id", &other_id)
+        .header("x-user-roles", "admin")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(spoofed.status(), 401);
+
+    // With a token, the spoofed header is replaced by the token's identity.
+    let me = shop
+        .http
+        .get(shop.url("/api/v1/users/me"))
+        .bearer_auth(&token)
+        .header("x-user-id", &other_id)
+        .send()
+        .await
+        .expect("answer")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json");
+    assert_eq!(me["id"], user_id.as_str());
+    assert_ne!(me["id"], other_id.as_str());
+    let _ = other_token;
+}
+
+#[tokio::test]
+async fn expired_and_forged_tokens_are_401() {
+    let shop = Shop::start().await;
+    let (token, user_id) = shop.register().await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let signer = tokens::Signer::from_pem("e2e-1", &shop.signing_key).expect("signer");
+    let expired = signer
+        .sign(&contracts::auth::Claims {
+            sub: user_id.parse().expect("uuid"),
+            roles: vec![contracts::auth::Role::Customer],
+            iss: "ecommerce".into(),
+            aud: "ecommerce-api".into(),
+            iat: now - 7200,
+            exp: now - 3600,
+            jti: "expired".into(),
+        })
+        .expect("sign");
+    let (status, problem) = shop.get("/api/v1/users/me", Some(&expired)).await;
+    assert_eq!(status, 401, "{problem}");
+    assert_eq!(problem["type"], "/problems/unauthorized");
+
+    let mut tampered = token.clone();
+    tampered.pop();
+    tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+    let (status, _) = shop.get("/api/v1/users/me", Some(&tampered)).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn unknown_and_internal_routes_are_404_problems() {
+    let shop = Shop::start().await;
+    for path in [
+        "/api/v1/nothing-here",
+        "/internal/reservations",
+        "/internal/products/prices",
+    ] {
+        let (status, problem) = shop.get(path, None).await;
+        assert_eq!(status, 404, "{path}: {problem}");
+        assert_eq!(problem["type"], "/problems/not-found");
+    }
+    let (status, _) = shop.post("/internal/reservations", None, json!({})).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn clients_over_the_limit_get_429_with_retry_after() {
+    let shop = Shop::start_with(Limits {
+        per_second: 1,
+        burst: 3,
+    })
+    .await;
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..6 {
+        let response = shop
+            .http
+            .get(shop.url("/api/v1/categories"))
+            .send()
+            .await
+            .expect("answer");
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            limited = Some(response);
+            break;
+        }
+    }
+    let limited = limited.unwrap_or_else(|| panic!("no 429 after the burst: {statuses:?}"));
+    assert!(limited.headers().contains_key("retry-after"));
+    assert!(limited.headers().contains_key("ratelimit-limit"));
+    assert_eq!(limited.headers()["ratelimit-remaining"], "0");
+    let problem: serde_json::Value = limited.json().await.expect("problem");
+    assert_eq!(problem["type"], "/problems/rate-limited");
+}
+
+#[tokio::test]
+async fn a_dead_upstream_is_503_fast_then_recovers() {
+    let mut shop = Shop::start().await;
+    let (status, _) = shop.get("/api/v1/categories", None).await;
+    assert_eq!(status, 200);
+
+    shop.kill_product().await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (status, problem) = shop.get("/api/v1/categories", None).await;
+        assert_eq!(status, 503, "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("product service")),
+            "{problem}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "a dead upstream must fail fast"
+        );
+    }
+    // Other upstreams are unaffected.
+    let (token, _) = shop.register().await;
+    let (status, _) = shop.get("/api/v1/users/me", Some(&token)).await;
+    assert_eq!(status, 200);
+
+    shop.revive_product().await;
+    let recovered = Shop::eventually(Duration::from_secs(10), || async {
+        shop.get("/api/v1/categories", None).await.0 == 200
+    })
+    .await;
+    assert!(
+        recovered,
+        "the gateway must close the circuit once the product service is back"
+    );
+}

@@ -1,0 +1,354 @@
+//! The whole shop in one process: user, product and order services on their own fresh
+//! databases, the real Redis and RabbitMQ, and the gateway in front. Tests talk to the gateway
+//! only, as a browser would.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use kit::amqp::Broker;
+use kit::config::Env;
+use kit::health::Health;
+use kit::metrics::Metrics;
+use kit::server::Ops;
+use kit::shutdown::Shutdown;
+use serde_json::{Value, json};
+use testkit::{TestAmqp, TestDb, TestRedis, TestServer, http_config};
+
+pub(crate) const ADMIN_EMAIL: &str = "admin@shop.test";
+pub(crate) const ADMIN_PASSWORD: &str = "admin-password-123";
+
+/// Gateway settings a test may change.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) per_second: u64,
+    pub(crate) burst: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            per_second: 10_000,
+            burst: 10_000,
+        }
+    }
+}
+
+fn serve_wrapped(app: axum::Router, health: Health) -> axum::Router {
+    let ops = Ops {
+        metrics: Metrics::new(),
+        health,
+    };
+    kit::server::router(app, &ops, &http_config())
+}
+
+/// A running shop.
+pub(crate) struct Shop {
+    pub(crate) gateway: TestServer,
+    _user: TestServer,
+    pub(crate) product: Option<TestServer>,
+    _order: TestServer,
+    pub(crate) product_addr: SocketAddr,
+    pub(crate) signing_key: String,
+    product_db: TestDb,
+    _user_db: TestDb,
+    _order_db: TestDb,
+    redis: TestRedis,
+    amqp: TestAmqp,
+    queue: String,
+    pub(crate) http: reqwest::Client,
+}
+
+impl Shop {
+    pub(crate) async fn start() -> Self {
+        Self::start_with(Limits::default()).await
+    }
+
+    pub(crate) async fn start_with(limits: Limits) -> Self {
+        let (user_db, product_db, order_db) = tokio::join!(
+            TestDb::migrated(&user::MIGRATOR),
+            TestDb::migrated(&product::MIGRATOR),
+            TestDb::migrated(&order::MIGRATOR),
+        );
+        let redis = TestRedis::default();
+        let amqp = TestAmqp::default();
+        let queue = testkit::unique_name("product_events");
+        let signing_key = tokens::generate_pem().expect("key");
+
+        // User service.
+        let user_env = Env::from_pairs([
+            ("DATABASE_URL", user_db.url.as_str()),
+            ("JWT_SIGNING_KEY", signing_key.as_str()),
+            ("JWT_SIGNING_KEY_ID", "e2e-1"),
+            ("ARGON2_MEMORY_KIB", "1024"),
+            ("ARGON2_ITERATIONS", "1"),
+        ]);
+        let user_config = user::config::Config::from_env(&user_env).expect("user config");
+        user::create_admin(
+            &user_db.pool,
+            &user_config.passwords,
+            ADMIN_EMAIL,
+            ADMIN_PASSWORD,
+            "Admin",
+        )
+        .await
+        .expect("create admin");
+        let user_state = user::AppState::new(&user_config, user_db.pool.clone())
+            .await
+            .expect("user state");
+        let user_shutdown = Shutdown::new();
+        let user = TestServer::start(
+            serve_wrapped(user::app(user_state), Health::new(user_shutdown.clone())),
+            user_shutdown,
+        )
+        .await;
+
+        // Product service, with the demo catalog.
+        let product = Self::start_product(&product_db, &redis, &amqp, &queue, None).await;
+        let product_addr = product.addr;
+        let seed_cache = product::cache::Cache::disabled();
+        product::seed::run(
+            &product_db.pool,
+            &seed_cache,
+            "USD".parse().expect("currency"),
+        )
+        .await
+        .expect("seed");
+
+        // Order service.
+        let product_url = format!("http://{product_addr}");
+        let order_env = Env::from_pairs([
+            ("DATABASE_URL", order_db.url.as_str()),
+            ("AMQP_URL", amqp.url.as_str()),
+            ("AMQP_EXCHANGE", amqp.exchange.as_str()),
+            ("PRODUCT_URL", product_url.as_str()),
+            ("PRODUCT_RETRIES", "0"),
+            ("PRODUCT_TIMEOUT_MS", "2000"),
+        ]);
+        let order_config = order::config::Config::from_env(&order_env).expect("order config");
+        let order_state =
+            order::AppState::new(&order_config, order_db.pool.clone()).expect("order state");
+        let order_shutdown = Shutdown::new();
+        order::spawn_background(
+            &order_state,
+            Broker::new(order_config.amqp.clone(), "order"),
+            order_config.background,
+            &order_shutdown,
+        );
+        let order = TestServer::start(
+            serve_wrapped(order::app(order_state), Health::new(order_shutdown.clone())),
+            order_shutdown,
+        )
+        .await;
+
+        // The gateway.
+        let user_url = format!("http://{}", user.addr);
+        let order_url = format!("http://{}", order.addr);
+        let per_second = limits.per_second.to_string();
+        let burst = limits.burst.to_string();
+        let gateway_env = Env::from_pairs([
+            ("USER_URL", user_url.as_str()),
+            ("PRODUCT_URL", product_url.as_str()),
+            ("ORDER_URL", order_url.as_str()),
+            ("RATE_LIMIT_PER_SECOND", per_second.as_str()),
+            ("RATE_LIMIT_BURST", burst.as_str()),
+            ("AUTH_RATE_LIMIT_PER_MINUTE", "6000"),
+            ("AUTH_RATE_LIMIT_BURST", "1000"),
+            ("BREAKER_FAILURES", "2"),
+            ("BREAKER_COOLDOWN_MS", "300"),
+            ("UPSTREAM_TIMEOUT_MS", "5000"),
+        ]);
+        let gateway_config =
+            gateway::config::GatewayConfig::from_env(&gateway_env).expect("gateway config");
+        let metrics = Metrics::new();
+        let gateway_shutdown = Shutdown::new();
+        let state = gateway::AppState::new(&gateway_config, &metrics).expect("gateway state");
+        let app = gateway::app(state, &gateway_config, &gateway_shutdown);
+        let ops = Ops {
+            metrics,
+            health: Health::new(gateway_shutdown.clone()),
+        };
+        let gateway = TestServer::start(
+            kit::server::router(app, &ops, &http_config()),
+            gateway_shutdown,
+        )
+        .await;
+
+        Self {
+            gateway,
+            _user: user,
+            product: Some(product),
+            _order: order,
+            product_addr,
+            signing_key,
+            product_db,
+            _user_db: user_db,
+            _order_db: order_db,
+            redis,
+            amqp,
+            queue,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn start_product(
+        db: &TestDb,
+        redis: &TestRedis,
+        amqp: &TestAmqp,
+        queue: &str,
+        addr: Option<SocketAddr>,
+    ) -> TestServer {
+        let env = Env::from_pairs([
+            ("DATABASE_URL", db.url.as_str()),
+            ("REDIS_URL", redis.url.as_str()),
+            ("REDIS_KEY_PREFIX", redis.prefix.as_str()),
+            ("AMQP_URL", amqp.url.as_str()),
+            ("AMQP_EXCHANGE", amqp.exchange.as_str()),
+            ("ORDER_EVENTS_QUEUE", queue),
+            ("CURSOR_SECRET", "e2e-cursor-secret-e2e-cursor-secret"),
+        ]);
+        let config = product::config::Config::from_env(&env).expect("product config");
+        let cache = match config.cache_ttl {
+            Some(ttl) => product::cache::Cache::new(
+                config.redis.pool().expect("redis"),
+                config.redis.clone(),
+                ttl,
+            ),
+            None => product::cache::Cache::disabled(),
+        };
+        let state = product::AppState::new(db.pool.clone(), cache, config.catalog.clone());
+        let shutdown = Shutdown::new();
+        shutdown.spawn(product::events::consume(
+            state.clone(),
+            Broker::new(config.amqp.clone(), "product"),
+            config.order_events_queue.clone(),
+            shutdown.clone(),
+        ));
+        let app = serve_wrapped(product::app(state), Health::new(shutdown.clone()));
+        match addr {
+            Some(addr) => TestServer::start_on(addr, app, shutdown).await,
+            None => TestServer::start(app, shutdown).await,
+        }
+    }
+
+    /// Stops the product service, as if its pod died.
+    pub(crate) async fn kill_product(&mut self) {
+        if let Some(product) = self.product.take() {
+            product.stop().await.expect("product stops");
+        }
+    }
+
+    /// Brings the product service back on its old address.
+    pub(crate) async fn revive_product(&mut self) {
+        let product = Self::start_product(
+            &self.product_db,
+            &self.redis,
+            &self.amqp,
+            &self.queue,
+            Some(self.product_addr),
+        )
+        .await;
+        self.product = Some(product);
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        self.gateway.url(path)
+    }
+
+    /// Sends a request through the gateway, with a bearer token when given.
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("gateway answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, token, None).await
+    }
+
+    pub(crate) async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    /// Registers a new customer; returns the access token and the user id.
+    pub(crate) async fn register(&self) -> (String, String) {
+        let email = format!("{}@shop.test", testkit::unique_name("shopper"));
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({ "email": email, "password": "correct horse battery", "display_name": "Shopper" }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        (
+            body["access_token"].as_str().expect("token").to_owned(),
+            body["user"]["id"].as_str().expect("id").to_owned(),
+        )
+    }
+
+    /// Signs in as the admin.
+    pub(crate) async fn admin(&self) -> String {
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// Polls `check` until it holds, for at most `limit`.
+    pub(crate) async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if check().await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+}
+
+/// A checkout body with the given card.
+pub(crate) fn checkout_body(card: &str) -> Value {
+    json!({
+        "shipping_address": {
+            "recipient": "Ada Lovelace",
+            "line1": "12 Analytical Row",
+            "city": "London",
+            "postal_code": "N1 9GU",
+            "country": "GB"
+        },
+        "card": {
+            "number": card,
+            "exp_month": 12,
+            "exp_year": time::OffsetDateTime::now_utc().year() + 3,
+            "cvc": "123"
+        }
+    })
+}

@@ -127,7 +127,8 @@ impl Broker {
 
     /// Runs `session` with a fresh channel until it returns `Ok` or shutdown starts. When the
     /// channel cannot be opened or the session fails (the broker went away), waits with
-    /// exponential backoff, capped at 30 s, and starts a new session.
+    /// exponential backoff, capped at 30 s and reset once a channel opens, and starts a new
+    /// session.
     pub async fn supervise<F, Fut>(&self, shutdown: &Shutdown, task: &str, mut session: F)
     where
         F: FnMut(Channel) -> Fut,
@@ -140,13 +141,20 @@ impl Broker {
             .without_max_times();
         let mut delays = policy.build();
         loop {
+            let mut connected = false;
             let outcome = tokio::select! {
                 () = shutdown.cancelled() => return,
                 outcome = async {
                     let channel = self.channel().await?;
+                    connected = true;
                     session(channel).await
                 } => outcome,
             };
+            // A session that got a channel proves the broker is back: the next outage starts
+            // again from the shortest delay instead of the cap.
+            if connected {
+                delays = policy.build();
+            }
             match outcome {
                 Ok(()) => return,
                 Err(error) => {

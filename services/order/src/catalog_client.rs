@@ -50,8 +50,8 @@ pub enum Release {
     Released(Reservation),
     /// The product service holds nothing for the order: it never got the reservation.
     NothingHeld,
-    /// The units were sold (the reservation was committed when the order was paid); the
-    /// product service restocks returned goods by hand, not on cancellation.
+    /// The product service refused (409): the reservation is in a state it cannot release
+    /// from. Current product services restock a committed reservation instead.
     AlreadyCommitted,
 }
 

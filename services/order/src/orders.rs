@@ -218,7 +218,7 @@ pub(crate) async fn release_stock(state: &AppState, id: Uuid) {
     match state.catalog.release(id).await {
         Ok(Release::Released(_) | Release::NothingHeld) => {}
         Ok(Release::AlreadyCommitted) => {
-            tracing::info!(order_id = %id, "the order's units were already sold; they are restocked by hand");
+            tracing::warn!(order_id = %id, "the product service refused to release the order's units");
         }
         Err(error) => {
             tracing::warn!(%error, order_id = %id, "stock not released now; the order.cancelled event will release it");

@@ -217,11 +217,6 @@ async fn apply(state: &AppState, event: &OrderEvent) -> ApiResult<Outcome> {
         }),
         // The order was cancelled before any stock was reserved for it: nothing to release.
         Err(SettleError::NotFound) if action == Settle::Release => None,
-        // Paid or cancelled after the units were sold: returned goods are restocked by hand.
-        Err(SettleError::Conflict(_)) if action == Settle::Release => {
-            tracing::warn!(order_id = %event.order_id, "cancelled order was already committed; stock left as is");
-            None
-        }
         Err(SettleError::NotFound) => {
             return Ok(Outcome::Reject(format!(
                 "order {} was paid but has no reservation",

@@ -396,7 +396,9 @@ pub(crate) struct Settled {
 /// Commits or releases the reservation of `order_id` inside the caller's transaction.
 ///
 /// Idempotent: committing a committed reservation, or releasing a released or expired one,
-/// changes nothing and succeeds. A reservation past its deadline that the sweeper has not
+/// changes nothing and succeeds. Releasing a committed reservation restocks its units: the order
+/// service only asks for that when a paid order is cancelled before it ships, so the goods never
+/// left the shelf. A reservation past its deadline that the sweeper has not
 /// expired yet still holds its units, so it can still be committed: nothing is oversold.
 pub(crate) async fn settle(
     tx: &mut PgConnection,
@@ -426,23 +428,26 @@ pub(crate) async fn settle(
         | (Settle::Release, ReservationStatus::Released | ReservationStatus::Expired) => {
             return Ok(unchanged(status));
         }
-        (Settle::Commit, ReservationStatus::Released | ReservationStatus::Expired)
-        | (Settle::Release, ReservationStatus::Committed) => {
+        (Settle::Commit, ReservationStatus::Released | ReservationStatus::Expired) => {
             return Err(SettleError::Conflict(status));
         }
         (Settle::Commit, ReservationStatus::Reserved) => ReservationStatus::Committed,
-        (Settle::Release, ReservationStatus::Reserved) => ReservationStatus::Released,
+        (Settle::Release, ReservationStatus::Reserved | ReservationStatus::Committed) => {
+            ReservationStatus::Released
+        }
+    };
+    // How each line moves the counters: a commit takes the units out of both; a release of a
+    // held reservation frees them; a release of a committed one puts them back on hand.
+    let (reserved_factor, on_hand_factor): (i64, i64) = match (status, target) {
+        (ReservationStatus::Reserved, ReservationStatus::Committed) => (1, 1),
+        (ReservationStatus::Committed, _) => (0, -1),
+        _ => (1, 0),
     };
     let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
     let quantities: Vec<i64> = lines.iter().map(|l| i64::from(l.quantity)).collect();
     lock_inventory(tx, &ids).await?;
-    let on_hand_factor: i64 = if target == ReservationStatus::Committed {
-        1
-    } else {
-        0
-    };
     sqlx::query(
-        "UPDATE inventory SET reserved = reserved - l.quantity, \
+        "UPDATE inventory SET reserved = reserved - l.quantity * $4, \
            on_hand = on_hand - l.quantity * $3 \
          FROM unnest($1::uuid[], $2::bigint[]) AS l(product_id, quantity) \
          WHERE inventory.product_id = l.product_id",
@@ -450,6 +455,7 @@ pub(crate) async fn settle(
     .bind(&ids)
     .bind(&quantities)
     .bind(on_hand_factor)
+    .bind(reserved_factor)
     .execute(&mut *tx)
     .await?;
     sqlx::query("UPDATE reservations SET status = $2, updated_at = now() WHERE order_id = $1")

@@ -134,6 +134,7 @@ async fn a_customer_cancels_a_paid_order_and_is_refunded_once() {
     let mug = shop.add_product("Mug", 1000, 5).await;
     let alice = customer();
     let order = paid_order(&shop, alice, mug).await;
+    assert_eq!(shop.stock(mug).await, 4);
     let path = format!("/api/v1/orders/{}/cancel", order.id);
 
     let cancelled = shop.call(Method::POST, &path, alice, None).await;
@@ -142,6 +143,11 @@ async fn a_customer_cancels_a_paid_order_and_is_refunded_once() {
     assert_eq!(cancelled.status, OrderStatus::Cancelled);
     assert_eq!(cancelled.payment.status, PaymentStatus::Refunded);
     assert_eq!(provider.refunded(), 1);
+    assert_eq!(
+        shop.stock(mug).await,
+        5,
+        "the unshipped unit is back on sale"
+    );
 
     let again = shop.call(Method::POST, &path, alice, None).await;
     assert_eq!(again.status, StatusCode::CONFLICT);

@@ -276,7 +276,11 @@ impl fmt::Debug for CardDetails {
 /// [`Page`](crate::pagination::Page) of [`Order`]s. A customer's own list takes a
 /// [`PageQuery`](crate::pagination::PageQuery).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema, utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
 pub struct AdminOrderQuery {
     /// Only orders in this status.
     #[serde(default, skip_serializing_if = "Option::is_none")]

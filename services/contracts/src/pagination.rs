@@ -35,7 +35,11 @@ impl<T> Page<T> {
 ///
 /// Query strings accept unknown parameters (cache busters, tracking tags).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema, utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
 pub struct PageQuery {
     /// The page size, at most [`MAX_LIMIT`]; [`DEFAULT_LIMIT`] when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -203,7 +203,11 @@ pub struct AdminUpdateUser {
 /// `GET /api/v1/admin/users?email=&limit=&cursor=`: the admin's user list, answered by a
 /// [`Page`](crate::pagination::Page) of [`User`]s.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema, utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
 pub struct UserQuery {
     /// Only users whose email contains this text (case-insensitive).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use contracts::cart::{Cart, CartLine, SetQuantity};
+use contracts::problem::{PROBLEM_JSON, Problem};
 use kit::error::field_error;
 use kit::identity::Identity;
 use kit::{ApiError, ApiResult, Json, Path};
@@ -33,14 +34,44 @@ pub(crate) fn routes() -> Router<AppState> {
     )
 }
 
-/// `GET /api/v1/cart`.
-async fn show(State(state): State<AppState>, identity: Identity) -> ApiResult<Json<Cart>> {
+/// The caller's cart at today's prices; products no longer for sale leave it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cart",
+    tag = "cart",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The cart at today's prices", body = Cart),
+        (status = 401, description = "Not signed in", body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "The product service is unavailable", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    identity: Identity,
+) -> ApiResult<Json<Cart>> {
     priced_cart(&state, identity.user_id).await.map(Json)
 }
 
-/// `PUT /api/v1/cart/items/{product_id}` `{quantity}`: sets the quantity of a product (1 to
-/// 99), adding the line when it is new. Answers the whole cart.
-async fn set_quantity(
+/// Set the quantity of a product in the cart (1 to 99), adding the line when it is new.
+///
+/// It sets rather than adds, so a retry is harmless. Answers the whole cart.
+#[utoipa::path(
+    put,
+    path = "/api/v1/cart/items/{product_id}",
+    tag = "cart",
+    security(("bearer" = [])),
+    params(("product_id" = Uuid, Path, description = "The product's id")),
+    request_body = SetQuantity,
+    responses(
+        (status = 200, description = "The whole cart", body = Cart),
+        (status = 401, description = "Not signed in", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "The cart is full", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "The quantity is out of range, or the product is not for sale", body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "The product service is unavailable", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
+pub(crate) async fn set_quantity(
     State(state): State<AppState>,
     identity: Identity,
     Path(product_id): Path<Uuid>,
@@ -69,9 +100,21 @@ async fn set_quantity(
     priced_cart(&state, identity.user_id).await.map(Json)
 }
 
-/// `DELETE /api/v1/cart/items/{product_id}`: removes a line; removing one that is not there
-/// is not an error, so a retry is harmless.
-async fn remove(
+/// Remove a product from the cart.
+///
+/// Removing one that is not there is not an error, so a retry is harmless.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/cart/items/{product_id}",
+    tag = "cart",
+    security(("bearer" = [])),
+    params(("product_id" = Uuid, Path, description = "The product's id")),
+    responses(
+        (status = 204, description = "The line is gone (or was never there)"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
+pub(crate) async fn remove(
     State(state): State<AppState>,
     identity: Identity,
     Path(product_id): Path<Uuid>,

@@ -54,8 +54,31 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/checkout", post(checkout))
 }
 
-/// `POST /api/v1/checkout`.
-async fn checkout(
+/// Turn the cart into a paid order, exactly once per `Idempotency-Key`.
+///
+/// A retry with the same key and request gets the first answer again; 5xx answers are not
+/// remembered, so a retry after one does the work again. The steps are in the module docs.
+#[utoipa::path(
+    post,
+    path = "/api/v1/checkout",
+    tag = "checkout",
+    security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = String, Header,
+            description = "1 to 255 visible ASCII characters, unique per checkout and the same when retrying it"),
+    ),
+    request_body = CheckoutRequest,
+    responses(
+        (status = 201, description = "The order, paid", body = Order),
+        (status = 400, description = "The Idempotency-Key header is missing or malformed", body = Problem, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = Problem, content_type = PROBLEM_JSON),
+        (status = 402, description = "The card was declined", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "Stock is short (`insufficient_stock` lists the products), a product is no longer for sale, or the same key is still being processed", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "A field is invalid or the cart is empty; `errors` names it", body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "The product service or the payment provider is unavailable; retry with the same key", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
+pub(crate) async fn checkout(
     State(state): State<AppState>,
     identity: Identity,
     headers: HeaderMap,

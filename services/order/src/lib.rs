@@ -8,13 +8,16 @@
 //! - [`pricing`]: totals in minor units, and their rounding;
 //! - [`orders`]: the lifecycle, the customer's and admin's order endpoints, and expiry;
 //! - [`outbox`]: events written with their change and relayed to RabbitMQ;
-//! - [`config`]: the settings.
+//! - [`config`]: the settings;
+//! - `openapi`: the public API's OpenAPI document, at `/openapi.json` (for the gateway, which
+//!   does not route it publicly).
 
 pub mod cart;
 pub mod catalog_client;
 pub mod checkout;
 pub mod config;
 pub mod idempotency;
+mod openapi;
 pub mod orders;
 pub mod outbox;
 pub mod payments;
@@ -74,6 +77,7 @@ pub fn app(state: AppState) -> Router {
         .merge(cart::routes())
         .merge(checkout::routes())
         .merge(orders::routes())
+        .merge(openapi::routes())
         .with_state(state)
 }
 

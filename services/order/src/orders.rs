@@ -23,6 +23,7 @@ use contracts::orders::{
     StatusChange, Totals,
 };
 use contracts::pagination::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageQuery};
+use contracts::problem::{PROBLEM_JSON, Problem};
 use kit::error::field_error;
 use kit::identity::{Admin, Identity};
 use kit::{ApiError, ApiResult, Json, Path, Query};
@@ -58,8 +59,24 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/admin/orders/{id}/status", post(change_status))
 }
 
-/// `GET /api/v1/orders`: the caller's orders, newest first.
-async fn list_own(
+/// The caller's orders, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders",
+    tag = "orders",
+    security(("bearer" = [])),
+    // Listed one by one: `PageQuery` does not say its fields are query parameters.
+    params(
+        ("limit" = Option<u32>, Query, description = "The page size, 1 to 100; 20 when absent"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of the caller's orders", body = Page<Order>),
+        (status = 400, description = "The limit is out of range or the cursor is malformed", body = Problem, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
+pub(crate) async fn list_own(
     State(state): State<AppState>,
     identity: Identity,
     Query(query): Query<PageQuery>,
@@ -73,8 +90,20 @@ async fn list_own(
         .map(Json)
 }
 
-/// `GET /api/v1/orders/{id}`: one of the caller's orders; someone else's is a 404.
-async fn get_own(
+/// One of the caller's orders; someone else's is a 404.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders/{id}",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The order", body = Order),
+        (status = 401, description = "Not signed in", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "No such order of the caller's", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
+pub(crate) async fn get_own(
     State(state): State<AppState>,
     identity: Identity,
     Path(id): Path<Uuid>,
@@ -85,8 +114,21 @@ async fn get_own(
     }
 }
 
-/// `POST /api/v1/orders/{id}/cancel`: the caller cancels their pending or paid order.
-async fn cancel_own(
+/// Cancel one of the caller's orders while it is pending or paid (a paid one is refunded).
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/cancel",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The cancelled order (a paid one is refunded)", body = Order),
+        (status = 401, description = "Not signed in", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "No such order of the caller's", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "The order can no longer be cancelled", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
+pub(crate) async fn cancel_own(
     State(state): State<AppState>,
     identity: Identity,
     Path(id): Path<Uuid>,
@@ -94,8 +136,25 @@ async fn cancel_own(
     cancel(&state, id, Some(identity.user_id)).await.map(Json)
 }
 
-/// `GET /api/v1/admin/orders?status=&limit=&cursor=`: every order, newest first.
-async fn list_all(
+/// Every order, newest first, a page at a time; `status` keeps those in that status.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/orders",
+    tag = "orders admin",
+    security(("bearer" = [])),
+    // Listed one by one: `AdminOrderQuery` does not say its fields are query parameters.
+    params(
+        ("status" = Option<OrderStatus>, Query, description = "Only orders in this status"),
+        ("limit" = Option<u32>, Query, description = "The page size, 1 to 100; 20 when absent"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of orders", body = Page<Order>),
+        (status = 400, description = "The limit is out of range, or the cursor or status is malformed", body = Problem, content_type = PROBLEM_JSON),
+        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
+pub(crate) async fn list_all(
     State(state): State<AppState>,
     _admin: Admin,
     Query(query): Query<AdminOrderQuery>,
@@ -109,10 +168,25 @@ async fn list_all(
         .map(Json)
 }
 
-/// `POST /api/v1/admin/orders/{id}/status`: an admin ships, delivers or cancels an order.
+/// Ship, deliver or cancel an order (admins only).
 ///
 /// `paid` and `payment_failed` are outcomes of a payment, so only checkout sets them.
-async fn change_status(
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/orders/{id}/status",
+    tag = "orders admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The order's id")),
+    request_body = StatusChange,
+    responses(
+        (status = 200, description = "The order in its new status", body = Order),
+        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "No such order", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "The lifecycle forbids the move, or only checkout sets that status", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "The status is unknown", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
+pub(crate) async fn change_status(
     State(state): State<AppState>,
     _admin: Admin,
     Path(id): Path<Uuid>,

@@ -40,18 +40,24 @@ async fn a_checkout_pays_the_order_sells_the_stock_and_publishes_its_events() {
     assert_eq!(order.shipping_address.country, "GB");
     assert!(!String::from_utf8_lossy(&answer.bytes).contains("4242 4242 4242"));
 
-    // Stock is sold: fewer units for sale, and the reservation is committed (a committed
-    // reservation cannot be released).
+    // Stock is sold: fewer units for sale, and the reservation is committed (committing it
+    // again is a no-op that reports its state).
     assert_eq!(shop.stock(mug).await, 7);
-    let release = shop
+    let commit = shop
         .product_call(
             Method::POST,
-            &format!("/internal/reservations/{}/release", order.id),
+            &format!("/internal/reservations/{}/commit", order.id),
             customer(),
             Some(json!({})),
         )
         .await;
-    assert_eq!(release.status, StatusCode::CONFLICT, "{:?}", release.body);
+    assert_eq!(commit.status, StatusCode::OK, "{:?}", commit.body);
+    assert_eq!(commit.body["status"], "committed");
+    assert_eq!(
+        shop.stock(mug).await,
+        7,
+        "a second commit sells nothing more"
+    );
 
     // The cart is empty and the order is the customer's.
     let cart = shop.call(Method::GET, "/api/v1/cart", alice, None).await;

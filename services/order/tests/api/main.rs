@@ -4,4 +4,5 @@ mod cart;
 mod checkout;
 mod faults;
 mod lifecycle;
+mod openapi;
 mod support;

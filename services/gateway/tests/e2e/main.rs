@@ -284,3 +284,73 @@ async fn a_dead_upstream_is_503_fast_then_recovers() {
         "the gateway must close the circuit once the product service is back"
     );
 }
+
+#[tokio::test]
+async fn the_edge_serves_the_merged_document_and_enforces_limits_and_cors() {
+    let shop = Shop::start().await;
+
+    let (status, doc) = shop.get("/api/v1/openapi.json", None).await;
+    assert_eq!(status, 200, "{doc}");
+    for path in [
+        "/api/v1/auth/login",
+        "/api/v1/products",
+        "/api/v1/checkout",
+        "/api/v1/admin/orders",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the merged document"
+        );
+    }
+    assert!(doc["components"]["schemas"]["Product"].is_object());
+    let page = shop
+        .http
+        .get(shop.url("/api/v1/docs"))
+        .send()
+        .await
+        .expect("docs");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .expect("html")
+            .contains("/api/v1/checkout")
+    );
+
+    let (token, _) = shop.register().await;
+    let huge = json!({ "display_name": "x".repeat(100 * 1024) });
+    let (status, problem) = shop
+        .call(Method::PATCH, "/api/v1/users/me", Some(&token), Some(huge))
+        .await;
+    assert_eq!(status, 413, "{problem}");
+    assert_eq!(problem["type"], "/problems/payload-too-large");
+
+    let preflight = shop
+        .http
+        .request(Method::OPTIONS, shop.url("/api/v1/cart"))
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "PUT")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let foreign = shop
+        .http
+        .get(shop.url("/api/v1/categories"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .expect("answer");
+    assert!(
+        !foreign
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+}

@@ -156,6 +156,8 @@ impl Shop {
             ("BREAKER_FAILURES", "2"),
             ("BREAKER_COOLDOWN_MS", "300"),
             ("UPSTREAM_TIMEOUT_MS", "5000"),
+            ("CORS_ALLOWED_ORIGINS", "https://shop.example"),
+            ("BODY_LIMIT_BYTES", "65536"),
         ]);
         let gateway_config =
             gateway::config::GatewayConfig::from_env(&gateway_env).expect("gateway config");

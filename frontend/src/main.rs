@@ -1,1 +1,13 @@
-fn main() {}
+//! Mounts the app in the browser (`trunk build` compiles this for wasm32).
+
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    yew::Renderer::<frontend::App>::new().render();
+}
+
+/// Natively the crate is only a library for the component tests; there is nothing to run.
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    eprintln!("the frontend runs in the browser: build it with ci/frontend-build (trunk)");
+    std::process::exit(2);
+}

@@ -1,0 +1,181 @@
+# shellcheck shell=bash
+# ci/lib-frontend.sh — building, serving and testing the Yew frontend. Source it after ci/lib.sh,
+# from the repository root:
+#
+#   source ci/lib.sh
+#   source ci/lib-frontend.sh
+#
+# Functions (each usable as a `phase` command):
+#   ensure_frontend_tools   Debian rustc-web (debian-web), trunk, wasm-bindgen-cli (the Cargo.lock
+#                           version), binaryen's wasm-opt; each installed once into $ECOMMERCE_TOOLS
+#   ensure_browser          Debian chromium, and playwright-core in frontend/e2e/node_modules
+#   frontend_build          trunk build into frontend/dist, then precompress it (.br/.gz twins)
+#   frontend_smoke          serve frontend/dist with the web service; every page loads in Chromium
+#                           without console errors or CSP violations (screenshots as artifacts)
+#   frontend_e2e URL        the shop scenarios in Chromium against the whole stack at URL
+#   frontend_report [URL]   wasm/JS sizes (raw, gzip, brotli) and time to first render; the time
+#                           to the first catalog render needs the whole stack (URL)
+#
+# Knobs (environment):
+#   ECOMMERCE_FRONTEND_TARGET_DIR  the wasm build's target dir (default $CARGO_TARGET_DIR-frontend-wasm,
+#                                  else target/frontend-wasm): its own, since flags and toolchain differ
+#   ARTIFACTS_DIR                  screenshots and reports (default target/e2e-artifacts)
+#   CHROMIUM                       the browser binary (default /usr/bin/chromium)
+#   SHOP_ADMIN_EMAIL, SHOP_ADMIN_PASSWORD   an admin account of the stack under test (e2e only;
+#                                  default admin@shop.local and the password ci/dev generated in
+#                                  ${ECOMMERCE_DEV_STATE_DIR:-.state/dev}/secrets/admin-password)
+
+FRONTEND_TRUNK_VERSION=0.22.1
+FRONTEND_BINARYEN_VERSION=132.0.0
+
+# The wasm-bindgen version Cargo.lock resolves: the CLI must be exactly this one.
+frontend_wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+# Trunk.toml pins the wasm-bindgen CLI; a Cargo.lock update that moves the crate must move it too.
+frontend_check_pins() {
+  local locked pinned
+  locked="$(frontend_wasm_bindgen_version)"
+  pinned="$(sed -n 's/^wasm_bindgen = "\(.*\)"/\1/p' frontend/Trunk.toml)"
+  if [[ -z "$locked" || "$locked" != "$pinned" ]]; then
+    _ci_err "frontend/Trunk.toml pins wasm_bindgen = \"$pinned\" but Cargo.lock has wasm-bindgen $locked: update Trunk.toml"
+    return 1
+  fi
+}
+
+frontend_wasm_target_dir() {
+  if [[ -n "${ECOMMERCE_FRONTEND_TARGET_DIR:-}" ]]; then
+    printf '%s' "$ECOMMERCE_FRONTEND_TARGET_DIR"
+  elif [[ -n "${CARGO_TARGET_DIR:-}" ]]; then
+    printf '%s' "${CARGO_TARGET_DIR%/}-frontend-wasm"
+  else
+    printf '%s' "$PWD/target/frontend-wasm"
+  fi
+}
+
+frontend_artifacts_dir() {
+  local dir="${ARTIFACTS_DIR:-$PWD/target/e2e-artifacts}"
+  mkdir -p "$dir"
+  (cd "$dir" && pwd)
+}
+
+ensure_frontend_tools() {
+  frontend_check_pins
+  ensure_wasm_toolchain
+  # trunk 0.22 declares rust-version 1.96.1; Debian's 1.96.0 builds it fine.
+  RUSTUP_TOOLCHAIN=debian-web ensure_cargo_tool trunk "$FRONTEND_TRUNK_VERSION" --locked --ignore-rust-version
+  # No --locked: its lock file names a webpki-roots version the registry no longer has.
+  ensure_cargo_tool wasm-bindgen-cli "$(frontend_wasm_bindgen_version)"
+  # Debian's binaryen (108) cannot parse what rustc 1.96 emits.
+  ensure_npm_tool binaryen "$FRONTEND_BINARYEN_VERSION"
+}
+
+ensure_browser() {
+  ensure_apt chromium
+  local e2e=frontend/e2e
+  # npm ci only when node_modules is missing or older than the lock file.
+  if [[ ! -d "$e2e/node_modules/playwright-core" || "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]]; then
+    (cd "$e2e" && npm ci --no-audit --no-fund)
+  fi
+}
+
+# The web service binary (a debug build in the host target dir, shared with the tests).
+frontend_web_binary() {
+  cargo build -q -p web >&2
+  printf '%s/debug/web' "${CARGO_TARGET_DIR:-$PWD/target}"
+}
+
+frontend_build() {
+  local target_dir
+  target_dir="$(frontend_wasm_target_dir)"
+  # Size over speed for the browser build; the workspace release profile stays as it is for the
+  # services, so these come from the environment. build-std needs RUSTC_BOOTSTRAP on the Debian
+  # compiler, and only this build may see it (never in a repo-wide .cargo/config.toml).
+  (
+    cd frontend || return
+    env RUSTUP_TOOLCHAIN=debian-web RUSTC_BOOTSTRAP=1 \
+      CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
+      CARGO_TARGET_DIR="$target_dir" \
+      CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
+      CARGO_PROFILE_RELEASE_LTO=true \
+      CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
+      CARGO_PROFILE_RELEASE_PANIC=abort \
+      CARGO_PROFILE_RELEASE_STRIP=false \
+      trunk build --release --offline
+  )
+  local web
+  web="$(frontend_web_binary)"
+  "$web" precompress frontend/dist
+}
+
+# _frontend_serve_dist LOG — starts the web service on a free port serving frontend/dist; prints
+# "PID URL". The caller stops it with `kill PID`.
+_frontend_serve_dist() {
+  local log="$1" web port pid
+  [[ -f frontend/dist/index.html ]] || { _ci_err "frontend/dist is missing: run ci/frontend-build"; return 1; }
+  web="$(frontend_web_binary)"
+  # A random free port above the ones services and stacks use by default.
+  port=$((20000 + RANDOM % 40000))
+  while _ci_tcp_open 127.0.0.1 "$port"; do port=$((20000 + RANDOM % 40000)); done
+  WEB_ROOT=frontend/dist BIND_ADDR="127.0.0.1:$port" SHUTDOWN_DRAIN_SECS=2 RUST_LOG=warn \
+    "$web" serve >"$log" 2>&1 &
+  pid=$!
+  if ! _ci_wait_for "web service on port $port" 30 _ci_tcp_open 127.0.0.1 "$port" >&2; then
+    _ci_show_log "$log"
+    kill "$pid" 2>/dev/null || true
+    return 1
+  fi
+  printf '%s http://127.0.0.1:%s' "$pid" "$port"
+}
+
+# _frontend_with_web SCRIPT [ARGS...] — runs frontend/e2e/SCRIPT with SHOP_URL pointing at a web
+# service serving frontend/dist, then stops the service.
+_frontend_with_web() {
+  local script="$1"
+  shift
+  local log="$_CI_RUN_DIR/web.log" started pid url rc=0
+  started="$(_frontend_serve_dist "$log")" || return 1
+  pid="${started%% *}"
+  url="${started#* }"
+  SHOP_URL="$url" _frontend_node "$script" "$@" || rc=$?
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  return "$rc"
+}
+
+_frontend_node() {
+  local script="$1"
+  shift
+  ARTIFACTS_DIR="$(frontend_artifacts_dir)" CHROMIUM="${CHROMIUM:-/usr/bin/chromium}" \
+    node "frontend/e2e/$script" "$@"
+}
+
+frontend_smoke() {
+  ensure_browser
+  _frontend_with_web smoke.mjs
+}
+
+frontend_e2e() {
+  local url="${1:-${SHOP_URL:-}}"
+  [[ -n "$url" ]] || { _ci_err "frontend_e2e needs the shop's URL (SHOP_URL)"; return 1; }
+  ensure_browser
+  # A stack started by ci/dev keeps its generated admin password in its state directory.
+  local secret="${ECOMMERCE_DEV_STATE_DIR:-$PWD/.state/dev}/secrets/admin-password"
+  local admin_email="${SHOP_ADMIN_EMAIL:-admin@shop.local}" admin_password="${SHOP_ADMIN_PASSWORD:-}"
+  if [[ -z "$admin_password" && -f "$secret" ]]; then
+    admin_password="$(<"$secret")"
+  fi
+  SHOP_URL="$url" SHOP_ADMIN_EMAIL="$admin_email" SHOP_ADMIN_PASSWORD="$admin_password" \
+    _frontend_node shop.mjs
+}
+
+frontend_report() {
+  local url="${1:-${SHOP_URL:-}}"
+  ensure_browser
+  if [[ -n "$url" ]]; then
+    SHOP_URL="$url" _frontend_node report.mjs
+  else
+    _frontend_with_web report.mjs
+  fi
+}

@@ -1,0 +1,346 @@
+// The shop's acceptance scenarios in Chromium against the whole stack (SHOP_URL = the gateway):
+//   1. a shopper registers, searches, adds two products, checks out with the test card and finds
+//      the order in the history;
+//   2. a declined card shows the payment error;
+//   3. an admin changes a price and the storefront shows the new price;
+//   4. a customer is kept out of /admin.
+// Every page visited is screenshotted into ARTIFACTS_DIR (e2e-NN-name.png).
+import { check, expectHeading, expectNoProblems, launch, openPage, run, screenshot, STEP_TIMEOUT } from "./lib.mjs";
+
+const ADMIN_EMAIL = process.env.SHOP_ADMIN_EMAIL ?? "";
+const ADMIN_PASSWORD = process.env.SHOP_ADMIN_PASSWORD ?? "";
+const APPROVED_CARD = "4242 4242 4242 4242";
+const DECLINED_CARD = "4000 0000 0000 0002";
+
+const stamp = `${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
+const shopper = {
+  name: "E2E Shopper",
+  email: `e2e-${stamp}@example.com`,
+  password: `correct horse battery ${stamp}`,
+};
+
+let shot = 0;
+const snap = (page, name) => screenshot(page, `e2e-${String(++shot).padStart(2, "0")}-${name}`);
+
+/** Money as the app shows it (format.rs): grouped thousands, a symbol for the common currencies. */
+function money(minor, currency) {
+  const symbols = { USD: "$", EUR: "€", GBP: "£" };
+  const digits = ["JPY", "KRW"].includes(currency) ? 0 : 2;
+  const sign = minor < 0 ? "-" : "";
+  const units = Math.abs(minor);
+  const whole = (digits === 0 ? units : Math.floor(units / 100)).toLocaleString("en-US");
+  const number = digits === 0 ? whole : `${whole}.${String(units % 100).padStart(2, "0")}`;
+  return symbols[currency] ? `${sign}${symbols[currency]}${number}` : `${sign}${number} ${currency}`;
+}
+
+/** "$19.99" -> 1999 (the test only uses two-decimal currencies). */
+function minorUnits(text) {
+  const match = /(-?)[^\d-]*([\d,]+)\.(\d{2})/.exec(text);
+  check(match, `not an amount: ${text}`);
+  return (match[1] ? -1 : 1) * (Number(match[2].replaceAll(",", "")) * 100 + Number(match[3]));
+}
+
+async function signIn(page, email, password) {
+  await page.goto("/login");
+  await expectHeading(page, "Sign in");
+  await page.locator("#login-email").fill(email);
+  await page.locator("#login-password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expectHeading(page, "Welcome to the shop");
+}
+
+/**
+ * Products the shopper can buy several of (a product with one unit left would be sold out by the
+ * first order): [{name, href}], as the API lists them (newest first).
+ */
+async function plentifulProducts(page) {
+  const response = await page.request.get("/api/v1/products?in_stock=true&sort=newest&limit=50");
+  check(response.ok(), `GET /api/v1/products answered ${response.status()}`);
+  const { items } = await response.json();
+  return items
+    .filter((product) => product.stock >= 5)
+    .map((product) => ({ name: product.name, href: `/products/${product.id}` }));
+}
+
+async function addToCart(page, product) {
+  await page.goto(product.href);
+  await expectHeading(page, product.name);
+  await page.getByRole("button", { name: "Add to cart" }).click();
+  await page.getByText("Added to your cart").waitFor();
+}
+
+async function fillCard(page, number) {
+  await page.locator("#checkout-card-number").fill(number);
+  await page.locator("#checkout-card-exp-month").fill("12");
+  await page.locator("#checkout-card-exp-year").fill(String(new Date().getFullYear() + 3));
+  await page.locator("#checkout-card-cvc").fill("123");
+}
+
+const browser = await launch("e2e-");
+// Chromium logs every 4xx answer as a console error. Expected here: the declined payment's 402,
+// and the 401 of the request made with a stale access token (before the transparent refresh).
+let staleToken = false;
+const expected = (text) =>
+  (/status of 402/.test(text) && /\/api\/v1\/checkout/.test(text)) ||
+  (staleToken && /status of 401/.test(text) && /\/api\/v1\/orders/.test(text));
+const customer = await openPage(browser, { allow: expected });
+// The duplicate SKU the admin scenario submits on purpose answers 409.
+const duplicateSku = (text) => /status of 409/.test(text) && /\/api\/v1\/admin\/products/.test(text);
+const admin = await openPage(browser, { allow: duplicateSku });
+const visitor = await openPage(browser);
+const page = customer.page;
+
+let products = [];
+let orderNumber = "";
+let paidOrderNumber = "";
+let edited = null;
+
+const steps = [
+  ["the shopper registers", async () => {
+    await page.goto("/register");
+    await expectHeading(page, "Create an account");
+    await page.locator("#register-display-name").fill(shopper.name);
+    await page.locator("#register-email").fill(shopper.email);
+    await page.locator("#register-password").fill(shopper.password);
+    await snap(page, "register");
+    await page.getByRole("button", { name: "Create account" }).click();
+    await expectHeading(page, "Welcome to the shop");
+    await page.getByRole("navigation", { name: "Main" }).getByText(shopper.name).waitFor();
+    await snap(page, "home-signed-in");
+  }],
+  ["the catalog lists products in stock", async () => {
+    await page.goto("/products?in_stock=true&sort=newest");
+    await expectHeading(page, "Products");
+    await page.locator('[data-testid="product-card"]').first().waitFor();
+    products = await plentifulProducts(page);
+    check(products.length >= 2, `need two products with 5 units or more, found ${products.length}`);
+    await snap(page, "catalog");
+  }],
+  ["the shopper searches and finds the first product", async () => {
+    const word = products[0].name.split(/\s+/).find((w) => w.length >= 3) ?? products[0].name;
+    await page.locator("#site-search").fill(word);
+    await page.locator("#site-search").press("Enter");
+    await expectHeading(page, `Results for “${word}”`);
+    await page.locator('[data-testid="product-card"]', { hasText: products[0].name }).first().waitFor();
+    await snap(page, "search-results");
+  }],
+  ["the shopper adds two products to the cart", async () => {
+    await addToCart(page, products[0]);
+    await snap(page, "product");
+    await addToCart(page, products[1]);
+    await page.goto("/cart");
+    await expectHeading(page, "Your cart");
+    const lines = page.locator('[data-testid="cart-line"]');
+    await lines.first().waitFor();
+    check((await lines.count()) === 2, `the cart has ${await lines.count()} lines`);
+    const totals = await lines.evaluateAll((rows) => rows.map((row) => row.querySelector('td[data-label="Total"]')?.textContent ?? ""));
+    const subtotal = await page.locator('[data-testid="cart-subtotal"]').textContent();
+    const sum = totals.map(minorUnits).reduce((a, b) => a + b, 0);
+    check(minorUnits(subtotal) === sum, `subtotal ${subtotal} is not the sum of ${totals.join(" + ")}`);
+    await snap(page, "cart");
+  }],
+  ["the shopper checks out with the test card", async () => {
+    await page.getByRole("link", { name: "Checkout" }).click();
+    await expectHeading(page, "Checkout");
+    await page.locator("#address-new").check();
+    await page.locator("#checkout-shipping-address-recipient").fill(shopper.name);
+    await page.locator("#checkout-shipping-address-line1").fill("1 Test Street");
+    await page.locator("#checkout-shipping-address-postal-code").fill("10115");
+    await page.locator("#checkout-shipping-address-city").fill("Berlin");
+    await page.locator("#checkout-shipping-address-country").fill("DE");
+    await fillCard(page, APPROVED_CARD);
+    await snap(page, "checkout");
+    await page.getByRole("button", { name: "Place order" }).click();
+    await expectHeading(page, "Thank you for your order");
+    const meta = await page.locator(".order-summary__meta").textContent();
+    orderNumber = /Order ([0-9A-F]{8})/.exec(meta)?.[1] ?? "";
+    check(orderNumber, `no order number in "${meta}"`);
+    await snap(page, "confirmation");
+  }],
+  ["the order is in the shopper's history", async () => {
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Orders" }).click();
+    await expectHeading(page, "Your orders");
+    const row = page.locator('[data-testid="order-row"]', { hasText: orderNumber });
+    await row.waitFor();
+    const status = await row.locator('[data-testid="order-status"]').textContent();
+    check(["Paid", "Pending"].includes(status.trim()), `the new order is "${status}"`);
+    await snap(page, "order-history");
+  }],
+  ["the shopper cancels the order", async () => {
+    const row = page.locator('[data-testid="order-row"]', { hasText: orderNumber });
+    await row.getByRole("button", { name: `Cancel order ${orderNumber}` }).click();
+    await row.getByRole("button", { name: "Yes, cancel it" }).click();
+    await row.locator('[data-testid="order-status"]', { hasText: "Cancelled" }).waitFor();
+    await snap(page, "order-cancelled");
+  }],
+  ["an expired access token is refreshed without the shopper noticing", async () => {
+    const before = await page.evaluate(() => JSON.parse(localStorage.getItem("ecommerce.session")));
+    check(before?.refresh_token, "no session in localStorage");
+    // A token the gateway cannot verify stands in for an expired one.
+    await page.evaluate((session) => {
+      localStorage.setItem("ecommerce.session", JSON.stringify({ ...session, access_token: "expired.token.value" }));
+    }, before);
+    staleToken = true;
+    const refreshed = page.waitForResponse((response) => response.url().endsWith("/api/v1/auth/refresh"));
+    await page.goto("/orders");
+    check((await refreshed).status() === 200, "the refresh was refused");
+    await expectHeading(page, "Your orders");
+    await page.locator('[data-testid="order-row"]', { hasText: orderNumber }).waitFor();
+    staleToken = false;
+    const after = await page.evaluate(() => JSON.parse(localStorage.getItem("ecommerce.session")));
+    check(after.access_token !== "expired.token.value", "the new access token was not kept");
+    check(after.refresh_token !== before.refresh_token, "the refresh token did not rotate");
+  }],
+  ["a declined card shows the payment error", async () => {
+    await addToCart(page, products[1]);
+    await page.goto("/checkout");
+    await expectHeading(page, "Checkout");
+    // The address of the first order was saved, and is chosen already.
+    await page.locator("#checkout-shipping-address-recipient").waitFor({ state: "detached" });
+    await fillCard(page, DECLINED_CARD);
+    await page.getByRole("button", { name: "Place order" }).click();
+    const error = page.locator('[data-testid="payment-error"]');
+    await error.waitFor();
+    const text = await error.textContent();
+    check(/declined/i.test(text), `payment error: ${text}`);
+    await expectHeading(page, "Checkout");
+    await snap(page, "payment-declined");
+  }],
+  ["after the decline, another card places the order", async () => {
+    await fillCard(page, APPROVED_CARD);
+    await page.getByRole("button", { name: "Place order" }).click();
+    await expectHeading(page, "Thank you for your order");
+    const meta = await page.locator(".order-summary__meta").textContent();
+    paidOrderNumber = /Order ([0-9A-F]{8})/.exec(meta)?.[1] ?? "";
+    check(paidOrderNumber && paidOrderNumber !== orderNumber, `no new order number in "${meta}"`);
+  }],
+  ["a customer is kept out of /admin", async () => {
+    check(
+      (await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Admin", exact: true }).count()) === 0,
+      "a customer sees the Admin link",
+    );
+    for (const path of ["/admin", "/admin/products"]) {
+      await page.goto(path);
+      await expectHeading(page, "Not allowed");
+      check((await page.locator(".admin__nav").count()) === 0, `the admin menu shows on ${path}`);
+    }
+    await snap(page, "admin-forbidden");
+  }],
+  ["the shopper signs out, and the session is revoked", async () => {
+    const session = await page.evaluate(() => JSON.parse(localStorage.getItem("ecommerce.session")));
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await expectHeading(page, "Welcome to the shop");
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Sign in" }).waitFor();
+    check((await page.evaluate(() => localStorage.getItem("ecommerce.session"))) === null, "the session is still stored");
+    const reuse = await page.request.post("/api/v1/auth/refresh", { data: { refresh_token: session.refresh_token } });
+    check(reuse.status() === 401, `the revoked refresh token still works (${reuse.status()})`);
+    await page.goto("/orders");
+    await expectHeading(page, "Please sign in");
+  }],
+  ["an admin changes a price", async () => {
+    check(ADMIN_EMAIL && ADMIN_PASSWORD, "SHOP_ADMIN_EMAIL and SHOP_ADMIN_PASSWORD must name an admin of the stack");
+    await signIn(admin.page, ADMIN_EMAIL, ADMIN_PASSWORD);
+    await admin.page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Admin", exact: true }).click();
+    await expectHeading(admin.page, "Admin");
+    await snap(admin.page, "admin");
+    await admin.page.locator(".admin__nav").getByRole("link", { name: "Products" }).click();
+    await expectHeading(admin.page, "Products");
+    const target = products[0];
+    await admin.page.locator("#admin-product-search").fill(target.name);
+    await admin.page.getByRole("button", { name: "Search" }).last().click();
+    await admin.page.getByRole("link", { name: target.name, exact: true }).first().click();
+    await expectHeading(admin.page, `Edit ${target.name}`);
+    const price = admin.page.locator("#product-price");
+    const before = minorUnits(await price.inputValue());
+    const currency = await admin.page.locator("#product-price-currency").inputValue();
+    const after = before + 111;
+    await price.fill(`${Math.floor(after / 100)}.${String(after % 100).padStart(2, "0")}`);
+    await snap(admin.page, "admin-edit-product");
+    await admin.page.getByRole("button", { name: "Save changes" }).click();
+    await admin.page.getByText("The product is saved.").waitFor();
+    edited = { href: target.href, name: target.name, before, after, currency, editor: admin.page.url() };
+    await snap(admin.page, "admin-saved");
+  }],
+  ["the storefront shows the new price", async () => {
+    check(edited, "no price was changed");
+    const wanted = money(edited.after, edited.currency);
+    const deadline = Date.now() + STEP_TIMEOUT;
+    for (;;) {
+      await visitor.page.goto(edited.href);
+      await expectHeading(visitor.page, edited.name);
+      const shown = (await visitor.page.locator('[data-testid="price"]').textContent()).trim();
+      if (shown === wanted) break;
+      check(Date.now() < deadline, `the product page shows ${shown}, not ${wanted}`);
+      await visitor.page.waitForTimeout(500);
+    }
+    await snap(visitor.page, "storefront-new-price");
+  }],
+  ["the admin puts the price back", async () => {
+    await admin.page.goto(edited.editor);
+    await expectHeading(admin.page, `Edit ${edited.name}`);
+    const before = edited.before;
+    await admin.page.locator("#product-price").fill(`${Math.floor(before / 100)}.${String(before % 100).padStart(2, "0")}`);
+    await admin.page.getByRole("button", { name: "Save changes" }).click();
+    await admin.page.getByText("The product is saved.").waitFor();
+  }],
+  ["the admin's product form shows the API's message next to the field it names", async () => {
+    const taken = await admin.page.request.get(`/api/v1/products/${edited.href.split("/").pop()}`);
+    const existing = await taken.json();
+    await admin.page.goto("/admin/products/new");
+    await expectHeading(admin.page, "New product");
+    await admin.page.getByRole("button", { name: "Create product" }).click();
+    await admin.page.locator(".error-summary").waitFor();
+    check((await admin.page.locator("#product-name").getAttribute("aria-invalid")) === "true", "an empty name was not flagged");
+    await admin.page.locator("#product-name").fill("E2E duplicate");
+    await admin.page.locator("#product-sku").fill(existing.sku);
+    await admin.page.locator("#product-slug").fill(`e2e-duplicate-${stamp}`);
+    await admin.page.locator("#product-price").fill("1.00");
+    await admin.page.locator("#product-category-id").selectOption(existing.category_id);
+    await admin.page.getByRole("button", { name: "Create product" }).click();
+    // The browser's own messages go when the form is sent; the API's arrive with its answer.
+    await admin.page.locator("#product-slug-error").waitFor({ state: "detached" });
+    await admin.page.locator("#product-sku-error").waitFor();
+    check((await admin.page.locator("#product-sku").getAttribute("aria-describedby")) === "product-sku-error", "the SKU message is not tied to its field");
+    check((await admin.page.locator("#product-slug").getAttribute("aria-invalid")) === "false", "the slug was flagged too");
+    await snap(admin.page, "admin-product-field-error");
+  }],
+  ["the admin moves the paid order to shipped", async () => {
+    await admin.page.goto("/admin/orders");
+    await expectHeading(admin.page, "Orders");
+    await admin.page.locator("#order-status-filter").selectOption("paid");
+    const row = admin.page.locator("tr", { hasText: paidOrderNumber });
+    await row.waitFor();
+    await row.getByRole("combobox").selectOption("shipped");
+    await row.getByRole("button", { name: "Move" }).click();
+    await row.locator('[data-testid="order-status"]', { hasText: "Shipped" }).waitFor();
+    await snap(admin.page, "admin-orders");
+  }],
+  ["the admin gives the shopper the admin role and takes it back", async () => {
+    await admin.page.goto("/admin/users");
+    await expectHeading(admin.page, "Users");
+    await admin.page.locator("#admin-user-search").fill(shopper.email);
+    await admin.page.getByRole("button", { name: "Search" }).last().click();
+    const row = admin.page.locator("tr", { hasText: shopper.email });
+    await row.waitFor();
+    const adminRole = row.getByRole("checkbox", { name: "admin" });
+    check(!(await adminRole.isChecked()), "the shopper is an admin already");
+    check(await row.getByRole("checkbox", { name: "customer" }).isChecked(), "the shopper is not a customer");
+    await adminRole.check();
+    await row.getByRole("button", { name: "Save roles" }).click();
+    await row.getByText("Saved.").waitFor();
+    await snap(admin.page, "admin-users");
+    await adminRole.uncheck();
+    await row.getByRole("button", { name: "Save roles" }).click();
+    await row.getByText("Saved.").waitFor();
+    check(!(await adminRole.isChecked()), "the admin role stayed");
+  }],
+  ["no console errors and no CSP violations", async () => {
+    expectNoProblems(customer.problems, "shopper");
+    expectNoProblems(admin.problems, "admin");
+    expectNoProblems(visitor.problems, "visitor");
+  }],
+];
+
+const ok = await run("shop e2e", steps, () => [["shopper", page], ["admin", admin.page], ["visitor", visitor.page]]);
+await browser.close();
+process.exit(ok ? 0 : 1);

@@ -1,0 +1,68 @@
+use yew::platform::spawn_local;
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::api::{self, ApiError};
+use crate::components::{CartView, Empty, ErrorNotice, Loading};
+use crate::hooks::{Load, use_load, use_title};
+use crate::route::Route;
+
+/// The cart: change quantities, remove lines, go to checkout.
+#[component]
+pub fn CartPage() -> Html {
+    use_title("Cart");
+    let cart = use_load((), |()| api::cart());
+    let busy = use_state(|| false);
+    let error = use_state(|| None::<ApiError>);
+
+    let run = {
+        let (state, busy, error) = (cart.state.clone(), busy.clone(), error.clone());
+        move |change: std::pin::Pin<
+            Box<dyn std::future::Future<Output = api::ApiResult<contracts::cart::Cart>>>,
+        >| {
+            busy.set(true);
+            error.set(None);
+            let (state, busy, error) = (state.clone(), busy.clone(), error.clone());
+            spawn_local(async move {
+                match change.await {
+                    Ok(updated) => state.set(Load::Ready(updated)),
+                    Err(failure) => error.set(Some(failure)),
+                }
+                busy.set(false);
+            });
+        }
+    };
+    let on_quantity = {
+        let run = run.clone();
+        Callback::from(move |(id, quantity)| run(Box::pin(api::set_quantity(id, quantity))))
+    };
+    let on_remove = Callback::from(move |id| run(Box::pin(api::remove_from_cart(id))));
+
+    let body = match &*cart.state {
+        Load::Loading => html! { <Loading label="Loading your cart…" /> },
+        Load::Failed(failure) => {
+            html! { <ErrorNotice error={failure.clone()} retry={cart.reload.clone()} /> }
+        }
+        Load::Ready(cart) if cart.items.is_empty() => html! {
+            <Empty message="Your cart is empty.">
+                <p><Link<Route> to={Route::Catalog} classes="button button--primary">{ "Browse products" }</Link<Route>></p>
+            </Empty>
+        },
+        Load::Ready(cart) => html! {
+            <>
+                if let Some(failure) = &*error { <ErrorNotice error={failure.clone()} /> }
+                <CartView cart={cart.clone()} editable=true busy={*busy} {on_quantity} {on_remove} />
+                <p class="form__actions">
+                    <Link<Route> to={Route::Catalog} classes="button">{ "Continue shopping" }</Link<Route>>
+                    <Link<Route> to={Route::Checkout} classes="button button--primary">{ "Checkout" }</Link<Route>>
+                </p>
+            </>
+        },
+    };
+    html! {
+        <section class="cart">
+            <h1>{ "Your cart" }</h1>
+            { body }
+        </section>
+    }
+}

@@ -1,0 +1,167 @@
+//! The app's routes, and which page draws each.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::components::{AdminGuard, RequireSignIn};
+use crate::pages;
+
+/// Every page of the app, by URL.
+#[derive(Debug, Clone, PartialEq, Eq, Routable)]
+pub enum Route {
+    /// Categories and new arrivals.
+    #[at("/")]
+    Home,
+    /// Search, filters, sort and paging; the filters live in the query string.
+    #[at("/products")]
+    Catalog,
+    /// One product.
+    #[at("/products/:id")]
+    Product {
+        /// The product's id.
+        id: Uuid,
+    },
+    /// The cart.
+    #[at("/cart")]
+    Cart,
+    /// Address, card, place the order.
+    #[at("/checkout")]
+    Checkout,
+    /// The thank-you page of a placed order.
+    #[at("/checkout/complete/:id")]
+    Confirmation {
+        /// The order's id.
+        id: Uuid,
+    },
+    /// The customer's orders.
+    #[at("/orders")]
+    Orders,
+    /// One of the customer's orders.
+    #[at("/orders/:id")]
+    Order {
+        /// The order's id.
+        id: Uuid,
+    },
+    /// Sign in; `?next=` is where to go afterwards.
+    #[at("/login")]
+    Login,
+    /// Create an account.
+    #[at("/register")]
+    Register,
+    /// Profile, password, addresses, sign out.
+    #[at("/account")]
+    Account,
+    /// The admin portal's start.
+    #[at("/admin")]
+    Admin,
+    /// The admin's product list.
+    #[at("/admin/products")]
+    AdminProducts,
+    /// Create a product.
+    #[at("/admin/products/new")]
+    AdminNewProduct,
+    /// Edit a product and its stock.
+    #[at("/admin/products/:id")]
+    AdminProduct {
+        /// The product's id.
+        id: Uuid,
+    },
+    /// Every order, by status.
+    #[at("/admin/orders")]
+    AdminOrders,
+    /// Users and their roles.
+    #[at("/admin/users")]
+    AdminUsers,
+    /// Anything else.
+    #[not_found]
+    #[at("/404")]
+    NotFound,
+}
+
+/// `?next=/path`: where the sign-in page sends people afterwards.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextQuery {
+    /// A path of this app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+impl NextQuery {
+    /// The route to go to: `next` when it is a route of this app (never another site), or home.
+    pub fn route(&self) -> Route {
+        self.next
+            .as_deref()
+            .filter(|path| path.starts_with('/') && !path.starts_with("//"))
+            .and_then(Route::recognize)
+            .filter(|route| *route != Route::NotFound)
+            .unwrap_or(Route::Home)
+    }
+}
+
+/// Draws the page of a route.
+pub fn switch(route: Route) -> Html {
+    let admin = |page: Html| html! { <AdminGuard>{ page }</AdminGuard> };
+    let signed_in = |page: Html| html! { <RequireSignIn>{ page }</RequireSignIn> };
+    match route {
+        Route::Home => html! { <pages::Home /> },
+        Route::Catalog => html! { <pages::Catalog /> },
+        Route::Product { id } => html! { <pages::ProductPage {id} /> },
+        Route::Cart => signed_in(html! { <pages::CartPage /> }),
+        Route::Checkout => signed_in(html! { <pages::Checkout /> }),
+        Route::Confirmation { id } => signed_in(html! { <pages::Confirmation {id} /> }),
+        Route::Orders => signed_in(html! { <pages::Orders /> }),
+        Route::Order { id } => signed_in(html! { <pages::OrderPage {id} /> }),
+        Route::Login => html! { <pages::Login /> },
+        Route::Register => html! { <pages::Register /> },
+        Route::Account => signed_in(html! { <pages::Account /> }),
+        Route::Admin => admin(html! { <pages::admin::Dashboard /> }),
+        Route::AdminProducts => admin(html! { <pages::admin::Products /> }),
+        Route::AdminNewProduct => {
+            admin(html! { <pages::admin::ProductEditor id={None::<Uuid>} /> })
+        }
+        Route::AdminProduct { id } => {
+            admin(html! { <pages::admin::ProductEditor id={Some(id)} /> })
+        }
+        Route::AdminOrders => admin(html! { <pages::admin::Orders /> }),
+        Route::AdminUsers => admin(html! { <pages::admin::Users /> }),
+        Route::NotFound => html! { <pages::NotFound /> },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_only_leads_within_the_app() {
+        let next = |path: &str| {
+            NextQuery {
+                next: Some(path.to_owned()),
+            }
+            .route()
+        };
+        assert_eq!(next("/cart"), Route::Cart);
+        assert_eq!(next("/admin/products/new"), Route::AdminNewProduct);
+        let id = Uuid::from_u128(7);
+        assert_eq!(next(&format!("/products/{id}")), Route::Product { id });
+        assert_eq!(next("//evil.example/cart"), Route::Home);
+        assert_eq!(next("https://evil.example/"), Route::Home);
+        assert_eq!(next("/no/such/page"), Route::Home);
+        assert_eq!(NextQuery::default().route(), Route::Home);
+    }
+
+    #[test]
+    fn static_segments_win_over_ids() {
+        assert_eq!(
+            Route::recognize("/admin/products/new"),
+            Some(Route::AdminNewProduct)
+        );
+        assert_eq!(
+            Route::recognize("/products/not-a-uuid"),
+            Some(Route::NotFound)
+        );
+        assert_eq!(Route::Catalog.to_path(), "/products");
+    }
+}

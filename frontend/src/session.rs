@@ -1,0 +1,113 @@
+//! Who is signed in: the tokens kept in the browser and the [`Session`] context of the app.
+//!
+//! The tokens live in `localStorage`, so a reload or a second tab stays signed in. The
+//! trade-off: any script running on the page could read them, so an XSS hole would leak a
+//! refresh token. The web service's CSP (scripts only from this origin, none inline) is what
+//! keeps foreign scripts off the page; refresh tokens rotate, and reusing a stolen one revokes
+//! the whole session. An HttpOnly cookie would hide the token from scripts but needs CSRF
+//! protection on every endpoint, which this token-based API does not have.
+
+use std::rc::Rc;
+
+use contracts::auth::Role;
+use contracts::users::User;
+use gloo_storage::{LocalStorage, Storage};
+use serde::{Deserialize, Serialize};
+use yew::prelude::*;
+
+const STORAGE_KEY: &str = "ecommerce.session";
+
+/// What is kept in `localStorage` between page loads.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSession {
+    /// The signed-in user.
+    pub user: User,
+    /// The current access token.
+    pub access_token: String,
+    /// The current (single-use) refresh token.
+    pub refresh_token: String,
+}
+
+impl std::fmt::Debug for StoredSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSession")
+            .field("user", &self.user)
+            .field("access_token", &"[redacted]")
+            .field("refresh_token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The stored session, if any (and readable: a damaged entry counts as signed out).
+pub fn stored() -> Option<StoredSession> {
+    LocalStorage::get(STORAGE_KEY).ok()
+}
+
+/// Keeps a session.
+pub fn store(session: &StoredSession) {
+    // Storage can be full or disabled (private mode): the session then lasts for this page only.
+    let _ = LocalStorage::set(STORAGE_KEY, session);
+}
+
+/// Replaces the stored user (after a profile change), keeping the tokens.
+pub fn update_user(user: &User) {
+    if let Some(mut session) = stored() {
+        session.user = user.clone();
+        store(&session);
+    }
+}
+
+/// Forgets the session.
+pub fn forget() {
+    LocalStorage::delete(STORAGE_KEY);
+}
+
+/// The app's view of who is signed in, shared as a context.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Session {
+    /// The signed-in user; `None` for a visitor.
+    pub user: Option<User>,
+}
+
+impl Session {
+    /// A session for `user`.
+    pub fn signed_in(user: User) -> Self {
+        Self { user: Some(user) }
+    }
+
+    /// Whether the user may use the admin portal.
+    pub fn is_admin(&self) -> bool {
+        self.user
+            .as_ref()
+            .is_some_and(|user| user.roles.contains(&Role::Admin))
+    }
+}
+
+/// What changes a [`Session`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionAction {
+    /// Signed in, or the profile changed.
+    SignedIn(User),
+    /// Signed out, or the session expired.
+    SignedOut,
+}
+
+impl Reducible for Session {
+    type Action = SessionAction;
+
+    fn reduce(self: Rc<Self>, action: SessionAction) -> Rc<Self> {
+        Rc::new(match action {
+            SessionAction::SignedIn(user) => Self::signed_in(user),
+            SessionAction::SignedOut => Self::default(),
+        })
+    }
+}
+
+/// The session context: read it with [`use_session`], change it by dispatching a [`SessionAction`].
+pub type SessionHandle = UseReducerHandle<Session>;
+
+/// The session of the app. Panics outside the app's `ContextProvider`, which is a bug.
+#[hook]
+pub fn use_session() -> SessionHandle {
+    use_context::<SessionHandle>().expect("components are rendered inside the session provider")
+}

@@ -28,8 +28,12 @@ pub mod problem_types {
     pub const CONFLICT: &str = "/problems/conflict";
     /// 412: an optimistic-concurrency check failed: the resource changed since it was read.
     pub const PRECONDITION_FAILED: &str = "/problems/precondition-failed";
+    /// 405: the route exists but not for this method; `Allow` lists the ones it takes.
+    pub const METHOD_NOT_ALLOWED: &str = "/problems/method-not-allowed";
     /// 413: the request body is larger than the service accepts.
     pub const PAYLOAD_TOO_LARGE: &str = "/problems/payload-too-large";
+    /// 415: the body is not in a media type the endpoint reads (JSON endpoints want `application/json`).
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "/problems/unsupported-media-type";
     /// 429: too many requests; retry after the `Retry-After` header.
     pub const RATE_LIMITED: &str = "/problems/rate-limited";
     /// 503: a dependency is unavailable or the service is shutting down; safe to retry.
@@ -50,7 +54,9 @@ pub mod problem_types {
         NOT_FOUND,
         CONFLICT,
         PRECONDITION_FAILED,
+        METHOD_NOT_ALLOWED,
         PAYLOAD_TOO_LARGE,
+        UNSUPPORTED_MEDIA_TYPE,
         RATE_LIMITED,
         UNAVAILABLE,
         INTERNAL,

@@ -60,6 +60,9 @@ pub enum ApiError {
         /// The dependency, named for operators and clients alike.
         dependency: String,
     },
+    /// The request took longer than the server allows (503: a retry may be luckier).
+    #[error("request timed out after {0:?}")]
+    TimedOut(std::time::Duration),
     /// A domain outcome with its own problem type, such as a declined payment (402).
     #[error("{}: {}", .0.status, .0.title)]
     Domain(Box<Problem>),
@@ -110,7 +113,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } | Self::TimedOut(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Domain(problem) => {
                 StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
@@ -171,7 +174,7 @@ impl ApiError {
                 Vec::new(),
             ),
             Self::UnsupportedMediaType => (
-                problem_types::BAD_REQUEST,
+                problem_types::UNSUPPORTED_MEDIA_TYPE,
                 "Unsupported media type",
                 Some("Send the body as application/json.".to_owned()),
                 Vec::new(),
@@ -186,6 +189,15 @@ impl ApiError {
                 problem_types::UNAVAILABLE,
                 "Service unavailable",
                 Some(format!("{dependency} is unavailable; retry later.")),
+                Vec::new(),
+            ),
+            Self::TimedOut(after) => (
+                problem_types::UNAVAILABLE,
+                "Request timed out",
+                Some(format!(
+                    "The request did not finish within {} s; retry later.",
+                    after.as_secs_f64()
+                )),
                 Vec::new(),
             ),
             Self::Domain(problem) => return (**problem).clone(),
@@ -230,6 +242,7 @@ impl IntoResponse for ApiError {
             Self::Unavailable { dependency } => {
                 tracing::warn!(%dependency, "dependency unavailable");
             }
+            Self::TimedOut(after) => tracing::warn!(?after, "request timed out"),
             _ => {}
         }
         let mut response = problem_response(&self.to_problem());
@@ -354,7 +367,7 @@ mod tests {
             (
                 ApiError::UnsupportedMediaType,
                 415,
-                problem_types::BAD_REQUEST,
+                problem_types::UNSUPPORTED_MEDIA_TYPE,
             ),
             (
                 ApiError::TooManyRequests {
@@ -365,6 +378,11 @@ mod tests {
             ),
             (
                 ApiError::unavailable("postgres"),
+                503,
+                problem_types::UNAVAILABLE,
+            ),
+            (
+                ApiError::TimedOut(std::time::Duration::from_secs(2)),
                 503,
                 problem_types::UNAVAILABLE,
             ),

@@ -55,10 +55,6 @@ pub fn router(routes: Router, ops: &Ops, http: &HttpConfig) -> Router {
         .merge(ops_routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(
-            ops.metrics.clone(),
-            metrics::track,
-        ))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -70,6 +66,12 @@ pub fn router(routes: Router, ops: &Ops, http: &HttpConfig) -> Router {
                         .on_failure(()),
                 )
                 .layer(PropagateRequestIdLayer::x_request_id())
+                // Outside the panic and timeout layers, so the 500s and 503s they answer
+                // are counted too: those are the errors RED metrics exist to show.
+                .layer(middleware::from_fn_with_state(
+                    ops.metrics.clone(),
+                    metrics::track,
+                ))
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(HandleErrorLayer::new(move |error: BoxError| async move {
                     timeout_response(&error, timeout)
@@ -96,9 +98,6 @@ fn request_span(request: &Request) -> tracing::Span {
         trace_id = tracing::field::Empty,
     );
     telemetry::set_parent(&span, telemetry::extract_http(request.headers()));
-    if let Some(trace_id) = span.in_scope(telemetry::current_trace_id) {
-        span.record("trace_id", trace_id);
-    }
     span
 }
 
@@ -108,7 +107,7 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
 
 async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
     let problem = contracts::problem::Problem::new(
-        contracts::problem::problem_types::BAD_REQUEST,
+        contracts::problem::problem_types::METHOD_NOT_ALLOWED,
         "Method not allowed",
         405,
     )
@@ -118,12 +117,7 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
 
 fn timeout_response(error: &BoxError, timeout: Duration) -> Response {
     if error.is::<tower::timeout::error::Elapsed>() {
-        tracing::warn!(?timeout, "request timed out");
-        ApiError::unavailable(format!(
-            "the request did not finish within {}s and",
-            timeout.as_secs()
-        ))
-        .into_response()
+        ApiError::TimedOut(timeout).into_response()
     } else {
         ApiError::Internal(anyhow::anyhow!("middleware error: {error}")).into_response()
     }

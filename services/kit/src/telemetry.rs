@@ -1,6 +1,8 @@
 //! The one place that sets up logging and tracing, and carries trace context across processes.
 //!
-//! Logs are JSON lines; every line written inside a request carries that request's `trace_id`.
+//! Logs are JSON lines; every line written inside a request or an event handler carries its
+//! `trace_id`: the line's own span is in `span`, and the chain of spans it sits in, the request's
+//! with the trace id first, in `spans`.
 //! Spans always get OpenTelemetry ids (so logs can be joined across services even without a
 //! collector) and are exported over OTLP only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 //! Trace context travels as W3C `traceparent`/`tracestate`, in HTTP headers and in AMQP
@@ -91,17 +93,24 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<T
     if config.pretty {
         registry.with(tracing_subscriber::fmt::layer()).try_init()?;
     } else {
-        registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false),
-            )
-            .try_init()?;
+        registry.with(json_layer(std::io::stdout)).try_init()?;
     }
     Ok(TelemetryGuard { provider })
+}
+
+/// The JSON log format: one object a line, the event's fields at the top level, its span in
+/// `span` and the spans around it, outermost first, in `spans`.
+fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(true)
+        .with_writer(writer)
 }
 
 /// The trace id of the current span, if it has one.
@@ -136,10 +145,15 @@ pub fn extract_amqp(headers: &FieldTable) -> Context {
     TraceContextPropagator::new().extract(&AmqpHeadersRef(headers))
 }
 
-/// Makes `span` a child of the remote context, so one trace spans both processes.
+/// Makes `span` a child of the remote context, so one trace spans both processes, and records
+/// the trace id in the span's `trace_id` field when it declares one (as `field::Empty`), so
+/// the log lines written inside it carry it.
 pub fn set_parent(span: &tracing::Span, parent: Context) {
     // Only fails when no OpenTelemetry layer is installed, in which case there is nothing to link.
     let _ = span.set_parent(parent);
+    if let Some(trace_id) = span.in_scope(current_trace_id) {
+        span.record("trace_id", trace_id);
+    }
 }
 
 struct AmqpHeaders<'a>(&'a mut FieldTable);
@@ -215,6 +229,55 @@ mod tests {
             let _in = consumer.enter();
             assert_eq!(current_trace_id(), Some(expected));
         });
+    }
+
+    /// Log lines written into a buffer the test reads.
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_lines_in_nested_spans_carry_the_callers_trace_id() {
+        let lines = Lines::default();
+        let provider = SdkTracerProvider::builder().build();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(json_layer(move || writer.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                "traceparent",
+                http::HeaderValue::from_static(
+                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                ),
+            );
+            let request = tracing::info_span!("request", trace_id = tracing::field::Empty);
+            set_parent(&request, extract_http(&headers));
+            let _request = request.enter();
+            let _query = tracing::info_span!("query", table = "products").entered();
+            tracing::info!(rows = 3, "fetched");
+        });
+        let text = String::from_utf8(lines.0.lock().expect("lock").clone()).expect("utf-8");
+        let line: serde_json::Value =
+            serde_json::from_str(text.lines().next().expect("one line")).expect("JSON");
+        assert_eq!(line["message"], "fetched");
+        assert_eq!(line["rows"], 3);
+        assert_eq!(line["span"]["name"], "query");
+        assert_eq!(line["spans"][0]["name"], "request");
+        assert_eq!(
+            line["spans"][0]["trace_id"],
+            "0af7651916cd43dd8448eb211c80319c"
+        );
     }
 
     #[test]

@@ -31,7 +31,15 @@ async fn slow() -> &'static str {
     "done"
 }
 
+async fn panics() -> &'static str {
+    panic!("a bug in a handler")
+}
+
 fn app(shutdown: &Shutdown) -> (Router, Metrics) {
+    app_with(shutdown, http_config())
+}
+
+fn app_with(shutdown: &Shutdown, http: kit::config::HttpConfig) -> (Router, Metrics) {
     let metrics = Metrics::new();
     let ops = Ops {
         metrics: metrics.clone(),
@@ -40,8 +48,9 @@ fn app(shutdown: &Shutdown) -> (Router, Metrics) {
     let routes = Router::new()
         .route("/things/{id}", get(thing))
         .route("/things", post(create))
-        .route("/slow", get(slow));
-    (router(routes, &ops, &http_config()), metrics)
+        .route("/slow", get(slow))
+        .route("/panics", get(panics));
+    (router(routes, &ops, &http), metrics)
 }
 
 async fn start() -> TestServer {
@@ -92,6 +101,54 @@ async fn metrics_group_requests_by_route_template() {
     );
     assert!(text.contains(r#"http_request_duration_seconds_bucket{le="0.005",method="GET",route="/things/{id}",status="200"}"#), "{text}");
     assert!(text.contains(r#"http_request_duration_seconds_count{method="GET",route="/things/{id}",status="200"} 3"#), "{text}");
+}
+
+#[tokio::test]
+async fn timeouts_and_panics_are_problems_and_are_counted() {
+    let shutdown = Shutdown::new();
+    let http = kit::config::HttpConfig {
+        request_timeout: Duration::from_millis(300),
+        ..http_config()
+    };
+    let (app, _) = app_with(&shutdown, http);
+    let server = TestServer::start(app, shutdown).await;
+
+    let (status, body) = problem(server.get("/slow").await).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["type"], "/problems/unavailable");
+    assert_eq!(body["title"], "Request timed out");
+    let (status, body) = problem(server.get("/panics").await).await;
+    assert_eq!(status, 500);
+    assert_eq!(body["type"], "/problems/internal");
+    assert!(
+        !body.to_string().contains("a bug in a handler"),
+        "the panic message is logged, not sent: {body}"
+    );
+
+    let text = server.get("/metrics").await.text().await.expect("metrics");
+    for series in [
+        r#"http_requests_total{method="GET",route="/slow",status="503"} 1"#,
+        r#"http_requests_total{method="GET",route="/panics",status="500"} 1"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == series),
+            "{series} missing in:\n{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_a_405_problem() {
+    let server = start().await;
+    let response = server
+        .client
+        .delete(server.url("/things"))
+        .send()
+        .await
+        .expect("send");
+    let (status, body) = problem(response).await;
+    assert_eq!(status, 405);
+    assert_eq!(body["type"], "/problems/method-not-allowed");
 }
 
 #[tokio::test]
@@ -149,13 +206,14 @@ async fn json_body_errors_name_the_field() {
     let (status, _) = problem(post(r#"{"name":"#, "application/json").await.expect("send")).await;
     assert_eq!(status, 400);
 
-    let (status, _) = problem(
+    let (status, body) = problem(
         post(r#"{"name":"a","size":1}"#, "text/plain")
             .await
             .expect("send"),
     )
     .await;
     assert_eq!(status, 415);
+    assert_eq!(body["type"], "/problems/unsupported-media-type");
 
     let ok = post(r#"{"name":"a","size":1}"#, "application/json")
         .await

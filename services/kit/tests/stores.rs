@@ -18,7 +18,7 @@ use lapin::options::{
     QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
-use testkit::{TestAmqp, TestDb, TestRedis, TestServer, http_config};
+use testkit::{TcpProxy, TestAmqp, TestDb, TestRedis, TestServer, http_config};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("tests/migrations");
 
@@ -30,17 +30,9 @@ async fn readiness_server(health: Health, shutdown: Shutdown) -> TestServer {
     TestServer::start(router(Router::new(), &ops, &http_config()), shutdown).await
 }
 
-/// A port nothing listens on: bound, then released.
-async fn closed_port() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
 #[tokio::test]
 async fn readyz_names_postgres_when_it_is_unreachable() {
-    let port = closed_port().await;
+    let port = testkit::closed_port().await;
     let mut config =
         DatabaseConfig::from_url(&format!("postgres://postgres@127.0.0.1:{port}/postgres"))
             .expect("url");
@@ -83,7 +75,7 @@ async fn readyz_is_200_when_every_dependency_is_reachable() {
 
 #[tokio::test]
 async fn an_optional_dependency_down_degrades_without_failing() {
-    let port = closed_port().await;
+    let port = testkit::closed_port().await;
     let redis = kit::cache::RedisConfig {
         url: format!("redis://127.0.0.1:{port}"),
         prefix: "x:".into(),
@@ -184,7 +176,7 @@ async fn constraint_violations_map_at_the_query() {
 
 #[tokio::test]
 async fn unreachable_postgres_is_a_503_not_a_panic() {
-    let port = closed_port().await;
+    let port = testkit::closed_port().await;
     let mut config =
         DatabaseConfig::from_url(&format!("postgres://postgres@127.0.0.1:{port}/postgres"))
             .expect("url");
@@ -299,32 +291,49 @@ async fn broker_publishes_to_its_exchange_with_trace_context() {
 }
 
 #[tokio::test]
-async fn supervise_reconnects_until_the_broker_is_reachable() {
-    // The broker starts unreachable; the session must be retried, not abandoned.
-    let port = closed_port().await;
+async fn supervise_reconnects_once_the_broker_is_reachable() {
+    // The broker is away when the service starts: the session must be retried, not abandoned,
+    // and must run as soon as the broker is back.
+    let proxy = TcpProxy::start(testkit::amqp_addr()).await;
+    proxy.stop();
+    let amqp = TestAmqp::default();
     let broker = Broker::new(
         kit::amqp::AmqpConfig {
-            url: format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
-            exchange: "never".into(),
+            url: format!("amqp://guest:guest@{}/%2f", proxy.addr()),
+            exchange: amqp.config().exchange,
         },
         "kit-test",
     );
     let shutdown = Shutdown::new();
+    let (sessions, mut started) = tokio::sync::mpsc::unbounded_channel();
     let run = {
         let (broker, shutdown) = (broker.clone(), shutdown.clone());
         tokio::spawn(async move {
             broker
-                .supervise(&shutdown, "test", |_channel| async { Ok(()) })
+                .supervise(&shutdown, "test", move |_channel| {
+                    let sessions = sessions.clone();
+                    async move {
+                        let _ = sessions.send(());
+                        std::future::pending::<anyhow::Result<()>>().await
+                    }
+                })
                 .await;
         })
     };
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(
-        !run.is_finished(),
-        "supervise keeps retrying while the broker is down"
+        started.try_recv().is_err(),
+        "no session can start while the broker is away"
     );
+    assert!(!run.is_finished(), "supervise keeps retrying");
+
+    proxy.resume().await;
+    tokio::time::timeout(Duration::from_secs(30), started.recv())
+        .await
+        .expect("a session starts once the broker is back")
+        .expect("the session reported");
     shutdown.trigger();
-    tokio::time::timeout(Duration::from_secs(2), run)
+    tokio::time::timeout(Duration::from_secs(5), run)
         .await
         .expect("stops on shutdown")
         .expect("join");

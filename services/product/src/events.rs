@@ -120,6 +120,7 @@ async fn session(
             "order event",
             routing_key = %delivery.routing_key,
             event_id = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
         );
         if let Some(headers) = delivery.properties.headers() {
             kit::telemetry::set_parent(&span, kit::telemetry::extract_amqp(headers));

@@ -3,10 +3,13 @@
 //! - [`TestDb`]: a fresh, uniquely named Postgres database, dropped when the test ends;
 //! - [`TestRedis`]: a unique key prefix on the shared Redis;
 //! - [`TestAmqp`]: a unique exchange name on the shared RabbitMQ;
-//! - [`TestServer`]: a router served by the kit's real server stack on a random port.
+//! - [`TestServer`]: a router served by the kit's real server stack on a random port;
+//! - [`TcpProxy`] and [`closed_port`]: a dependency taken away and given back.
 //!
 //! Servers are reached through `TEST_DATABASE_URL`, `TEST_REDIS_URL` and `TEST_AMQP_URL`,
 //! defaulting to the standard local ports.
+
+mod net;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -16,6 +19,8 @@ use kit::config::HttpConfig;
 use kit::shutdown::Shutdown;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool};
+
+pub use net::{TcpProxy, closed_port};
 
 /// The Postgres server tests create their databases on.
 pub fn postgres_url() -> String {
@@ -32,6 +37,21 @@ pub fn redis_url() -> String {
 pub fn amqp_url() -> String {
     std::env::var("TEST_AMQP_URL")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+/// The socket address of the RabbitMQ server tests use, for a [`TcpProxy`] in front of it.
+pub fn amqp_addr() -> SocketAddr {
+    let url = amqp_url();
+    let host_port = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|authority| authority.rsplit('@').next())
+        .expect("TEST_AMQP_URL is an amqp:// URL");
+    std::net::ToSocketAddrs::to_socket_addrs(host_port)
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .expect("TEST_AMQP_URL names a resolvable host:port")
 }
 
 /// A name no other test uses: `prefix` and a random suffix.

@@ -1,7 +1,6 @@
 //! Dependencies that fail: RabbitMQ away, the product service away or slow, the payment
 //! provider down, and checkouts that never finish.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use contracts::events::OrderEventKind;
@@ -9,31 +8,17 @@ use contracts::orders::{OrderStatus, PaymentStatus};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{
-    CARD_OK, CountingProvider, EventQueue, Options, Shop, TcpProxy, checkout_body, customer,
-    eventually, key,
-};
+use testkit::TcpProxy;
 
-/// Where the shared RabbitMQ listens, from the URL tests use.
-fn rabbitmq_addr() -> SocketAddr {
-    let url = testkit::amqp_url();
-    let authority = url
-        .split("://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .expect("an amqp:// URL");
-    let host_port = authority.rsplit('@').next().expect("host:port");
-    std::net::ToSocketAddrs::to_socket_addrs(host_port)
-        .expect("a resolvable address")
-        .next()
-        .expect("an address")
-}
+use crate::support::{
+    CARD_OK, CountingProvider, EventQueue, Options, Shop, checkout_body, customer, eventually, key,
+};
 
 #[tokio::test]
 async fn with_rabbitmq_unreachable_the_order_still_commits_and_its_events_follow() {
     // The order service reaches RabbitMQ through a proxy the test can take away; the shared
     // server itself keeps running for every other test.
-    let proxy = TcpProxy::start(rabbitmq_addr()).await;
+    let proxy = TcpProxy::start(testkit::amqp_addr()).await;
     let shop = Shop::with(Options {
         amqp_url: Some(format!("amqp://guest:guest@{}/%2f", proxy.addr())),
         ..Options::default()

@@ -1,7 +1,6 @@
 //! The shop under test: the real product service and the order service, each on its own
 //! fresh database, served on random ports, publishing to a test exchange on the real RabbitMQ.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -610,81 +609,6 @@ impl EventQueue {
             .exchange_delete(self.exchange.as_str().into(), Default::default())
             .await
             .expect("delete the test exchange");
-    }
-}
-
-/// A TCP forwarder that the test can stop and start again on the same port, to take a
-/// dependency away without touching the real server that other tests share.
-pub(crate) struct TcpProxy {
-    addr: SocketAddr,
-    target: SocketAddr,
-    accept: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
-}
-
-impl TcpProxy {
-    /// A running proxy to `target` on a random local port.
-    pub(crate) async fn start(target: SocketAddr) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let proxy = Self {
-            addr,
-            target,
-            accept: std::sync::Mutex::new(None),
-        };
-        proxy.serve(listener);
-        proxy
-    }
-
-    /// Where it listens.
-    pub(crate) fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Closes the listener and every forwarded connection.
-    pub(crate) fn stop(&self) {
-        if let Some(task) = self.accept.lock().expect("lock").take() {
-            // Aborting the accept loop drops its JoinSet, which aborts every connection.
-            task.abort();
-        }
-    }
-
-    /// Listens again on the same port.
-    pub(crate) async fn resume(&self) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        let listener = loop {
-            match tokio::net::TcpListener::bind(self.addr).await {
-                Ok(listener) => break listener,
-                Err(error) if tokio::time::Instant::now() < deadline => {
-                    tracing::debug!(%error, "port not free yet");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(error) => panic!("cannot listen on {} again: {error}", self.addr),
-            }
-        };
-        self.serve(listener);
-    }
-
-    fn serve(&self, listener: tokio::net::TcpListener) {
-        let target = self.target;
-        let task = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                connections.spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-            }
-        });
-        *self.accept.lock().expect("lock") = Some(task);
-    }
-}
-
-impl Drop for TcpProxy {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

@@ -37,13 +37,7 @@ pub(crate) fn settings() -> CatalogSettings {
     }
 }
 
-/// A port nothing listens on: bound, then released.
-pub(crate) async fn closed_port() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    listener.local_addr().expect("addr").port()
-}
+pub(crate) use testkit::closed_port;
 
 impl TestApp {
     /// The service with a working cache.

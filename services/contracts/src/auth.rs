@@ -28,6 +28,13 @@ impl Role {
             Self::Admin => "admin",
         }
     }
+
+    /// The role named `name` on the wire, if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Customer, Self::Admin]
+            .into_iter()
+            .find(|role| role.as_str() == name)
+    }
 }
 
 impl fmt::Display for Role {
@@ -214,6 +221,16 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+
+    #[test]
+    fn role_names_round_trip_and_unknown_names_are_none() {
+        for role in [Role::Customer, Role::Admin] {
+            assert_eq!(Role::from_name(role.as_str()), Some(role));
+            assert_eq!(json!(role), json!(role.as_str()));
+        }
+        assert_eq!(Role::from_name("Admin"), None);
+        assert_eq!(Role::from_name(""), None);
+    }
 
     fn user() -> User {
         User {

@@ -57,11 +57,7 @@ impl Identity {
         let roles = header(USER_ROLES_HEADER)
             .unwrap_or_default()
             .split(',')
-            .filter_map(|r| match r.trim() {
-                "customer" => Some(Role::Customer),
-                "admin" => Some(Role::Admin),
-                _ => None,
-            })
+            .filter_map(|r| Role::from_name(r.trim()))
             .collect();
         Ok(Self { user_id, roles })
     }

@@ -31,11 +31,7 @@ impl Account {
     pub(crate) fn roles(&self) -> Vec<Role> {
         self.roles
             .iter()
-            .filter_map(|name| match name.as_str() {
-                "customer" => Some(Role::Customer),
-                "admin" => Some(Role::Admin),
-                _ => None,
-            })
+            .filter_map(|name| Role::from_name(name))
             .collect()
     }
 

@@ -1,7 +1,7 @@
 //! Benchmark: logins per second with the configured argon2 parameters, and access-token
 //! verifications per second with the gateway's verifier.
 //!
-//! `cargo run --release -p user --bin user-bench [-- --seconds 10]`
+//! `cargo bench -p user --bench user-bench [-- --seconds 10]`
 //!
 //! Starts the service in-process on a random port against a fresh database (on
 //! `TEST_DATABASE_URL`, default the local Postgres), registers one user, then for a bounded time
@@ -41,6 +41,9 @@ struct Args {
     /// Logins in flight at once (default: the number of CPUs).
     #[arg(long)]
     concurrency: Option<usize>,
+    /// Passed by `cargo bench` to every bench target; nothing to do with it.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 #[tokio::main]

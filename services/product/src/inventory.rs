@@ -514,7 +514,8 @@ pub(crate) async fn commit(
 }
 
 /// `POST /internal/reservations/{order_id}/release`: the order is cancelled. Idempotent; a
-/// committed reservation answers 409.
+/// committed reservation (a paid order cancelled before it shipped) puts its units back on
+/// hand and answers 200, like any other release.
 pub(crate) async fn release(
     State(state): State<AppState>,
     Path(order_id): Path<Uuid>,

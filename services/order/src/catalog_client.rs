@@ -50,9 +50,6 @@ pub enum Release {
     Released(Reservation),
     /// The product service holds nothing for the order: it never got the reservation.
     NothingHeld,
-    /// The product service refused (409): the reservation is in a state it cannot release
-    /// from. Current product services restock a committed reservation instead.
-    AlreadyCommitted,
 }
 
 /// Why one call failed.
@@ -138,7 +135,8 @@ impl CatalogClient {
             .map_err(|e| e.into_api_error("commit"))
     }
 
-    /// Gives an order's held stock back (idempotent).
+    /// Gives an order's stock back (idempotent): held units become available again, and so do
+    /// committed ones (a paid order cancelled before it ships).
     pub async fn release(&self, order_id: Uuid) -> Result<Release, ApiError> {
         let path = format!("/internal/reservations/{order_id}/release");
         match self.call(&path, &serde_json::json!({})).await {
@@ -147,10 +145,6 @@ impl CatalogClient {
                 status: StatusCode::NOT_FOUND,
                 ..
             }) => Ok(Release::NothingHeld),
-            Err(CallError::Answered {
-                status: StatusCode::CONFLICT,
-                ..
-            }) => Ok(Release::AlreadyCommitted),
             Err(error) => Err(error.into_api_error("release")),
         }
     }

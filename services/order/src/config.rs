@@ -2,7 +2,8 @@
 //!
 //! Common variables are read by the kit: `BIND_ADDR` and the other server settings,
 //! `DATABASE_URL` (+ `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECS`), `AMQP_URL`
-//! and `AMQP_EXCHANGE`. The service's own variables:
+//! and `AMQP_EXCHANGE`. The service's own variables (the intervals and deadlines among them,
+//! `PRODUCT_TIMEOUT_MS`, the two TTLs, `ORDER_SWEEP_SECS` and `OUTBOX_POLL_MS`, must not be 0):
 //!
 //! - `PRODUCT_URL` (required): the product service's base URL, such as `http://product:8080`;
 //!   its `/internal/*` API prices carts and reserves stock.
@@ -177,7 +178,7 @@ impl Config {
             amqp: AmqpConfig::from_env(env)?,
             product: ProductConfig {
                 url: url.trim_end_matches('/').to_owned(),
-                timeout: env.millis("PRODUCT_TIMEOUT_MS", Duration::from_secs(2))?,
+                timeout: positive_millis(env, "PRODUCT_TIMEOUT_MS", 2000)?,
                 retries: env.or("PRODUCT_RETRIES", 2, "a number of retries such as 2")?,
             },
             pricing: Pricing {
@@ -200,13 +201,13 @@ impl Config {
                 )?,
             },
             checkout: CheckoutSettings {
-                reservation_ttl: env.seconds("RESERVATION_TTL_SECS", Duration::from_secs(900))?,
-                pending_ttl: env.seconds("PENDING_ORDER_TTL_SECS", Duration::from_secs(900))?,
+                reservation_ttl: positive_seconds(env, "RESERVATION_TTL_SECS", 900)?,
+                pending_ttl: positive_seconds(env, "PENDING_ORDER_TTL_SECS", 900)?,
                 idempotency_wait: env.millis("IDEMPOTENCY_WAIT_MS", Duration::from_secs(15))?,
             },
             background: BackgroundSettings {
-                sweep_interval: env.seconds("ORDER_SWEEP_SECS", Duration::from_secs(60))?,
-                outbox_poll: env.millis("OUTBOX_POLL_MS", Duration::from_millis(200))?,
+                sweep_interval: positive_seconds(env, "ORDER_SWEEP_SECS", 60)?,
+                outbox_poll: positive_millis(env, "OUTBOX_POLL_MS", 200)?,
                 outbox_batch: batch,
                 outbox_retention: Duration::from_secs(hours.saturating_mul(3600)),
             },
@@ -220,6 +221,35 @@ impl Config {
             },
             migrate_on_start: env.or("MIGRATE_ON_START", false, "true or false")?,
         })
+    }
+}
+
+/// A whole number of seconds, `default` when unset. Zero is refused: as an interval it would
+/// make a loop spin, as a deadline it would fail everything at once.
+fn positive_seconds(env: &Env, name: &str, default: u64) -> Result<Duration, ConfigError> {
+    let value = env.seconds(name, Duration::from_secs(default))?;
+    if value.is_zero() {
+        return Err(zero(name, "a positive whole number of seconds"));
+    }
+    Ok(value)
+}
+
+/// A whole number of milliseconds, `default` when unset; zero is refused as for
+/// [`positive_seconds`].
+fn positive_millis(env: &Env, name: &str, default: u64) -> Result<Duration, ConfigError> {
+    let value = env.millis(name, Duration::from_millis(default))?;
+    if value.is_zero() {
+        return Err(zero(name, "a positive whole number of milliseconds"));
+    }
+    Ok(value)
+}
+
+fn zero(name: &str, expected: &str) -> ConfigError {
+    ConfigError::Invalid {
+        name: name.into(),
+        value: "0".into(),
+        expected: expected.into(),
+        reason: "zero is not allowed".into(),
     }
 }
 
@@ -308,6 +338,28 @@ mod tests {
             invalid_name(with(&[("OUTBOX_BATCH_SIZE", "0")])),
             "OUTBOX_BATCH_SIZE"
         );
+    }
+
+    #[test]
+    fn zero_intervals_and_deadlines_are_refused_by_name() {
+        for name in [
+            "ORDER_SWEEP_SECS",
+            "OUTBOX_POLL_MS",
+            "PENDING_ORDER_TTL_SECS",
+            "RESERVATION_TTL_SECS",
+            "PRODUCT_TIMEOUT_MS",
+        ] {
+            let error = with(&[(name, "0")]).expect_err("zero");
+            assert!(
+                error
+                    .to_string()
+                    .starts_with(&format!("{name}=\"0\" is invalid")),
+                "{error}"
+            );
+            assert!(error.to_string().contains("zero is not allowed"), "{error}");
+        }
+        let config = with(&[("ORDER_SWEEP_SECS", "1")]).expect("one second is fine");
+        assert_eq!(config.background.sweep_interval, Duration::from_secs(1));
     }
 
     #[test]

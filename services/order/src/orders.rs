@@ -291,9 +291,6 @@ pub async fn cancel(state: &AppState, id: Uuid, owner: Option<Uuid>) -> ApiResul
 pub(crate) async fn release_stock(state: &AppState, id: Uuid) {
     match state.catalog.release(id).await {
         Ok(Release::Released(_) | Release::NothingHeld) => {}
-        Ok(Release::AlreadyCommitted) => {
-            tracing::warn!(order_id = %id, "the product service refused to release the order's units");
-        }
         Err(error) => {
             tracing::warn!(%error, order_id = %id, "stock not released now; the order.cancelled event will release it");
         }

@@ -103,7 +103,13 @@ fn product_not_found() -> ApiError {
 }
 
 /// A product answer with its version as the `ETag`, for `If-Match` on the next write.
-fn with_etag(status: StatusCode, product: Product) -> Response {
+///
+/// What the version (so the `ETag`) validates is the product as admins write it: its catalog
+/// fields, its stock level as last set and its deletion, each of which counts a new version.
+/// `stock` also moves whenever an order reserves or gives back units, without a new version:
+/// the version is there to stop admins overwriting each other's edits, and a shopper's
+/// checkout must not turn an admin's edit into a 412. No conditional GET is answered with it.
+pub(crate) fn with_etag(status: StatusCode, product: Product) -> Response {
     let etag = HeaderValue::from_str(&format!("\"{}\"", product.version));
     let mut response = (status, Json(product)).into_response();
     if let Ok(etag) = etag {
@@ -203,7 +209,8 @@ fn taken(field: &str, what: &str) -> ApiError {
 /// A product by id or slug
 ///
 /// Products hidden from the shop are only shown to admins. The `ETag` is the product's
-/// version, for `If-Match` on the next write.
+/// version, for `If-Match` on the next write: it changes with every admin write (fields, stock
+/// level, deletion), not when orders reserve or give back units, which moves `stock` too.
 #[utoipa::path(
     get,
     path = "/api/v1/products/{id}",
@@ -211,7 +218,7 @@ fn taken(field: &str, what: &str) -> ApiError {
     params(("id" = String, Path, description = "The product's id or slug")),
     responses(
         (status = 200, description = "The product", body = Product,
-            headers(("ETag" = String, description = "The version, quoted"))),
+            headers(("ETag" = String, description = "The version, quoted: it changes with admin writes, not with the units orders hold"))),
         (status = 404, description = "No such product", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
@@ -386,7 +393,11 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<Vec<i64>>> {
 /// Locks a live product for a write and checks the caller's version against it: the body's
 /// `version` (for a PATCH) and any `If-Match` must both name the current one, or the write
 /// answers 412 without changing anything. Returns the current slug.
-async fn lock_for_write(
+///
+/// `FOR NO KEY UPDATE` is enough, since no write changes the id, and unlike `FOR UPDATE` it
+/// lets reservations take the key-share lock their foreign keys need meanwhile: a stock write
+/// locks this row and then the inventory row, a reservation the other way round.
+pub(crate) async fn lock_for_write(
     tx: &mut PgConnection,
     id: Uuid,
     expected: Option<i64>,
@@ -394,7 +405,8 @@ async fn lock_for_write(
 ) -> ApiResult<String> {
     let matching = if_match(headers)?;
     let current: Option<(i64, String)> = sqlx::query_as(
-        "SELECT version, slug FROM products WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+        "SELECT version, slug FROM products WHERE id = $1 AND deleted_at IS NULL \
+         FOR NO KEY UPDATE",
     )
     .bind(id)
     .fetch_optional(&mut *tx)

@@ -4,6 +4,10 @@
 //! units anyone can still buy are `on_hand - reserved` (shown as `Product.stock`). CHECK
 //! constraints keep `0 <= reserved <= on_hand`, so even a bug cannot oversell.
 //!
+//! An admin setting the stock counts a new product version; reservations, settlements and
+//! expiries move `reserved` (and `Product.stock` with it) without one, so orders never make
+//! an admin's `If-Match` stale.
+//!
 //! Every transaction that touches several inventory rows locks them in product-id order, after
 //! the reservation row it works on, so concurrent reservations, settlements and the sweeper
 //! never deadlock on each other.
@@ -16,7 +20,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use contracts::catalog::StockUpdate;
 use contracts::inventory::{
     InsufficientStock, Reservation, ReservationStatus, ReserveLine, ReserveRequest,
@@ -42,44 +47,51 @@ const SWEEP_BATCH: i64 = 100;
 
 /// Set the units available to sell
 ///
-/// Units held by open orders stay held: they are not part of `available`.
+/// Units held by open orders stay held: they are not part of `available`. Like any admin
+/// write it counts a new product version (the `ETag`), and an `If-Match` naming an older one
+/// answers 412 without changing the stock.
 #[utoipa::path(
     put,
     path = "/api/v1/admin/products/{id}/stock",
     tag = "catalog admin",
     request_body = StockUpdate,
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The product's id")),
+    params(
+        ("id" = Uuid, Path, description = "The product's id"),
+        ("If-Match" = Option<String>, Header, description = "The version read, quoted: \"3\""),
+    ),
     responses(
-        (status = 200, description = "The product with its new stock", body = contracts::catalog::Product),
+        (status = 200, description = "The product with its new stock", body = contracts::catalog::Product,
+            headers(("ETag" = String, description = "The new version, quoted"))),
         (status = 404, description = "No such product", body = Problem, content_type = PROBLEM_JSON),
+        (status = 412, description = "The product changed since it was read", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "`available` is invalid", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn set_stock(
     State(state): State<AppState>,
     _admin: Admin,
+    headers: HeaderMap,
     Path(id): Path<Uuid>,
     Json(update): Json<StockUpdate>,
-) -> ApiResult<Json<contracts::catalog::Product>> {
+) -> ApiResult<Response> {
     let mut tx = state.db.begin().await?;
-    let updated = sqlx::query(
-        "UPDATE inventory i SET on_hand = i.reserved + $2 FROM products p \
-         WHERE i.product_id = $1 AND p.id = i.product_id AND p.deleted_at IS NULL",
-    )
-    .bind(id)
-    .bind(i64::from(update.available))
-    .execute(&mut *tx)
-    .await?;
-    if updated.rows_affected() == 0 {
-        return Err(ApiError::NotFound("There is no such product.".to_owned()));
-    }
+    catalog::lock_for_write(&mut tx, id, None, &headers).await?;
+    sqlx::query("UPDATE inventory SET on_hand = reserved + $2 WHERE product_id = $1")
+        .bind(id)
+        .bind(i64::from(update.available))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE products SET version = version + 1, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     let product = catalog::load_product(&mut *tx, id)
         .await?
         .ok_or_else(|| ApiError::NotFound("There is no such product.".to_owned()))?;
     tx.commit().await?;
     state.cache.invalidate_products([id]).await;
-    Ok(Json(product))
+    Ok(catalog::with_etag(StatusCode::OK, product))
 }
 
 fn status_name(status: ReservationStatus) -> &'static str {

@@ -306,3 +306,93 @@ async fn an_admin_sets_the_units_available_to_sell() {
         .expect("request");
     problem(unknown, 404).await;
 }
+
+/// The `ETag` is the version, which validates what admins write: setting the stock counts a
+/// new one, so an edit based on what was read before is refused; orders holding units do not.
+#[tokio::test]
+async fn setting_the_stock_is_a_new_version_and_reserving_is_not() {
+    let app = TestApp::spawn().await;
+    let product = stocked(&app, "Speaker", 5).await;
+    let detail = format!("/api/v1/products/{}", product.id);
+    let etag = |response: &reqwest::Response| response.headers()["etag"].clone();
+    let read = app.get(&detail).send().await.expect("request");
+    assert_eq!(etag(&read), "\"1\"");
+
+    let stock = format!("/api/v1/admin/products/{}/stock", product.id);
+    let set = app
+        .as_admin(app.server.client.put(app.url(&stock)))
+        .header("if-match", "\"1\"")
+        .json(&json!({"available": 9}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(set.status(), StatusCode::OK);
+    assert_eq!(etag(&set), "\"2\"");
+    assert_eq!(set.json::<Product>().await.expect("product").version, 2);
+    let read = app.get(&detail).send().await.expect("request");
+    assert_eq!(etag(&read), "\"2\"", "the cached detail was replaced");
+
+    let stale_edit = app
+        .as_admin(
+            app.server
+                .client
+                .patch(app.url(&format!("/api/v1/admin/products/{}", product.id))),
+        )
+        .header("if-match", "\"1\"")
+        .json(&json!({"version": 1, "name": "Renamed"}))
+        .send()
+        .await
+        .expect("request");
+    problem(stale_edit, 412).await;
+    let stale_stock = app
+        .as_admin(app.server.client.put(app.url(&stock)))
+        .header("if-match", "\"1\"")
+        .json(&json!({"available": 1}))
+        .send()
+        .await
+        .expect("request");
+    problem(stale_stock, 412).await;
+    assert_eq!(app.inventory(product.id).await, (9, 0), "nothing changed");
+
+    app.reserve(Uuid::new_v4(), &[(product.id, 4)]).await;
+    let read = app.get(&detail).send().await.expect("request");
+    assert_eq!(etag(&read), "\"2\"");
+    let after = read.json::<Product>().await.expect("product");
+    assert_eq!((after.stock, after.version), (5, 2));
+}
+
+/// A stock write locks the product, then its inventory; a reservation locks the inventory,
+/// then needs a key-share lock on the product for its foreign key. They must not deadlock.
+#[tokio::test]
+async fn stock_writes_and_reservations_at_once_do_not_deadlock() {
+    let app = TestApp::spawn().await;
+    let product = stocked(&app, "Busy", 100).await;
+    let stock = app.url(&format!("/api/v1/admin/products/{}/stock", product.id));
+    let attempts = (0..40).map(|i| {
+        let app = &app;
+        let stock = &stock;
+        async move {
+            if i % 2 == 0 {
+                app.reserve(Uuid::new_v4(), &[(product.id, 1)])
+                    .await
+                    .status()
+            } else {
+                app.as_admin(app.server.client.put(stock))
+                    .json(&json!({"available": 50}))
+                    .send()
+                    .await
+                    .expect("request")
+                    .status()
+            }
+        }
+    });
+    let statuses = join_all(attempts).await;
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::CREATED || *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    let (on_hand, reserved) = app.inventory(product.id).await;
+    assert_eq!((on_hand - reserved, reserved), (50, 20));
+}

@@ -1,14 +1,16 @@
 //! Checkout: paid orders, declined cards, short stock, and exactly-once per Idempotency-Key.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use contracts::events::OrderEventKind;
 use contracts::orders::{OrderStatus, PaymentStatus};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use sqlx::{Connection, PgConnection};
 
 use crate::support::{
-    CARD_DECLINED, CARD_NO_FUNDS, CARD_OK, CountingProvider, EventQueue, Options, Shop,
+    CARD_DECLINED, CARD_NO_FUNDS, CARD_OK, CountingProvider, EventQueue, Options, PATIENCE, Shop,
     checkout_body, customer, eventually, key,
 };
 
@@ -231,9 +233,13 @@ async fn too_little_stock_is_409_naming_the_products() {
 
 #[tokio::test]
 async fn ten_concurrent_checkouts_with_one_key_place_one_order_and_charge_once() {
-    let provider = CountingProvider::new();
+    // The provider holds the payment of whichever checkout claims the key first until the
+    // test lets it go, so the other nine arrive while the key is held and unanswered: they
+    // must wait for the first's answer, not replay one that is already stored.
+    let provider = CountingProvider::gated();
     let shop = Shop::with(Options {
         payments: Some(provider.clone()),
+        env: vec![("IDEMPOTENCY_WAIT_MS", "60000".to_owned())],
         ..Options::default()
     })
     .await;
@@ -249,6 +255,56 @@ async fn ten_concurrent_checkouts_with_one_key_place_one_order_and_charge_once()
             tokio::spawn(async move { shop.checkout(alice, &key, checkout_body(CARD_OK)).await })
         })
         .collect();
+    eventually(
+        "one checkout to hold the stock while it is being paid",
+        || async { shop.stock(mug).await == 18 },
+    )
+    .await;
+
+    // Proof that the nine others are waiting inside the claim: the test locks the key's row
+    // (still without a response), and every waiting request's next attempt to claim the key
+    // blocks on that lock, where Postgres shows it.
+    let mut holder = PgConnection::connect(&shop.order_db.url)
+        .await
+        .expect("connect");
+    let mut observer = PgConnection::connect(&shop.order_db.url)
+        .await
+        .expect("connect");
+    let mut lock = holder.begin().await.expect("begin");
+    let held: Vec<Option<i16>> =
+        sqlx::query_scalar("SELECT status_code FROM idempotency_keys WHERE key = $1 FOR UPDATE")
+            .bind(&key)
+            .fetch_all(&mut *lock)
+            .await
+            .expect("lock the key");
+    assert_eq!(held, [None], "the first checkout holds the key, unanswered");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = $1 AND wait_event_type = 'Lock'
+               AND query LIKE 'INSERT INTO idempotency_keys%'",
+        )
+        .bind(&shop.order_db.name)
+        .fetch_one(&mut observer)
+        .await
+        .expect("pg_stat_activity");
+        if waiting == 9 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting for nine checkouts to wait on the key ({waiting} do)"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        attempts.iter().all(|attempt| !attempt.is_finished()),
+        "no checkout is answered while the first is being paid"
+    );
+    lock.rollback().await.expect("unlock the key");
+    provider.gate.as_ref().expect("gated").add_permits(1);
+
     let mut answers = Vec::new();
     for attempt in attempts {
         answers.push(attempt.await.expect("join"));
@@ -262,7 +318,7 @@ async fn ten_concurrent_checkouts_with_one_key_place_one_order_and_charge_once()
     assert_eq!(provider.charged(), 1);
     assert_eq!(shop.stock(mug).await, 18);
 
-    // Later retries replay the same answer too.
+    // Later retries replay the same answer too, without paying again.
     let later = shop.checkout(alice, &key, checkout_body(CARD_OK)).await;
     assert_eq!(later.bytes, answers[0].bytes);
     assert_eq!(provider.charged(), 1);

@@ -4,6 +4,10 @@
 //! request spans joined to the caller's trace, RED metrics, a timeout, a body limit, response
 //! compression, panic capture and problem+json answers for unknown routes. [`serve`] runs it
 //! until shutdown, then gives in-flight requests a bounded time to finish.
+//!
+//! A service whose port is public (the gateway) serves the two halves on separate listeners
+//! instead: [`layered`], the same stack without the ops endpoints, and [`ops_router`], the ops
+//! endpoints alone, so `/metrics` and the probes are never reachable from outside.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -40,19 +44,14 @@ pub struct Ops {
 
 /// The service's routes wrapped with ops endpoints and the standard layers.
 pub fn router(routes: Router, ops: &Ops, http: &HttpConfig) -> Router {
-    let ops_routes = Router::new()
-        .route("/healthz", get(health::liveness))
-        .route(
-            "/readyz",
-            get(health::readiness).with_state(ops.health.clone()),
-        )
-        .route(
-            "/metrics",
-            get(metrics::endpoint).with_state(ops.metrics.clone()),
-        );
+    layered(routes.merge(ops_routes(ops)), &ops.metrics, http)
+}
+
+/// The service's routes with the standard layers and no ops endpoints, for a listener that is
+/// public; serve [`ops_router`] on another one.
+pub fn layered(routes: Router, metrics: &Metrics, http: &HttpConfig) -> Router {
     let timeout = http.request_timeout;
     routes
-        .merge(ops_routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(
@@ -69,7 +68,7 @@ pub fn router(routes: Router, ops: &Ops, http: &HttpConfig) -> Router {
                 // Outside the panic and timeout layers, so the 500s and 503s they answer
                 // are counted too: those are the errors RED metrics exist to show.
                 .layer(middleware::from_fn_with_state(
-                    ops.metrics.clone(),
+                    metrics.clone(),
                     metrics::track,
                 ))
                 .layer(CatchPanicLayer::custom(panic_response))
@@ -79,6 +78,27 @@ pub fn router(routes: Router, ops: &Ops, http: &HttpConfig) -> Router {
                 .timeout(timeout)
                 .layer(DefaultBodyLimit::max(http.body_limit))
                 .layer(CompressionLayer::new()),
+        )
+}
+
+/// `/healthz`, `/readyz` and `/metrics` alone (anything else is a 404 problem), for an ops
+/// listener next to a [`layered`] public one.
+pub fn ops_router(ops: &Ops) -> Router {
+    ops_routes(ops)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+fn ops_routes(ops: &Ops) -> Router {
+    Router::new()
+        .route("/healthz", get(health::liveness))
+        .route(
+            "/readyz",
+            get(health::readiness).with_state(ops.health.clone()),
+        )
+        .route(
+            "/metrics",
+            get(metrics::endpoint).with_state(ops.metrics.clone()),
         )
 }
 
@@ -172,4 +192,77 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn ops() -> Ops {
+        Ops {
+            metrics: Metrics::new(),
+            health: Health::new(Shutdown::new()),
+        }
+    }
+
+    fn http() -> HttpConfig {
+        HttpConfig::from_env(&crate::config::Env::default()).expect("defaults")
+    }
+
+    fn routes() -> Router {
+        Router::new().route("/things", get(|| async { "things" }))
+    }
+
+    async fn get_status(app: &Router, path: &str) -> (StatusCode, Option<String>) {
+        let response = app
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).expect("request"))
+            .await
+            .expect("infallible");
+        let content_type = response
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (response.status(), content_type)
+    }
+
+    #[tokio::test]
+    async fn layered_serves_the_routes_without_ops_endpoints() {
+        let ops = ops();
+        let app = layered(routes(), &ops.metrics, &http());
+        assert_eq!(get_status(&app, "/things").await.0, StatusCode::OK);
+        for path in ["/metrics", "/healthz", "/readyz"] {
+            let (status, content_type) = get_status(&app, path).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(
+                content_type.as_deref(),
+                Some("application/problem+json"),
+                "{path}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_ops_router_serves_the_probes_and_metrics_only() {
+        let app = ops_router(&ops());
+        for path in ["/metrics", "/healthz", "/readyz"] {
+            assert_eq!(get_status(&app, path).await.0, StatusCode::OK, "{path}");
+        }
+        let (status, content_type) = get_status(&app, "/things").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+    }
+
+    #[tokio::test]
+    async fn router_still_serves_both() {
+        let app = router(routes(), &ops(), &http());
+        for path in ["/things", "/metrics", "/healthz", "/readyz"] {
+            assert_eq!(get_status(&app, path).await.0, StatusCode::OK, "{path}");
+        }
+    }
 }

@@ -1,8 +1,8 @@
-//! Categories and products: the public reads, the admin's edits and the prices the order
-//! service asks for. Owns the `categories` and `products` tables.
+//! Products: the public reads, the admin's edits and the prices the order service asks for.
+//! Owns the `products` table.
 //!
-//! Product details and the category list are read through the [`Cache`](crate::cache::Cache);
-//! every write deletes what it made stale once its transaction has committed.
+//! Product details are read through the [`Cache`](crate::cache::Cache); every write deletes
+//! what it made stale once its transaction has committed.
 
 use std::collections::BTreeMap;
 
@@ -10,20 +10,21 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use contracts::catalog::{Category, NewCategory, NewProduct, Product, UpdateProduct};
+use contracts::catalog::{NewProduct, Product, UpdateProduct};
 use contracts::inventory::{ProductPrice, ProductsByIds};
 use contracts::money::{Currency, Money};
 use contracts::problem::{PROBLEM_JSON, Problem};
 use kit::error::field_error;
 use kit::identity::Admin;
 use kit::{ApiError, ApiResult, Json, Path, ResultExt};
+use sqlx::PgConnection;
 use sqlx::types::Json as SqlJson;
-use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::cache;
+use crate::categories;
 use crate::fields;
 
 /// Most ids `POST /internal/products/prices` accepts at once.
@@ -118,88 +119,8 @@ pub(crate) fn with_etag(status: StatusCode, product: Product) -> Response {
     response
 }
 
-/// Every category, by name.
-#[utoipa::path(
-    get,
-    path = "/api/v1/categories",
-    tag = "catalog",
-    responses((status = 200, description = "The categories", body = Vec<Category>))
-)]
-pub(crate) async fn list_categories(
-    State(state): State<AppState>,
-) -> ApiResult<Json<Vec<Category>>> {
-    if let Some(categories) = state.cache.categories::<Vec<Category>>().await {
-        return Ok(Json(categories));
-    }
-    let categories = load_categories(&state.db).await?;
-    state.cache.put_categories(&categories).await;
-    Ok(Json(categories))
-}
-
-/// Every category, from Postgres.
-pub(crate) async fn load_categories(db: &PgPool) -> Result<Vec<Category>, sqlx::Error> {
-    let rows: Vec<(Uuid, String, String, Option<Uuid>)> =
-        sqlx::query_as("SELECT id, slug, name, parent_id FROM categories ORDER BY name, id")
-            .fetch_all(db)
-            .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, slug, name, parent_id)| Category {
-            id,
-            slug,
-            name,
-            parent_id,
-        })
-        .collect())
-}
-
-/// Create a category.
-#[utoipa::path(
-    post,
-    path = "/api/v1/admin/categories",
-    tag = "catalog admin",
-    request_body = NewCategory,
-    security(("bearer" = [])),
-    responses(
-        (status = 201, description = "Created", body = Category),
-        (status = 409, description = "The slug is taken", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, description = "A field is invalid, or the parent does not exist", body = Problem, content_type = PROBLEM_JSON),
-    )
-)]
-pub(crate) async fn create_category(
-    State(state): State<AppState>,
-    _admin: Admin,
-    Json(new): Json<NewCategory>,
-) -> ApiResult<(StatusCode, Json<Category>)> {
-    let errors = fields::check_new_category(&new);
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO categories (id, slug, name, parent_id) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(&new.slug)
-        .bind(&new.name)
-        .bind(new.parent_id)
-        .execute(&state.db)
-        .await
-        .on_constraint("categories_slug_key", |_| taken("slug", "category"))
-        .on_constraint("categories_parent_id_fkey", |_| {
-            ApiError::invalid("parent_id", "unknown", "there is no such category")
-        })?;
-    state.cache.invalidate_categories().await;
-    Ok((
-        StatusCode::CREATED,
-        Json(Category {
-            id,
-            slug: new.slug,
-            name: new.name,
-            parent_id: new.parent_id,
-        }),
-    ))
-}
-
-fn taken(field: &str, what: &str) -> ApiError {
+/// The 409 of a unique `field` another `what` already has.
+pub(crate) fn taken(field: &str, what: &str) -> ApiError {
     ApiError::Conflict {
         detail: format!("Another {what} already has this {field}."),
         errors: vec![field_error(field, "taken", "is already in use")],
@@ -318,6 +239,9 @@ pub(crate) async fn create_product(
     }
     let id = Uuid::now_v7();
     let mut tx = state.db.begin().await?;
+    if !categories::lock_live(&mut tx, new.category_id).await? {
+        return Err(unknown_category());
+    }
     sqlx::query(
         "INSERT INTO products (id, sku, slug, name, description, price_amount, price_currency, \
          image_url, attributes, category_id, active) \
@@ -337,8 +261,7 @@ pub(crate) async fn create_product(
     .execute(&mut *tx)
     .await
     .on_constraint("products_sku_key", |_| taken("sku", "product"))
-    .on_constraint("products_slug_key", |_| taken("slug", "product"))
-    .on_constraint("products_category_id_fkey", |_| unknown_category())?;
+    .on_constraint("products_slug_key", |_| taken("slug", "product"))?;
     sqlx::query("INSERT INTO inventory (product_id, on_hand) VALUES ($1, $2)")
         .bind(id)
         .bind(i64::from(new.stock))
@@ -459,6 +382,11 @@ pub(crate) async fn update_product(
     }
     let mut tx = state.db.begin().await?;
     let old_slug = lock_for_write(&mut tx, id, Some(update.version), &headers).await?;
+    if let Some(category) = update.category_id
+        && !categories::lock_live(&mut tx, category).await?
+    {
+        return Err(unknown_category());
+    }
     sqlx::query(
         "UPDATE products SET \
            sku = COALESCE($2, sku), \
@@ -489,8 +417,7 @@ pub(crate) async fn update_product(
     .execute(&mut *tx)
     .await
     .on_constraint("products_sku_key", |_| taken("sku", "product"))
-    .on_constraint("products_slug_key", |_| taken("slug", "product"))
-    .on_constraint("products_category_id_fkey", |_| unknown_category())?;
+    .on_constraint("products_slug_key", |_| taken("slug", "product"))?;
     let product = load_product(&mut *tx, id)
         .await?
         .ok_or_else(product_not_found)?;

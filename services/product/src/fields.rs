@@ -11,6 +11,8 @@ use contracts::money::{Currency, Money};
 use contracts::problem::FieldError;
 use kit::error::field_error;
 
+use crate::categories::UpdateCategory;
+
 /// Longest name a product or category may have.
 const MAX_NAME: usize = 200;
 /// Longest product description.
@@ -144,6 +146,19 @@ pub(crate) fn check_new_category(category: &NewCategory) -> Vec<FieldError> {
     let mut errors = Vec::new();
     check_slug(&mut errors, "slug", &category.slug);
     check_name(&mut errors, "name", &category.name);
+    errors
+}
+
+/// The broken rules of a category change; absent fields are not checked. Where the parent
+/// may go depends on the tree, so the database checks it.
+pub(crate) fn check_category_update(update: &UpdateCategory) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if let Some(slug) = &update.slug {
+        check_slug(&mut errors, "slug", slug);
+    }
+    if let Some(name) = &update.name {
+        check_name(&mut errors, "name", name);
+    }
     errors
 }
 

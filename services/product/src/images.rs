@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::catalog::{self, Viewer};
+use crate::categories;
 
 /// Longest part of the name written on the image; the rest is cut with an ellipsis.
 const MAX_LABEL_CHARS: usize = 26;
@@ -39,10 +40,7 @@ pub(crate) async fn product_image(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
     let product = catalog::visible(catalog::product_by_id(&state, id).await?, viewer)?;
-    let categories = match state.cache.categories().await {
-        Some(categories) => categories,
-        None => catalog::load_categories(&state.db).await?,
-    };
+    let categories = categories::all(&state).await?;
     let category = categories
         .iter()
         .find(|c| c.id == product.category_id)

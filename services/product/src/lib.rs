@@ -1,6 +1,7 @@
 //! The product service: categories, products, full-text search, inventory and reservations.
 //!
-//! - `catalog`: categories and products, the public reads and the admin's edits;
+//! - `categories` and `catalog`: the category tree and the products, the public reads and
+//!   the admin's edits;
 //! - `search`: the product list with full-text search, filters, sorts and signed cursors;
 //! - [`inventory`]: stock, reservations for the order service and the expiry sweeper;
 //! - [`events`]: the order events that commit and release reservations;
@@ -13,11 +14,12 @@
 //! the order service, and `/openapi.json` for the gateway: neither is routed by the gateway.
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 use sqlx::PgPool;
 
 pub mod cache;
 mod catalog;
+mod categories;
 pub mod config;
 mod cursor;
 pub mod events;
@@ -65,18 +67,25 @@ impl AppState {
 /// The service's routes, to be wrapped by [`kit::server::router`].
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route("/api/v1/categories", get(catalog::list_categories))
+        .route("/api/v1/categories", get(categories::list_categories))
         .route("/api/v1/products", get(search::list_products))
         .route("/api/v1/products/{id}", get(catalog::get_product))
         .route(
             "/api/v1/products/{id}/image.svg",
             get(images::product_image),
         )
-        .route("/api/v1/admin/categories", post(catalog::create_category))
+        .route(
+            "/api/v1/admin/categories",
+            post(categories::create_category),
+        )
+        .route(
+            "/api/v1/admin/categories/{id}",
+            patch(categories::update_category).delete(categories::delete_category),
+        )
         .route("/api/v1/admin/products", post(catalog::create_product))
         .route(
             "/api/v1/admin/products/{id}",
-            axum::routing::patch(catalog::update_product).delete(catalog::delete_product),
+            patch(catalog::update_product).delete(catalog::delete_product),
         )
         .route(
             "/api/v1/admin/products/{id}/stock",

@@ -4,15 +4,17 @@
 
 use utoipa::OpenApi;
 
-use crate::{catalog, images, inventory, search};
+use crate::{catalog, categories, images, inventory, search};
 
 /// The public API of the product service.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "product service"),
     paths(
-        catalog::list_categories,
-        catalog::create_category,
+        categories::list_categories,
+        categories::create_category,
+        categories::update_category,
+        categories::delete_category,
         catalog::get_product,
         catalog::create_product,
         catalog::update_product,

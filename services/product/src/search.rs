@@ -221,9 +221,10 @@ async fn correct(state: &AppState, query: &str) -> ApiResult<Option<String>> {
 async fn category_tree(state: &AppState, slug: &str) -> ApiResult<Vec<Uuid>> {
     Ok(sqlx::query_scalar(
         "WITH RECURSIVE tree AS ( \
-           SELECT id FROM categories WHERE slug = $1 \
+           SELECT id FROM categories WHERE slug = $1 AND deleted_at IS NULL \
            UNION ALL \
            SELECT c.id FROM categories c JOIN tree t ON c.parent_id = t.id \
+           WHERE c.deleted_at IS NULL \
          ) SELECT id FROM tree",
     )
     .bind(slug)

@@ -1,6 +1,6 @@
-//! Categories and products: admin writes, shopper reads, validation and optimistic concurrency.
+//! Products: admin writes, shopper reads, validation and optimistic concurrency.
 
-use contracts::catalog::{Category, Product};
+use contracts::catalog::Product;
 use contracts::inventory::ProductPrice;
 use kit::identity::{USER_ID_HEADER, USER_ROLES_HEADER};
 use reqwest::StatusCode;
@@ -296,53 +296,6 @@ async fn hidden_products_are_shown_to_admins_only() {
         .await
         .expect("page");
     assert_eq!(admin_list["items"][0]["id"], json!(product.id));
-}
-
-#[tokio::test]
-async fn categories_form_a_tree_and_the_cached_list_follows_writes() {
-    let app = TestApp::spawn().await;
-    let audio = app.create_category("audio", None).await;
-    let listed: Vec<Category> = app
-        .get("/api/v1/categories")
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("categories");
-    assert_eq!(listed, std::slice::from_ref(&audio));
-    let headphones = app.create_category("headphones", Some(audio.id)).await;
-    let listed: Vec<Category> = app
-        .get("/api/v1/categories")
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("categories");
-    assert_eq!(listed, [audio.clone(), headphones]);
-
-    let taken = app
-        .as_admin(app.post("/api/v1/admin/categories"))
-        .json(&json!({"slug": "audio", "name": "Audio again"}))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(fields(&problem(taken, 409).await), ["slug"]);
-    let orphan = app
-        .as_admin(app.post("/api/v1/admin/categories"))
-        .json(&json!({"slug": "orphan", "name": "Orphan", "parent_id": Uuid::new_v4()}))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(fields(&problem(orphan, 422).await), ["parent_id"]);
-    let nameless = app
-        .as_admin(app.post("/api/v1/admin/categories"))
-        .json(&json!({"slug": "nameless", "name": ""}))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(fields(&problem(nameless, 422).await), ["name"]);
 }
 
 #[tokio::test]

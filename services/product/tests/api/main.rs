@@ -2,6 +2,7 @@
 
 mod cache;
 mod catalog;
+mod categories;
 mod events;
 mod helpers;
 mod inventory;

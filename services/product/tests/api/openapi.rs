@@ -22,6 +22,8 @@ async fn the_public_api_is_described_and_the_internal_one_is_not() {
         ("/api/v1/products/{id}", "get"),
         ("/api/v1/products/{id}/image.svg", "get"),
         ("/api/v1/admin/categories", "post"),
+        ("/api/v1/admin/categories/{id}", "patch"),
+        ("/api/v1/admin/categories/{id}", "delete"),
         ("/api/v1/admin/products", "post"),
         ("/api/v1/admin/products/{id}", "patch"),
         ("/api/v1/admin/products/{id}", "delete"),
@@ -51,7 +53,14 @@ async fn the_public_api_is_described_and_the_internal_one_is_not() {
         assert!(names.contains(&name), "{name} in {names:?}");
     }
     let schemas = doc["components"]["schemas"].as_object().expect("schemas");
-    for schema in ["Product", "NewProduct", "UpdateProduct", "Problem", "Money"] {
+    for schema in [
+        "Product",
+        "NewProduct",
+        "UpdateProduct",
+        "UpdateCategory",
+        "Problem",
+        "Money",
+    ] {
         assert!(schemas.contains_key(schema), "{schema}");
     }
 }

@@ -43,6 +43,16 @@ pub enum ReserveOutcome {
     InsufficientStock(Vec<InsufficientStock>),
 }
 
+/// The outcome of committing an order's stock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Commit {
+    /// The units are sold to the order (now, or by an earlier commit).
+    Committed(Reservation),
+    /// The product service no longer holds stock for the order: its reservation expired or
+    /// was released (409), or it never had one (404). Nothing was sold.
+    Gone,
+}
+
 /// The outcome of releasing an order's stock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Release {
@@ -128,11 +138,16 @@ impl CatalogClient {
     }
 
     /// Turns an order's held stock into sold stock (idempotent).
-    pub async fn commit(&self, order_id: Uuid) -> Result<Reservation, ApiError> {
+    pub async fn commit(&self, order_id: Uuid) -> Result<Commit, ApiError> {
         let path = format!("/internal/reservations/{order_id}/commit");
-        self.call(&path, &serde_json::json!({}))
-            .await
-            .map_err(|e| e.into_api_error("commit"))
+        match self.call(&path, &serde_json::json!({})).await {
+            Ok(reservation) => Ok(Commit::Committed(reservation)),
+            Err(CallError::Answered {
+                status: StatusCode::CONFLICT | StatusCode::NOT_FOUND,
+                ..
+            }) => Ok(Commit::Gone),
+            Err(error) => Err(error.into_api_error("commit")),
+        }
     }
 
     /// Gives an order's stock back (idempotent): held units become available again, and so do

@@ -14,11 +14,32 @@
 //!    write fail, the sweeper cancels the order once it is older than `PENDING_ORDER_TTL_SECS`.
 //!    Cancelling writes `order.cancelled`, on which the product service releases whatever it
 //!    may have reserved before the connection broke.
-//! 6. The card is charged. Declined: the stock is released, the order is `payment_failed`, and
-//!    the answer is 402 `/problems/payment-declined`. The provider down: the same, answered 503.
-//! 7. Paid: the order is `paid` with `order.paid`, and the bought products leave the cart, in
-//!    one transaction; then the reservation is committed (also driven by `order.paid`, so a
-//!    failure here is only logged). Answer: 201 with the order.
+//! 6. The card is charged, waiting at most `PAYMENT_TIMEOUT_MS`. Declined: the stock is
+//!    released, the order is `payment_failed`, and the answer is 402
+//!    `/problems/payment-declined`. The provider down or too slow: the same, answered 503. (The
+//!    provider is asked with the order id as its idempotency key, so a charge it made after
+//!    the deadline all the same is tied to an order that can no longer be paid, for
+//!    reconciliation with the provider's records.)
+//! 7. Charged: the reservation is committed, and only once the product service confirmed it
+//!    is the order `paid` with `order.paid`, and the bought products leave the cart, in one
+//!    transaction. Answer: 201 with the order. So a paid order always has its stock sold.
+//!    Should the commit not be confirmed — the reservation is gone (it expired, or was
+//!    released, while the card was being charged) or the product service cannot be reached
+//!    even after retries — the payment is refunded, the order is `cancelled` with the payment
+//!    `refunded` (still `succeeded` if the refund failed too, for an operator), whatever is
+//!    still held is released, the cart is kept, and the answer is 409 `/problems/conflict`
+//!    (gone; checking out again reserves afresh) or 503 (unreachable).
+//!
+//! Why not mark the order paid first and let `order.paid` commit the stock later, as the
+//! event does anyway: the product service cannot commit a reservation that expired, and
+//! dead-letters that event; and after an outage of the product service its expiry sweeper
+//! may well run before the event arrives. The order would stay paid with nothing sold, and
+//! the units sold to someone else. Committing first costs no extra call: the commit was always
+//! made during checkout. For the same reason the settings demand that a reservation outlive
+//! every order that may still be paid: `RESERVATION_TTL_SECS` is at least
+//! `PENDING_ORDER_TTL_SECS` + `PAYMENT_TIMEOUT_MS` + a minute ([`crate::config`]), so the
+//! refund of step 7 is for the unusual case (a reservation released by hand, clocks far
+//! apart), not for a slow payment.
 //!
 //! The work runs in its own task, so a client that disconnects half-way does not leave the
 //! order (or its key) half-done.
@@ -29,6 +50,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use contracts::inventory::{InsufficientStock, ReserveLine, ReserveRequest};
+use contracts::money::Money;
 use contracts::orders::{
     CardDetails, CheckoutRequest, Order, OrderStatus, PaymentStatus, ShippingAddress,
 };
@@ -43,7 +65,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::cart;
-use crate::catalog_client::ReserveOutcome;
+use crate::catalog_client::{Commit, ReserveOutcome};
 use crate::idempotency::{self, Claim, StoredResponse};
 use crate::orders::{self, NewOrder};
 use crate::payments::{self, Authorisation, PaymentRequest};
@@ -73,7 +95,7 @@ pub(crate) fn routes() -> Router<AppState> {
         (status = 400, description = "The Idempotency-Key header is missing or malformed", body = Problem, content_type = PROBLEM_JSON),
         (status = 401, description = "Not signed in", body = Problem, content_type = PROBLEM_JSON),
         (status = 402, description = "The card was declined", body = Problem, content_type = PROBLEM_JSON),
-        (status = 409, description = "Stock is short (`insufficient_stock` lists the products), a product is no longer for sale, or the same key is still being processed", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "Stock is short (`insufficient_stock` lists the products), a product is no longer for sale, the stock held for the order was released before its payment completed (the payment is refunded), or the same key is still being processed", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "A field is invalid or the cart is empty; `errors` names it", body = Problem, content_type = PROBLEM_JSON),
         (status = 503, description = "The product service or the payment provider is unavailable; retry with the same key", body = Problem, content_type = PROBLEM_JSON),
     )
@@ -350,6 +372,7 @@ async fn place_order(state: &AppState, user_id: Uuid, checkout: &Checkout) -> Ap
                 order_id,
                 OrderStatus::Cancelled,
                 PaymentStatus::Voided,
+                None,
                 "insufficient_stock",
             )
             .await?;
@@ -363,6 +386,7 @@ async fn place_order(state: &AppState, user_id: Uuid, checkout: &Checkout) -> Ap
                 order_id,
                 OrderStatus::Cancelled,
                 PaymentStatus::Voided,
+                None,
                 "product_service_unavailable",
             )
             .await
@@ -373,36 +397,18 @@ async fn place_order(state: &AppState, user_id: Uuid, checkout: &Checkout) -> Ap
         }
     }
 
-    let authorisation = state
-        .payments
-        .authorise(PaymentRequest {
+    let authorisation = payments::within(
+        state.checkout.payment_timeout,
+        state.payments.authorise(PaymentRequest {
             order_id,
             amount: totals.total,
             card: &checkout.card,
-        })
-        .await;
+        }),
+    )
+    .await;
     match authorisation {
         Ok(Authorisation::Authorised { payment_id }) => {
-            match orders::mark_paid(state, order_id, user_id, &payment_id).await {
-                Ok(order) => {
-                    if let Err(error) = state.catalog.commit(order_id).await {
-                        tracing::warn!(%error, %order_id,
-                            "reservation not committed now; the order.paid event will commit it");
-                    }
-                    tracing::info!(%order_id, "order paid");
-                    Ok(order)
-                }
-                Err(error) => {
-                    // Charged, but the order could not be marked paid (it was cancelled
-                    // meanwhile, or the database failed): give the money back.
-                    if let Err(cause) = state.payments.refund(&payment_id, totals.total).await {
-                        tracing::error!(error = %cause, %order_id, %payment_id,
-                            "refund after a failed checkout did not go through");
-                    }
-                    orders::release_stock(state, order_id).await;
-                    Err(error)
-                }
-            }
+            settle_charge(state, order_id, user_id, &payment_id, totals.total).await
         }
         Ok(Authorisation::Declined { reason }) => {
             orders::release_stock(state, order_id).await;
@@ -411,6 +417,7 @@ async fn place_order(state: &AppState, user_id: Uuid, checkout: &Checkout) -> Ap
                 order_id,
                 OrderStatus::PaymentFailed,
                 PaymentStatus::Declined,
+                None,
                 &reason,
             )
             .await?;
@@ -431,12 +438,93 @@ async fn place_order(state: &AppState, user_id: Uuid, checkout: &Checkout) -> Ap
                 order_id,
                 OrderStatus::PaymentFailed,
                 PaymentStatus::Voided,
+                None,
                 "provider_unavailable",
             )
             .await?;
             Err(ApiError::unavailable("payment provider"))
         }
     }
+}
+
+/// Step 7: the card is charged. Commits the stock, then marks the order paid; when either
+/// fails, gives the money back.
+async fn settle_charge(
+    state: &AppState,
+    order_id: Uuid,
+    user_id: Uuid,
+    payment_id: &str,
+    amount: Money,
+) -> ApiResult<Order> {
+    let (reason, error) = match state.catalog.commit(order_id).await {
+        Ok(Commit::Committed(_)) => {
+            return match orders::mark_paid(state, order_id, user_id, payment_id).await {
+                Ok(order) => {
+                    tracing::info!(%order_id, "order paid");
+                    Ok(order)
+                }
+                Err(error) => {
+                    // Charged and sold, but the order could not be marked paid (it was
+                    // cancelled meanwhile, or the database failed): give the money back and
+                    // the units too (releasing a committed reservation restocks it).
+                    refund(state, order_id, payment_id, amount).await;
+                    orders::release_stock(state, order_id).await;
+                    Err(error)
+                }
+            };
+        }
+        Ok(Commit::Gone) => ("reservation_gone", stock_gone(order_id)),
+        Err(error) => ("stock_not_committed", error),
+    };
+    tracing::warn!(%error, %order_id, "charged but the stock is not sold; refunding");
+    let payment = if refund(state, order_id, payment_id, amount).await {
+        PaymentStatus::Refunded
+    } else {
+        PaymentStatus::Succeeded
+    };
+    orders::end_unpaid(
+        state,
+        order_id,
+        OrderStatus::Cancelled,
+        payment,
+        Some(payment_id),
+        reason,
+    )
+    .await?;
+    orders::release_stock(state, order_id).await;
+    Err(error)
+}
+
+/// Gives a charge back; answers whether the provider confirmed it. A failure is logged for an
+/// operator: the order records the payment id.
+async fn refund(state: &AppState, order_id: Uuid, payment_id: &str, amount: Money) -> bool {
+    match payments::within(
+        state.checkout.payment_timeout,
+        state.payments.refund(payment_id, amount),
+    )
+    .await
+    {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::error!(%error, %order_id, %payment_id,
+                "refund after a failed checkout did not go through");
+            false
+        }
+    }
+}
+
+/// 409: the product service let the order's stock go before it was paid.
+fn stock_gone(order_id: Uuid) -> ApiError {
+    ApiError::Domain(Box::new(
+        Problem::new(problem_types::CONFLICT, "Stock no longer held", 409)
+            .with_detail(
+                "The stock held for this order was released before the payment completed, so \
+                 the payment was refunded and the order cancelled. Check out again (with a new \
+                 Idempotency-Key)."
+                    .to_owned(),
+            )
+            .with_instance(format!("/api/v1/orders/{order_id}")),
+    ))
 }
 
 /// Money that does not fit in `i64` minor units: far beyond any real cart.

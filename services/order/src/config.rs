@@ -17,10 +17,15 @@
 //! - `SHIPPING_FLAT_MINOR` (default 499): the shipping fee in minor units.
 //! - `FREE_SHIPPING_THRESHOLD_MINOR` (default 5000): a subtotal of at least this ships free.
 //! - `RESERVATION_TTL_SECS` (default 900): how long the product service holds stock for an
-//!   order that is being paid.
-//! - `PENDING_ORDER_TTL_SECS` (default 900): a `pending` order older than this was abandoned
+//!   order that is being paid. It must be at least `PENDING_ORDER_TTL_SECS` plus
+//!   `PAYMENT_TIMEOUT_MS` plus a minute, so that the stock of every order that may still be
+//!   paid is still held when its payment completes (see [`crate::checkout`] for what happens
+//!   when it is not all the same).
+//! - `PENDING_ORDER_TTL_SECS` (default 600): a `pending` order older than this was abandoned
 //!   (its checkout crashed or a dependency failed): the sweeper cancels it and releases its
 //!   stock. Also how long an unfinished `Idempotency-Key` may block retries.
+//! - `PAYMENT_TIMEOUT_MS` (default 10000): the longest a call to the payment provider may
+//!   take (an authorisation or a refund); a provider slower than that counts as down.
 //! - `ORDER_SWEEP_SECS` (default 60): how often the sweeper runs (pending orders, expired
 //!   idempotency keys, old published outbox rows).
 //! - `IDEMPOTENCY_WAIT_MS` (default 15000): how long a checkout that repeats the key of one
@@ -84,6 +89,8 @@ pub struct CheckoutSettings {
     pub reservation_ttl: Duration,
     /// When a pending order counts as abandoned.
     pub pending_ttl: Duration,
+    /// The longest one call to the payment provider may take.
+    pub payment_timeout: Duration,
     /// How long a repeated request waits for the first one's response.
     pub idempotency_wait: Duration,
 }
@@ -136,6 +143,46 @@ impl FromStr for Rate {
 
 /// The largest tax rate accepted: 100 %.
 const MAX_TAX_BPS: u32 = 10_000;
+
+/// How much longer than a pending order's whole life plus its payment a reservation must
+/// last: room for the calls to the product service around the payment, and for the product
+/// service's clock running ahead of the order database's.
+pub const RESERVATION_MARGIN: Duration = Duration::from_secs(60);
+
+impl CheckoutSettings {
+    /// Reads the checkout settings and checks that a reservation outlives the orders that
+    /// may still be paid with it.
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let settings = Self {
+            reservation_ttl: positive_seconds(env, "RESERVATION_TTL_SECS", 900)?,
+            pending_ttl: positive_seconds(env, "PENDING_ORDER_TTL_SECS", 600)?,
+            payment_timeout: positive_millis(env, "PAYMENT_TIMEOUT_MS", 10_000)?,
+            idempotency_wait: env.millis("IDEMPOTENCY_WAIT_MS", Duration::from_secs(15))?,
+        };
+        // A pending order may be paid until the sweeper cancels it, and its payment may take
+        // the payment timeout on top: the product service must still hold its stock then.
+        let needed = settings.pending_ttl + settings.payment_timeout + RESERVATION_MARGIN;
+        if settings.reservation_ttl < needed {
+            return Err(ConfigError::Invalid {
+                name: "RESERVATION_TTL_SECS".into(),
+                value: settings.reservation_ttl.as_secs().to_string(),
+                expected: format!(
+                    "at least PENDING_ORDER_TTL_SECS ({} s) + PAYMENT_TIMEOUT_MS ({} ms) + {} s, \
+                     that is {} seconds or more",
+                    settings.pending_ttl.as_secs(),
+                    settings.payment_timeout.as_millis(),
+                    RESERVATION_MARGIN.as_secs(),
+                    needed.as_secs_f64().ceil()
+                ),
+                reason: "the stock of an order could be released while it is still being paid; \
+                         raise RESERVATION_TTL_SECS or lower PENDING_ORDER_TTL_SECS or \
+                         PAYMENT_TIMEOUT_MS"
+                    .into(),
+            });
+        }
+        Ok(settings)
+    }
+}
 
 impl Config {
     /// Reads the settings; a missing or malformed variable is named in the error.
@@ -200,11 +247,7 @@ impl Config {
                     "an amount in minor units",
                 )?,
             },
-            checkout: CheckoutSettings {
-                reservation_ttl: positive_seconds(env, "RESERVATION_TTL_SECS", 900)?,
-                pending_ttl: positive_seconds(env, "PENDING_ORDER_TTL_SECS", 900)?,
-                idempotency_wait: env.millis("IDEMPOTENCY_WAIT_MS", Duration::from_secs(15))?,
-            },
+            checkout: CheckoutSettings::from_env(env)?,
             background: BackgroundSettings {
                 sweep_interval: positive_seconds(env, "ORDER_SWEEP_SECS", 60)?,
                 outbox_poll: positive_millis(env, "OUTBOX_POLL_MS", 200)?,
@@ -348,6 +391,7 @@ mod tests {
             "PENDING_ORDER_TTL_SECS",
             "RESERVATION_TTL_SECS",
             "PRODUCT_TIMEOUT_MS",
+            "PAYMENT_TIMEOUT_MS",
         ] {
             let error = with(&[(name, "0")]).expect_err("zero");
             assert!(
@@ -360,6 +404,52 @@ mod tests {
         }
         let config = with(&[("ORDER_SWEEP_SECS", "1")]).expect("one second is fine");
         assert_eq!(config.background.sweep_interval, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_reservation_must_outlive_a_pending_order_and_its_payment() {
+        let config = with(&[]).expect("the defaults fit");
+        let checkout = config.checkout;
+        assert_eq!(checkout.pending_ttl, Duration::from_secs(600));
+        assert_eq!(checkout.payment_timeout, Duration::from_secs(10));
+        assert!(
+            checkout.reservation_ttl
+                >= checkout.pending_ttl + checkout.payment_timeout + RESERVATION_MARGIN
+        );
+
+        // Equal TTLs (the old defaults) leave no time for the payment.
+        let error = with(&[("PENDING_ORDER_TTL_SECS", "900")]).expect_err("too short");
+        let text = error.to_string();
+        assert!(
+            text.starts_with("RESERVATION_TTL_SECS=\"900\" is invalid"),
+            "{text}"
+        );
+        for named in [
+            "PENDING_ORDER_TTL_SECS (900 s)",
+            "PAYMENT_TIMEOUT_MS (10000 ms)",
+            "970 seconds",
+        ] {
+            assert!(text.contains(named), "{named} in {text}");
+        }
+        // The bound is exact: one second short fails, the bound itself is accepted.
+        assert_eq!(
+            invalid_name(with(&[
+                ("RESERVATION_TTL_SECS", "969"),
+                ("PENDING_ORDER_TTL_SECS", "900"),
+            ])),
+            "RESERVATION_TTL_SECS"
+        );
+        let config = with(&[
+            ("RESERVATION_TTL_SECS", "970"),
+            ("PENDING_ORDER_TTL_SECS", "900"),
+        ])
+        .expect("exactly enough");
+        assert_eq!(config.checkout.reservation_ttl, Duration::from_secs(970));
+        // A slower provider needs a longer reservation.
+        assert_eq!(
+            invalid_name(with(&[("PAYMENT_TIMEOUT_MS", "300000")])),
+            "RESERVATION_TTL_SECS"
+        );
     }
 
     #[test]

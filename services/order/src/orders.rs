@@ -34,6 +34,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::catalog_client::Release;
 use crate::outbox;
+use crate::payments;
 use crate::pricing::PricedLine;
 
 /// The order and payment columns every read selects, followed by `rest`.
@@ -264,14 +265,15 @@ pub async fn cancel(state: &AppState, id: Uuid, owner: Option<Uuid>) -> ApiResul
         let amount = Money::new(amount, parse_currency(&currency)?);
         // The row stays locked while the provider refunds, so nothing else moves the order
         // meanwhile; a failed refund rolls everything back and the customer may retry.
-        state
-            .payments
-            .refund(&payment_id, amount)
-            .await
-            .map_err(|error| {
-                tracing::warn!(%error, order_id = %id, "refund failed");
-                ApiError::unavailable("payment provider")
-            })?;
+        payments::within(
+            state.checkout.payment_timeout,
+            state.payments.refund(&payment_id, amount),
+        )
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, order_id = %id, "refund failed");
+            ApiError::unavailable("payment provider")
+        })?;
         PaymentStatus::Refunded
     } else {
         PaymentStatus::Voided
@@ -484,13 +486,15 @@ pub(crate) async fn mark_paid(
 }
 
 /// Ends a pending order that will not be paid: `to` is `cancelled` or `payment_failed`, the
-/// payment becomes `payment` (with `reason`), and `order.cancelled` is written so the product
-/// service releases whatever it holds. Returns false when the order was no longer pending.
+/// payment becomes `payment` (with `reason`, and the provider's id of a charge that was made
+/// and refunded), and `order.cancelled` is written so the product service releases whatever it
+/// holds. Returns false when the order was no longer pending.
 pub(crate) async fn end_unpaid(
     state: &AppState,
     id: Uuid,
     to: OrderStatus,
     payment: PaymentStatus,
+    provider_payment_id: Option<&str>,
     reason: &str,
 ) -> ApiResult<bool> {
     let mut tx = state.pool.begin().await?;
@@ -505,7 +509,7 @@ pub(crate) async fn end_unpaid(
     let Some(user_id) = user_id else {
         return Ok(false);
     };
-    set_payment(&mut tx, id, payment, None, Some(reason)).await?;
+    set_payment(&mut tx, id, payment, provider_payment_id, Some(reason)).await?;
     let lines = event_lines(&mut tx, id).await?;
     outbox::enqueue(&mut tx, OrderEventKind::Cancelled, id, user_id, lines).await?;
     tx.commit().await?;
@@ -534,6 +538,7 @@ pub async fn expire_pending(state: &AppState, older_than: std::time::Duration) -
                 id,
                 OrderStatus::Cancelled,
                 PaymentStatus::Voided,
+                None,
                 "expired",
             )
             .await?

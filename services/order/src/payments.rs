@@ -67,6 +67,23 @@ pub trait PaymentProvider: fmt::Debug + Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), ProviderUnavailable>>;
 }
 
+/// Waits at most `deadline` for a provider call: a provider that does not answer in time
+/// counts as unavailable, so a hanging provider cannot hold a checkout (or an order's row lock
+/// during a refund) for ever.
+pub async fn within<T>(
+    deadline: Duration,
+    call: impl Future<Output = Result<T, ProviderUnavailable>>,
+) -> Result<T, ProviderUnavailable> {
+    tokio::time::timeout(deadline, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ProviderUnavailable(format!(
+                "no answer within {} ms",
+                deadline.as_millis()
+            )))
+        })
+}
+
 /// The built-in provider for development and tests; it never touches real money.
 ///
 /// - `4242 4242 4242 4242` (Visa) and `5555 5555 5555 4444` (Mastercard) are charged;
@@ -380,6 +397,38 @@ mod tests {
                 .refund("test_pay_x", Money::new(1, usd))
                 .await
                 .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_provider_slower_than_the_deadline_counts_as_unavailable() {
+        let slow = TestPaymentProvider::new(TestPaymentSettings {
+            latency: Duration::from_secs(60),
+            failure_rate: Rate::default(),
+        });
+        let usd = contracts::money::Currency::parse("USD").expect("valid");
+        let started = std::time::Instant::now();
+        let outcome = within(
+            Duration::from_millis(50),
+            slow.refund("test_pay_x", Money::new(1, usd)),
+        )
+        .await;
+        assert_eq!(
+            outcome,
+            Err(ProviderUnavailable("no answer within 50 ms".to_owned()))
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "it did not wait for the provider"
+        );
+        let fast = provider("0");
+        assert_eq!(
+            within(
+                Duration::from_millis(50),
+                fast.refund("test_pay_x", Money::new(1, usd))
+            )
+            .await,
+            Ok(())
         );
     }
 

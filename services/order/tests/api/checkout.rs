@@ -239,7 +239,10 @@ async fn ten_concurrent_checkouts_with_one_key_place_one_order_and_charge_once()
     let provider = CountingProvider::gated();
     let shop = Shop::with(Options {
         payments: Some(provider.clone()),
-        env: vec![("IDEMPOTENCY_WAIT_MS", "60000".to_owned())],
+        env: vec![
+            ("IDEMPOTENCY_WAIT_MS", "60000".to_owned()),
+            ("PAYMENT_TIMEOUT_MS", "60000".to_owned()),
+        ],
         ..Options::default()
     })
     .await;

@@ -1,6 +1,7 @@
 //! Dependencies that fail: RabbitMQ away, the product service away or slow, the payment
 //! provider down, and checkouts that never finish.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use contracts::events::OrderEventKind;
@@ -11,7 +12,8 @@ use serde_json::json;
 use testkit::TcpProxy;
 
 use crate::support::{
-    CARD_OK, CountingProvider, EventQueue, Options, Shop, checkout_body, customer, eventually, key,
+    CARD_OK, Caller, CountingProvider, EventQueue, Options, Shop, checkout_body, customer,
+    eventually, key,
 };
 
 #[tokio::test]
@@ -171,9 +173,10 @@ async fn abandoned_pending_orders_expire_and_their_stock_comes_back() {
     // A provider that never answers until let go: the checkout hangs with its order pending
     // and its stock reserved, as when a process dies half-way.
     let provider = CountingProvider::gated();
-    let shop = std::sync::Arc::new(
+    let shop = Arc::new(
         Shop::with(Options {
             payments: Some(provider.clone()),
+            env: vec![("PAYMENT_TIMEOUT_MS", "60000".to_owned())],
             ..Options::default()
         })
         .await,
@@ -215,6 +218,203 @@ async fn abandoned_pending_orders_expire_and_their_stock_comes_back() {
     assert_eq!(answer.status, StatusCode::CONFLICT, "{:?}", answer.body);
     assert_eq!((provider.charged(), provider.refunded()), (1, 1));
     assert_eq!(shop.orders(alice).await[0].status, OrderStatus::Cancelled);
+    assert_eq!(shop.stock(mug).await, 5);
+}
+
+/// The outbox's routing keys of `order_id`'s events, in order.
+async fn event_kinds(shop: &Shop, order_id: uuid::Uuid) -> Vec<String> {
+    sqlx::query_scalar("SELECT routing_key FROM outbox WHERE aggregate_id = $1 ORDER BY id")
+        .bind(order_id)
+        .fetch_all(&shop.order_db.pool)
+        .await
+        .expect("outbox")
+}
+
+/// A shop whose payments wait for the test, with `env`, and a cart of two of five mugs.
+async fn held_payment(
+    env: Vec<(&'static str, String)>,
+) -> (Arc<Shop>, Arc<CountingProvider>, uuid::Uuid, Caller) {
+    let provider = CountingProvider::gated();
+    let shop = Shop::with(Options {
+        payments: Some(provider.clone()),
+        env,
+        ..Options::default()
+    })
+    .await;
+    let mug = shop.add_product("Mug", 1000, 5).await;
+    let alice = customer();
+    shop.add_to_cart(alice, mug, 2).await;
+    (Arc::new(shop), provider, mug, alice)
+}
+
+#[tokio::test]
+async fn a_reservation_that_expires_while_the_card_is_charged_is_refunded_not_oversold() {
+    let (shop, provider, mug, alice) =
+        held_payment(vec![("PAYMENT_TIMEOUT_MS", "60000".to_owned())]).await;
+    let checkout = {
+        let shop = shop.clone();
+        tokio::spawn(async move { shop.checkout(alice, &key(), checkout_body(CARD_OK)).await })
+    };
+    eventually("the order to hold its stock", || async {
+        shop.stock(mug).await == 3
+    })
+    .await;
+    let order_id = shop.orders(alice).await.remove(0).id;
+
+    // While the card is being charged, the product service lets the reservation go (as its
+    // expiry does), and sells four of the five mugs to another order.
+    sqlx::query(
+        "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .execute(&shop.product_db.pool)
+    .await
+    .expect("age the reservation");
+    let expired = product::inventory::sweep_expired(&shop.product_state)
+        .await
+        .expect("expire");
+    assert_eq!(expired, 1);
+    assert_eq!(shop.stock(mug).await, 5);
+    let other = uuid::Uuid::new_v4();
+    let reserved = shop
+        .product_call(
+            Method::POST,
+            "/internal/reservations",
+            customer(),
+            Some(json!({"order_id": other, "lines": [{"product_id": mug, "quantity": 4}]})),
+        )
+        .await;
+    assert_eq!(reserved.status, StatusCode::CREATED, "{:?}", reserved.body);
+    let sold = shop
+        .product_call(
+            Method::POST,
+            &format!("/internal/reservations/{other}/commit"),
+            customer(),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(sold.status, StatusCode::OK, "{:?}", sold.body);
+    assert_eq!(shop.stock(mug).await, 1);
+
+    // The charge goes through; the stock cannot be committed any more, so it is given back.
+    provider.gate.as_ref().expect("gated").add_permits(1);
+    let answer = checkout.await.expect("join");
+    assert_eq!(answer.status, StatusCode::CONFLICT, "{:?}", answer.body);
+    assert_eq!(answer.body["type"], json!("/problems/conflict"));
+    assert_eq!(
+        answer.body["instance"],
+        json!(format!("/api/v1/orders/{order_id}"))
+    );
+    assert!(
+        answer.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("refunded")),
+        "{:?}",
+        answer.body
+    );
+    assert_eq!((provider.charged(), provider.refunded()), (1, 1));
+    let order = shop.orders(alice).await.remove(0);
+    assert_eq!(order.status, OrderStatus::Cancelled, "never paid");
+    assert_eq!(order.payment.status, PaymentStatus::Refunded);
+    let (payment_id, reason): (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT provider_payment_id, failure_reason FROM payments WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .fetch_one(&shop.order_db.pool)
+    .await
+    .expect("payment");
+    assert!(payment_id.is_some(), "the refunded charge is on record");
+    assert_eq!(reason.as_deref(), Some("reservation_gone"));
+    assert_eq!(
+        event_kinds(&shop, order_id).await,
+        ["order.placed", "order.cancelled"],
+        "no order.paid for stock that was not sold"
+    );
+    assert_eq!(
+        shop.stock(mug).await,
+        1,
+        "nothing sold twice, nothing put back twice"
+    );
+    let cart = shop.call(Method::GET, "/api/v1/cart", alice, None).await;
+    assert_eq!(
+        cart.body["items"][0]["quantity"],
+        json!(2),
+        "the cart is kept"
+    );
+}
+
+#[tokio::test]
+async fn with_the_product_service_gone_when_the_stock_is_committed_the_charge_is_refunded() {
+    let (shop, provider, mug, alice) = held_payment(vec![
+        ("PAYMENT_TIMEOUT_MS", "60000".to_owned()),
+        ("PRODUCT_TIMEOUT_MS", "300".to_owned()),
+        ("PRODUCT_RETRIES", "1".to_owned()),
+    ])
+    .await;
+    let checkout = {
+        let shop = shop.clone();
+        tokio::spawn(async move { shop.checkout(alice, &key(), checkout_body(CARD_OK)).await })
+    };
+    eventually("the order to hold its stock", || async {
+        shop.stock(mug).await == 3
+    })
+    .await;
+    let order_id = shop.orders(alice).await.remove(0).id;
+    let product = shop.product.addr;
+    shop.product.shutdown.trigger();
+    eventually("the product service to stop listening", || async {
+        tokio::net::TcpStream::connect(product).await.is_err()
+    })
+    .await;
+
+    provider.gate.as_ref().expect("gated").add_permits(1);
+    let answer = checkout.await.expect("join");
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        answer.body
+    );
+    assert!(
+        answer.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("product service")),
+        "{:?}",
+        answer.body
+    );
+    assert_eq!((provider.charged(), provider.refunded()), (1, 1));
+    let order = shop.orders(alice).await.remove(0);
+    assert_eq!(order.status, OrderStatus::Cancelled);
+    assert_eq!(order.payment.status, PaymentStatus::Refunded);
+    // order.cancelled releases the reservation once the product service is back.
+    assert_eq!(
+        event_kinds(&shop, order_id).await,
+        ["order.placed", "order.cancelled"]
+    );
+}
+
+#[tokio::test]
+async fn a_payment_provider_that_hangs_is_cut_off_and_the_stock_comes_back() {
+    let (shop, provider, mug, alice) =
+        held_payment(vec![("PAYMENT_TIMEOUT_MS", "300".to_owned())]).await;
+    let answer = shop.checkout(alice, &key(), checkout_body(CARD_OK)).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        answer.body
+    );
+    assert!(
+        answer.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("payment provider")),
+        "{:?}",
+        answer.body
+    );
+    assert_eq!(provider.charged(), 0);
+    let order = shop.orders(alice).await.remove(0);
+    assert_eq!(order.status, OrderStatus::PaymentFailed);
+    assert_eq!(order.payment.status, PaymentStatus::Voided);
     assert_eq!(shop.stock(mug).await, 5);
 }
 

@@ -108,6 +108,8 @@ pub(crate) struct Shop {
     pub(crate) amqp: TestAmqp,
     pub(crate) order_db: TestDb,
     pub(crate) product_db: TestDb,
+    /// The product service's state, to run its background work (expiry) on demand.
+    pub(crate) product_state: product::AppState,
     category: Uuid,
     client: reqwest::Client,
 }
@@ -124,7 +126,7 @@ impl Shop {
             TestDb::migrated(&product::MIGRATOR),
             TestDb::migrated(&order::MIGRATOR)
         );
-        let product = start_product(&product_db).await;
+        let (product, product_state) = start_product(&product_db).await;
         let amqp = TestAmqp::default();
         let mut pairs: Vec<(&'static str, String)> = vec![
             ("DATABASE_URL", order_db.url.clone()),
@@ -167,6 +169,7 @@ impl Shop {
             amqp,
             order_db,
             product_db,
+            product_state,
             category: Uuid::nil(),
             client,
         };
@@ -397,7 +400,7 @@ impl Shop {
     }
 }
 
-async fn start_product(db: &TestDb) -> TestServer {
+async fn start_product(db: &TestDb) -> (TestServer, product::AppState) {
     let settings = product::config::CatalogSettings::from_env(&Env::from_pairs([(
         "CURSOR_SECRET",
         format!("{}{}", Uuid::new_v4(), Uuid::new_v4()),
@@ -410,7 +413,12 @@ async fn start_product(db: &TestDb) -> TestServer {
         metrics: Metrics::new(),
         health: Health::new(shutdown.clone()),
     };
-    TestServer::start(router(product::app(state), &ops, &http_config()), shutdown).await
+    let server = TestServer::start(
+        router(product::app(state.clone()), &ops, &http_config()),
+        shutdown,
+    )
+    .await;
+    (server, state)
 }
 
 /// A checkout body: a valid address and the card `number`.

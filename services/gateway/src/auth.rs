@@ -20,7 +20,7 @@ use tokio::sync::{Mutex, RwLock};
 
 use crate::AppState;
 use crate::config::AuthConfig;
-use crate::ratelimit::ClientKey;
+use crate::ratelimit::{ClientIp, ClientKey};
 use crate::routes::{self, Access};
 
 /// The cached verification keys.
@@ -104,7 +104,9 @@ fn invalid_token() -> ApiError {
 }
 
 /// Middleware: drops client-sent identity headers, verifies the bearer token when there is one,
-/// enforces the route's access level, and records whom the request counts against.
+/// enforces the route's access level, and records whom the request counts against: the
+/// [`ClientIp`] always (the credentials bucket's key), and the [`ClientKey`], the user when
+/// signed in, the address otherwise (the other buckets' key).
 pub async fn authenticate(
     State(state): State<AppState>,
     mut request: Request,
@@ -135,6 +137,7 @@ pub async fn authenticate(
         },
         None => None,
     };
+    let ip = ClientIp::of(&request, state.trust_forwarded_for);
     let key = match (&claims, access) {
         (None, Access::User | Access::Admin) => {
             return ApiError::Unauthorized("Sign in to continue.".to_owned()).into_response();
@@ -152,11 +155,14 @@ pub async fn authenticate(
             }
             Some(ClientKey::User(claims.sub))
         }
-        (None, Access::Public) => ClientKey::anonymous(&request, state.trust_forwarded_for),
+        (None, Access::Public) => ip.map(|ClientIp(ip)| ClientKey::Ip(ip)),
     };
     match key {
         Some(key) => {
             request.extensions_mut().insert(key);
+            if let Some(ip) = ip {
+                request.extensions_mut().insert(ip);
+            }
             next.run(request).await
         }
         None => {

@@ -1,10 +1,16 @@
 //! A circuit breaker per upstream.
 //!
-//! After `threshold` consecutive failures (connection refused, reset, timed out) the circuit
-//! opens and requests are answered 503 at once instead of piling up on a dead upstream. After
+//! After `threshold` consecutive failed requests the circuit opens and requests are answered 503
+//! at once, without contacting the upstream, instead of piling up on a dead one. After
 //! `cooldown` one request is let through as a probe (half-open): its success closes the circuit,
-//! its failure opens it for another cooldown. Upstream answers, even 5xx, count as success: the
-//! upstream is reachable and speaks for itself.
+//! its failure opens it for another cooldown.
+//!
+//! What counts is decided by the proxy, once per client request, after its retries: a request
+//! fails when the upstream could not be reached or did not answer in time (every attempt), or
+//! answered 502, 503 or 504 (it says itself that it cannot serve now). Any other answer, even a
+//! 500, is a success: the upstream is up and speaks for itself, and one request that trips a bug
+//! must not take the upstream away from everyone. Counting requests rather than attempts keeps
+//! `BREAKER_FAILURES` meaning what it says whatever `UPSTREAM_RETRIES` is.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -80,12 +86,12 @@ impl Breaker {
         }
     }
 
-    /// The upstream answered.
+    /// A request got its answer.
     pub fn success(&self) {
         *self.state() = State::Closed { failures: 0 };
     }
 
-    /// The upstream could not be reached.
+    /// A request failed (see the module documentation for what counts).
     pub fn failure(&self) {
         self.failure_at(Instant::now());
     }
@@ -100,11 +106,6 @@ impl Breaker {
                 until: now + self.cooldown,
             },
         };
-    }
-
-    /// Whether the circuit is open (for readiness reports and logs).
-    pub fn is_open(&self) -> bool {
-        !matches!(*self.state(), State::Closed { .. })
     }
 }
 

@@ -1,5 +1,6 @@
 //! The gateway's settings, read once at start.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use kit::config::{ConfigError, Env};
@@ -35,10 +36,16 @@ pub struct AuthConfig {
 /// Rate limits, per replica (see the README: a shared limit needs a shared store).
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimits {
-    /// Sustained requests per second per client (`RATE_LIMIT_PER_SECOND`, default 20).
+    /// Sustained API requests per second per client (`RATE_LIMIT_PER_SECOND`, default 20).
     pub per_second: u64,
-    /// Burst per client (`RATE_LIMIT_BURST`, default 40).
+    /// Burst of API requests per client (`RATE_LIMIT_BURST`, default 40).
     pub burst: u32,
+    /// Sustained storefront requests (everything outside `/api`, served by the web upstream)
+    /// per second per client (`WEB_RATE_LIMIT_PER_SECOND`, default 100). Static files are
+    /// cheap to serve, and a cold load of the shop alone fetches some twenty of them.
+    pub web_per_second: u64,
+    /// Burst of storefront requests per client (`WEB_RATE_LIMIT_BURST`, default 200).
+    pub web_burst: u32,
     /// Sustained login/register attempts per minute per IP (`AUTH_RATE_LIMIT_PER_MINUTE`, default 10).
     pub auth_per_minute: u64,
     /// Burst of login/register attempts per IP (`AUTH_RATE_LIMIT_BURST`, default 5).
@@ -83,6 +90,9 @@ pub struct GatewayConfig {
     /// Whether `X-Forwarded-For` is set by a trusted proxy in front of the gateway, such as the
     /// ingress controller (`TRUST_FORWARDED_FOR`, default false: clients could forge it).
     pub trust_forwarded_for: bool,
+    /// Where the gateway's own `/healthz`, `/readyz` and `/metrics` are served
+    /// (`OPS_BIND_ADDR`, default `0.0.0.0:9090`): a listener of their own, never the public one.
+    pub ops_bind: SocketAddr,
 }
 
 impl GatewayConfig {
@@ -122,6 +132,8 @@ impl GatewayConfig {
             rate_limits: RateLimits {
                 per_second: positive(env, "RATE_LIMIT_PER_SECOND", 20)?,
                 burst: positive(env, "RATE_LIMIT_BURST", 40)?,
+                web_per_second: positive(env, "WEB_RATE_LIMIT_PER_SECOND", 100)?,
+                web_burst: positive(env, "WEB_RATE_LIMIT_BURST", 200)?,
                 auth_per_minute: positive(env, "AUTH_RATE_LIMIT_PER_MINUTE", 10)?,
                 auth_burst: positive(env, "AUTH_RATE_LIMIT_BURST", 5)?,
             },
@@ -147,6 +159,11 @@ impl GatewayConfig {
                 .unwrap_or_default(),
             body_limit: env.or("BODY_LIMIT_BYTES", 1024 * 1024, "a number of bytes")?,
             trust_forwarded_for: env.or("TRUST_FORWARDED_FOR", false, "true or false")?,
+            ops_bind: env.or(
+                "OPS_BIND_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], 9090)),
+                "a socket address such as 0.0.0.0:9090",
+            )?,
         })
     }
 }
@@ -176,7 +193,8 @@ where
     } else {
         Err(ConfigError::Invalid {
             name: name.to_owned(),
-            value: "0".to_owned(),
+            // As written, not as parsed: `00` or `+0` should be recognisable in the message.
+            value: env.raw(name).unwrap_or_default().to_owned(),
             expected: "a positive number".to_owned(),
             reason: "must be greater than zero".to_owned(),
         })
@@ -232,11 +250,35 @@ mod tests {
     }
 
     #[test]
-    fn zero_rate_limit_is_rejected() {
-        let error =
-            GatewayConfig::from_env(&env(&[("RATE_LIMIT_BURST", "0")])).expect_err("must fail");
+    fn zero_rate_limit_is_rejected_naming_the_value_read() {
+        for (name, value) in [
+            ("RATE_LIMIT_BURST", "00"),
+            ("AUTH_RATE_LIMIT_PER_MINUTE", "+0"),
+            ("WEB_RATE_LIMIT_BURST", "0"),
+        ] {
+            let error = GatewayConfig::from_env(&env(&[(name, value)])).expect_err("must fail");
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "{name}={value:?} is invalid: expected a positive number (must be greater than zero)"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn the_ops_listener_defaults_to_its_own_port_and_is_validated() {
+        let config = GatewayConfig::from_env(&env(&[])).expect("valid");
+        assert_eq!(config.ops_bind, SocketAddr::from(([0, 0, 0, 0], 9090)));
+        let config =
+            GatewayConfig::from_env(&env(&[("OPS_BIND_ADDR", "127.0.0.1:9191")])).expect("valid");
+        assert_eq!(config.ops_bind, SocketAddr::from(([127, 0, 0, 1], 9191)));
+        let error = GatewayConfig::from_env(&env(&[("OPS_BIND_ADDR", "localhost:ops")]))
+            .expect_err("must fail");
         assert!(
-            error.to_string().starts_with("RATE_LIMIT_BURST="),
+            error.to_string().starts_with(
+                "OPS_BIND_ADDR=\"localhost:ops\" is invalid: expected a socket address"
+            ),
             "{error}"
         );
     }

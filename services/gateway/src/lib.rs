@@ -4,7 +4,9 @@
 //! everything else to the web service), verifies access tokens against the user service's
 //! JWKS and vouches for the caller with `x-user-*` headers, limits request rates, enforces CORS
 //! and body limits, short-circuits upstreams that are down, and serves the merged OpenAPI
-//! document. Internal and ops endpoints of the upstreams are never reachable through it.
+//! document. Internal and ops endpoints of the upstreams are never reachable through it, and
+//! neither are its own: `/healthz`, `/readyz` and `/metrics` are served on a separate ops
+//! listener (`OPS_BIND_ADDR`), see [`routers`].
 
 pub mod auth;
 pub mod breaker;
@@ -26,10 +28,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use http::{HeaderValue, Method};
 use kit::ApiError;
+use kit::config::HttpConfig;
 use kit::metrics::Metrics;
+use kit::server::Ops;
+use kit::shutdown::Shutdown;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use tokio::net::TcpListener;
 use tower_governor::GovernorLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -79,7 +85,7 @@ impl AppState {
         Ok(Self {
             proxy: Proxy::new(config)?,
             keys: Arc::new(Keys::new(config.auth.clone(), http.clone())),
-            docs: Arc::new(Docs::default()),
+            docs: Arc::new(Docs::new(openapi::CACHE_FOR)),
             openapi_sources: Arc::new(vec![
                 ("user", format!("{}/openapi.json", upstreams.user)),
                 ("product", format!("{}/openapi.json", upstreams.product)),
@@ -92,20 +98,83 @@ impl AppState {
     }
 }
 
-/// The gateway's routes and layers (the kit adds ops endpoints and the common stack).
-pub fn app(state: AppState, config: &GatewayConfig, shutdown: &kit::shutdown::Shutdown) -> Router {
-    let general = Arc::new(ratelimit::general(&config.rate_limits));
-    let credentials = Arc::new(ratelimit::credentials(&config.rate_limits));
-    ratelimit::spawn_cleanup(vec![general.clone(), credentials.clone()], shutdown);
+/// What the gateway serves, on two listeners.
+#[derive(Debug)]
+pub struct Routers {
+    /// The public listener (`BIND_ADDR`): the API and the storefront, under the kit's standard
+    /// layers, without any ops endpoint.
+    pub public: Router,
+    /// The ops listener (`OPS_BIND_ADDR`): the gateway's own `/healthz`, `/readyz` and
+    /// `/metrics`, for probes and the scraper inside the cluster.
+    pub ops: Router,
+}
+
+/// The gateway's two routers.
+pub fn routers(
+    state: AppState,
+    config: &GatewayConfig,
+    http: &HttpConfig,
+    ops: &Ops,
+    shutdown: &Shutdown,
+) -> Routers {
+    Routers {
+        public: kit::server::layered(app(state, config, shutdown), &ops.metrics, http),
+        ops: kit::server::ops_router(ops),
+    }
+}
+
+/// Serves the public and the ops router until `shutdown` fires and the public listener has
+/// drained; the ops listener stays up meanwhile, so probes see readiness turn false.
+pub async fn serve(
+    routers: Routers,
+    public: TcpListener,
+    ops: TcpListener,
+    shutdown: Shutdown,
+    drain: std::time::Duration,
+) -> anyhow::Result<()> {
+    let ops_addr = ops.local_addr()?;
+    tracing::info!(addr = %ops_addr, "ops listening");
+    let ops_server = axum::serve(ops, routers.ops);
+    tokio::select! {
+        outcome = kit::server::serve(public, routers.public, shutdown, drain) => outcome,
+        outcome = ops_server => {
+            Err(anyhow::anyhow!("the ops listener on {ops_addr} stopped: {outcome:?}"))
+        }
+    }
+}
+
+/// The gateway's routes and layers, without the kit's standard stack.
+fn app(state: AppState, config: &GatewayConfig, shutdown: &Shutdown) -> Router {
+    let limits = &config.rate_limits;
+    let (api, web, credentials) = (
+        Arc::new(ratelimit::api(limits)),
+        Arc::new(ratelimit::web(limits)),
+        Arc::new(ratelimit::credentials(limits)),
+    );
+    let sweep = {
+        let (api, web, credentials) = (api.clone(), web.clone(), credentials.clone());
+        move || {
+            api.limiter().retain_recent();
+            web.limiter().retain_recent();
+            credentials.limiter().retain_recent();
+        }
+    };
+    ratelimit::spawn_cleanup(sweep, shutdown);
     let strict = GovernorLayer::new(credentials).error_handler(ratelimit::rejection);
-    Router::new()
+    let api = Router::new()
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/docs", get(openapi::page))
         .route("/api/v1/auth/login", post(forward).layer(strict.clone()))
         .route("/api/v1/auth/register", post(forward).layer(strict))
+        .route("/api/{*path}", any(forward))
+        .route("/.well-known/jwks.json", any(forward))
+        .layer(GovernorLayer::new(api).error_handler(ratelimit::rejection));
+    // Everything outside the API is the storefront's (or a 404): its own bucket.
+    let storefront = Router::new()
         .route("/", any(forward))
         .route("/{*path}", any(forward))
-        .layer(GovernorLayer::new(general).error_handler(ratelimit::rejection))
+        .layer(GovernorLayer::new(web).error_handler(ratelimit::rejection));
+    api.merge(storefront)
         .layer(middleware::from_fn(ratelimit::standard_headers))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -134,8 +203,14 @@ fn cors(origins: &[String]) -> CorsLayer {
             http::header::CONTENT_TYPE,
             http::header::IF_MATCH,
             http::HeaderName::from_static("idempotency-key"),
+            // A browser that traces (or tags its requests) joins the gateway's trace and logs.
+            http::HeaderName::from_static("traceparent"),
+            http::HeaderName::from_static("tracestate"),
+            http::HeaderName::from_static("x-request-id"),
         ])
+        // What a script may read: the request id to quote in a bug report, and when to retry.
         .expose_headers([
+            http::HeaderName::from_static("x-request-id"),
             http::header::ETAG,
             http::header::RETRY_AFTER,
             http::HeaderName::from_static("ratelimit-limit"),

@@ -2,65 +2,126 @@
 //!
 //! Each service generates its document from its code (utoipa) and serves it at
 //! `/openapi.json`, which the gateway does not route. The gateway fetches them, merges paths
-//! and schemas, and caches the result briefly, so a deploy of one service shows up within a
-//! minute without restarting the gateway.
+//! and schemas, and caches the result for a minute, so a deploy of one service shows up soon
+//! without restarting the gateway.
+//!
+//! No request waits on another's fetch while a document is cached: once the cache is stale,
+//! the stale document is served and one refresh runs in the background. Only when there is no
+//! complete document yet do requests wait, all on the same fetch.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::response::Html;
-use futures::future::join_all;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared, join_all};
 use kit::{ApiResult, Json};
 use serde_json::{Map, Value, json};
-use tokio::sync::Mutex;
 
 use crate::AppState;
 
-const CACHE_FOR: Duration = Duration::from_secs(60);
+/// How long a merged document is served before it is refreshed.
+pub const CACHE_FOR: Duration = Duration::from_secs(60);
+
+type Fetch = Shared<BoxFuture<'static, Arc<Value>>>;
 
 /// The merged document, cached.
-#[derive(Debug, Default)]
 pub struct Docs {
-    cached: Mutex<Option<(Instant, Arc<Value>)>>,
+    ttl: Duration,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    /// The last complete document and when it was fetched.
+    doc: Option<(Instant, Arc<Value>)>,
+    /// The fetch under way, if any.
+    fetch: Option<Fetch>,
+}
+
+impl std::fmt::Debug for Docs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cache = self.cache();
+        f.debug_struct("Docs")
+            .field("ttl", &self.ttl)
+            .field("cached_at", &cache.doc.as_ref().map(|(at, _)| *at))
+            .field("fetching", &cache.fetch.is_some())
+            .finish()
+    }
 }
 
 impl Docs {
-    async fn merged(&self, state: &AppState) -> Arc<Value> {
-        let mut cached = self.cached.lock().await;
-        if let Some((at, doc)) = cached.as_ref()
-            && at.elapsed() < CACHE_FOR
-        {
-            return doc.clone();
+    /// An empty cache that keeps a complete document for `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            cache: Mutex::new(Cache::default()),
         }
-        let fetches = state.openapi_sources.iter().map(|(name, url)| async move {
-            let doc = async {
-                state
-                    .http
-                    .get(url)
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .json::<Value>()
-                    .await
+    }
+
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn merged(self: &Arc<Self>, state: &AppState) -> Arc<Value> {
+        let fetch = {
+            let mut cache = self.cache();
+            if let Some((at, doc)) = &cache.doc
+                && at.elapsed() < self.ttl
+            {
+                return doc.clone();
             }
-            .await;
-            match doc {
-                Ok(doc) => Some(doc),
-                Err(error) => {
-                    tracing::warn!(service = name, %error, "OpenAPI document unavailable");
-                    None
+            let fetch = match &cache.fetch {
+                Some(fetch) => fetch.clone(),
+                None => {
+                    let fetch = self.clone().fetch(state.clone()).boxed().shared();
+                    // Runs to the end even if every request waiting on it goes away.
+                    tokio::spawn(fetch.clone());
+                    cache.fetch = Some(fetch.clone());
+                    fetch
+                }
+            };
+            match &cache.doc {
+                Some((_, stale)) => return stale.clone(),
+                None => fetch,
+            }
+        };
+        fetch.await
+    }
+
+    async fn fetch(self: Arc<Self>, state: AppState) -> Arc<Value> {
+        let fetches = state.openapi_sources.iter().map(|(name, url)| {
+            let http = &state.http;
+            async move {
+                let doc = async {
+                    http.get(url)
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .json::<Value>()
+                        .await
+                }
+                .await;
+                match doc {
+                    Ok(doc) => Some(doc),
+                    Err(error) => {
+                        tracing::warn!(service = name, %error, "OpenAPI document unavailable");
+                        None
+                    }
                 }
             }
         });
         let docs: Vec<Value> = join_all(fetches).await.into_iter().flatten().collect();
         let complete = docs.len() == state.openapi_sources.len();
         let doc = Arc::new(merge(&docs));
-        // A partial document is served but not cached, so a service that was down shows up
-        // as soon as it is back.
+        let mut cache = self.cache();
+        cache.fetch = None;
+        // A partial document is handed to the requests that waited for it but not cached: the
+        // last complete one, if any, stays in service, and the next request tries again.
         if complete {
-            *cached = Some((Instant::now(), doc.clone()));
+            cache.doc = Some((Instant::now(), doc.clone()));
         }
         doc
     }

@@ -2,8 +2,15 @@
 //!
 //! The request keeps its method, path, query and body; hop-by-hop headers are dropped, the
 //! `X-Forwarded-*` headers are set, and the current trace context is injected so the upstream's
-//! spans join the gateway's. Each upstream has a circuit breaker; idempotent requests without a
-//! body are retried when they could not be sent at all.
+//! spans join the gateway's. Each upstream has a circuit breaker (see [`crate::breaker`] for
+//! what counts as a failure).
+//!
+//! Retries: a request whose method is idempotent (GET, HEAD, OPTIONS, PUT, DELETE) and that has
+//! no body is retried up to `UPSTREAM_RETRIES` times when the exchange broke before an answer
+//! (connection refused or reset, closed mid-request): repeating it is harmless by definition.
+//! Other methods are sent once, since the upstream may have acted on them before the connection
+//! broke; so is a request that timed out, since retrying a slow upstream only doubles the wait,
+//! and so is any answer, 5xx included: the upstream spoke.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -113,13 +120,14 @@ impl Proxy {
             1
         };
 
+        // One permit per client request, whatever its retries: the breaker counts requests.
+        if breaker.permit() == Permit::Rejected {
+            return Err(ApiError::unavailable(upstream.name()));
+        }
         let mut outgoing = Some(outgoing);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            if breaker.permit() == Permit::Rejected {
-                return Err(ApiError::unavailable(upstream.name()));
-            }
             let Some(request) = outgoing.take() else {
                 return Err(ApiError::unavailable(upstream.name()));
             };
@@ -129,14 +137,19 @@ impl Proxy {
             }
             match tokio::time::timeout(timeout, self.client.request(request)).await {
                 Ok(Ok(response)) => {
-                    breaker.success();
+                    if says_unavailable(response.status()) {
+                        breaker.failure();
+                    } else {
+                        breaker.success();
+                    }
                     return Ok(into_response(response));
                 }
+                // The client's body was too big: nothing to hold against the upstream.
                 Ok(Err(error)) if body_too_large(&error) => return Err(ApiError::PayloadTooLarge),
                 Ok(Err(error)) => {
-                    breaker.failure();
                     tracing::warn!(upstream = upstream.name(), attempt, error = %error, "upstream request failed");
-                    if !(error.is_connect() && attempt < attempts) {
+                    if attempt >= attempts {
+                        breaker.failure();
                         return Err(ApiError::unavailable(upstream.name()));
                     }
                 }
@@ -149,6 +162,11 @@ impl Proxy {
             tokio::time::sleep(Duration::from_millis(25 * u64::from(attempt))).await;
         }
     }
+}
+
+/// Answers by which an upstream says it cannot serve now (overloaded, draining, a dependency down).
+fn says_unavailable(status: http::StatusCode) -> bool {
+    matches!(status.as_u16(), 502..=504)
 }
 
 fn is_idempotent(method: &Method) -> bool {

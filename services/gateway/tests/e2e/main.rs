@@ -138,39 +138,34 @@ async fn an_admin_price_change_reaches_shoppers() {
 async fn the_gateway_guards_identity_and_roles() {
     let shop = Shop::start().await;
     let (token, user_id) = shop.register().await;
-    let (other_token, other_id) = shop.register().await;
+    let (_, other_id) = shop.register().await;
+    // A customer's token, with identity headers claiming to be another user and an admin.
+    let spoofed = |method: Method, path: &str| {
+        shop.http
+            .request(method, shop.url(path))
+            .bearer_auth(&token)
+            .header("x-user-id", &other_id)
+            .header("x-user-roles", "admin")
+    };
 
-    // A customer is kept out of admin routes.
-    let (status, problem) = shop.get("/api/v1/admin/orders", Some(&token)).await;
-    assert_eq!(status, 403, "{problem}");
-    assert_eq!(problem["type"], "/problems/forbidden");
-
-    // Without a token, a spoofed identity header gets nowhere.
-    let spoofed = shop
-        .http
-        .get(shop.url("/api/v1/users/me"))
-        .header("x-user-id", &other_id)
-        .header("x-user-roles", "admin")
+    // The role comes from the token: a customer is kept out of admin routes.
+    let response = spoofed(Method::GET, "/api/v1/admin/orders")
         .send()
         .await
         .expect("answer");
-    assert_eq!(spoofed.status(), 401);
+    assert_eq!(response.status(), 403);
+    let problem: serde_json::Value = response.json().await.expect("problem");
+    assert_eq!(problem["type"], "/problems/forbidden");
 
-    // With a token, the spoofed header is replaced by the token's identity.
-    let me = shop
-        .http
-        .get(shop.url("/api/v1/users/me"))
-        .bearer_auth(&token)
-        .header("x-user-id", &other_id)
+    // The user service is told who the token says, not who the headers say.
+    let response = spoofed(Method::GET, "/api/v1/users/me")
         .send()
         .await
-        .expect("answer")
-        .json::<serde_json::Value>()
-        .await
-        .expect("json");
-    assert_eq!(me["id"], user_id.as_str());
-    assert_ne!(me["id"], other_id.as_str());
-    let _ = other_token;
+        .expect("answer");
+    assert_eq!(response.status(), 200);
+    let me: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(me["id"], user_id.as_str(), "{me}");
+    assert_eq!(me["roles"], json!(["customer"]), "{me}");
 }
 
 #[tokio::test]
@@ -208,6 +203,10 @@ async fn unknown_and_internal_routes_are_404_problems() {
         "/api/v1/nothing-here",
         "/internal/reservations",
         "/internal/products/prices",
+        // The gateway's own ops endpoints are on its ops listener only.
+        "/metrics",
+        "/healthz",
+        "/readyz",
     ] {
         let (status, problem) = shop.get(path, None).await;
         assert_eq!(status, 404, "{path}: {problem}");
@@ -215,6 +214,16 @@ async fn unknown_and_internal_routes_are_404_problems() {
     }
     let (status, _) = shop.post("/internal/reservations", None, json!({})).await;
     assert_eq!(status, 404);
+
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(shop.gateway_ops.get(path).await.status(), 200, "{path}");
+    }
+    let (status, _) = shop.get("/api/v1/categories", None).await;
+    assert_eq!(status, 200);
+    let metrics = shop.gateway_ops.get("/metrics").await;
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.expect("metrics");
+    assert!(text.contains("gateway_upstream_requests"), "{text}");
 }
 
 #[tokio::test]
@@ -222,6 +231,7 @@ async fn clients_over_the_limit_get_429_with_retry_after() {
     let shop = Shop::start_with(Limits {
         per_second: 1,
         burst: 3,
+        ..Limits::default()
     })
     .await;
     let mut statuses = Vec::new();
@@ -245,6 +255,126 @@ async fn clients_over_the_limit_get_429_with_retry_after() {
     assert_eq!(limited.headers()["ratelimit-remaining"], "0");
     let problem: serde_json::Value = limited.json().await.expect("problem");
     assert_eq!(problem["type"], "/problems/rate-limited");
+}
+
+/// Sends a login attempt with a wrong password, carrying `token` when given.
+async fn login_attempt(shop: &Shop, token: Option<&str>) -> reqwest::Response {
+    let mut request = shop
+        .http
+        .post(shop.url("/api/v1/auth/login"))
+        .json(&json!({ "email": "nobody@shop.test", "password": "not the password" }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("answer")
+}
+
+#[tokio::test]
+async fn login_and_register_have_a_strict_bucket_per_address_whatever_the_token() {
+    let shop = Shop::start_with(Limits {
+        auth_per_minute: 1,
+        auth_burst: 3,
+        ..Limits::default()
+    })
+    .await;
+    // Valid tokens of different users: a bucket per token would give this address one each.
+    let tokens: Vec<String> = (0..5)
+        .map(|_| shop.token_for(uuid::Uuid::new_v4()))
+        .collect();
+
+    for token in &tokens[..2] {
+        assert_eq!(login_attempt(&shop, Some(token)).await.status(), 401);
+    }
+    assert_eq!(login_attempt(&shop, None).await.status(), 401);
+    let limited = login_attempt(&shop, Some(&tokens[2])).await;
+    assert_eq!(limited.status(), 429);
+    let headers = limited.headers().clone();
+    let retry_after: u64 = headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!(retry_after >= 1, "{headers:?}");
+    assert_eq!(headers["ratelimit-limit"], "3", "{headers:?}");
+    assert_eq!(headers["ratelimit-remaining"], "0", "{headers:?}");
+    assert_eq!(
+        headers["ratelimit-reset"],
+        retry_after.to_string().as_str(),
+        "{headers:?}"
+    );
+    let problem: serde_json::Value = limited.json().await.expect("problem");
+    assert_eq!(problem["type"], "/problems/rate-limited");
+
+    // Register shares the bucket, with or without a token.
+    for token in [Some(tokens[3].as_str()), None] {
+        let mut request = shop
+            .http
+            .post(shop.url("/api/v1/auth/register"))
+            .json(&json!({
+                "email": format!("{}@shop.test", testkit::unique_name("late")),
+                "password": "correct horse battery",
+                "display_name": "Late"
+            }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        assert_eq!(request.send().await.expect("answer").status(), 429);
+    }
+
+    // Everything else still passes, anonymous or signed in.
+    let (status, _) = shop.get("/api/v1/categories", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = shop.get("/api/v1/categories", Some(&tokens[4])).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn signed_in_users_each_have_their_own_bucket() {
+    let shop = Shop::start_with(Limits {
+        per_second: 1,
+        burst: 5,
+        ..Limits::default()
+    })
+    .await;
+    // Two requests from this address's anonymous bucket.
+    let (alice, _) = shop.register().await;
+    let (bob, _) = shop.register().await;
+
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..8 {
+        let response = shop
+            .http
+            .get(shop.url("/api/v1/users/me"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .expect("answer");
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            limited = Some(response);
+            break;
+        }
+    }
+    let limited = limited.unwrap_or_else(|| panic!("alice was never limited: {statuses:?}"));
+    assert!(
+        statuses.len() > 5,
+        "alice's own bucket holds a burst of 5: {statuses:?}"
+    );
+    assert_eq!(limited.headers()["ratelimit-limit"], "5");
+
+    // Bob, from the same address, has his own full bucket, and so has the address itself.
+    let bob_answer = shop
+        .http
+        .get(shop.url("/api/v1/users/me"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(bob_answer.status(), 200);
+    assert_eq!(bob_answer.headers()["ratelimit-remaining"], "4");
+    let (status, _) = shop.get("/api/v1/categories", None).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]

@@ -17,11 +17,14 @@ use testkit::{TestAmqp, TestDb, TestRedis, TestServer, http_config};
 pub(crate) const ADMIN_EMAIL: &str = "admin@shop.test";
 pub(crate) const ADMIN_PASSWORD: &str = "admin-password-123";
 
-/// Gateway settings a test may change.
+/// Gateway settings a test may change. The defaults are out of the way of tests that are not
+/// about rate limits.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) per_second: u64,
     pub(crate) burst: u32,
+    pub(crate) auth_per_minute: u64,
+    pub(crate) auth_burst: u32,
 }
 
 impl Default for Limits {
@@ -29,6 +32,8 @@ impl Default for Limits {
         Self {
             per_second: 10_000,
             burst: 10_000,
+            auth_per_minute: 6000,
+            auth_burst: 1000,
         }
     }
 }
@@ -44,6 +49,8 @@ fn serve_wrapped(app: axum::Router, health: Health) -> axum::Router {
 /// A running shop.
 pub(crate) struct Shop {
     pub(crate) gateway: TestServer,
+    /// The gateway's ops listener.
+    pub(crate) gateway_ops: TestServer,
     _user: TestServer,
     pub(crate) product: Option<TestServer>,
     _order: TestServer,
@@ -145,14 +152,16 @@ impl Shop {
         let order_url = format!("http://{}", order.addr);
         let per_second = limits.per_second.to_string();
         let burst = limits.burst.to_string();
+        let auth_per_minute = limits.auth_per_minute.to_string();
+        let auth_burst = limits.auth_burst.to_string();
         let gateway_env = Env::from_pairs([
             ("USER_URL", user_url.as_str()),
             ("PRODUCT_URL", product_url.as_str()),
             ("ORDER_URL", order_url.as_str()),
             ("RATE_LIMIT_PER_SECOND", per_second.as_str()),
             ("RATE_LIMIT_BURST", burst.as_str()),
-            ("AUTH_RATE_LIMIT_PER_MINUTE", "6000"),
-            ("AUTH_RATE_LIMIT_BURST", "1000"),
+            ("AUTH_RATE_LIMIT_PER_MINUTE", auth_per_minute.as_str()),
+            ("AUTH_RATE_LIMIT_BURST", auth_burst.as_str()),
             ("BREAKER_FAILURES", "2"),
             ("BREAKER_COOLDOWN_MS", "300"),
             ("UPSTREAM_TIMEOUT_MS", "5000"),
@@ -164,19 +173,23 @@ impl Shop {
         let metrics = Metrics::new();
         let gateway_shutdown = Shutdown::new();
         let state = gateway::AppState::new(&gateway_config, &metrics).expect("gateway state");
-        let app = gateway::app(state, &gateway_config, &gateway_shutdown);
         let ops = Ops {
             metrics,
             health: Health::new(gateway_shutdown.clone()),
         };
-        let gateway = TestServer::start(
-            kit::server::router(app, &ops, &http_config()),
-            gateway_shutdown,
-        )
-        .await;
+        let routers = gateway::routers(
+            state,
+            &gateway_config,
+            &http_config(),
+            &ops,
+            &gateway_shutdown,
+        );
+        let gateway_ops = TestServer::start(routers.ops, gateway_shutdown.clone()).await;
+        let gateway = TestServer::start(routers.public, gateway_shutdown).await;
 
         Self {
             gateway,
+            gateway_ops,
             _user: user,
             product: Some(product),
             _order: order,
@@ -304,6 +317,24 @@ impl Shop {
             body["access_token"].as_str().expect("token").to_owned(),
             body["user"]["id"].as_str().expect("id").to_owned(),
         )
+    }
+
+    /// A valid access token for `sub`, signed with the user service's key, as if it had signed
+    /// the user in.
+    pub(crate) fn token_for(&self, sub: uuid::Uuid) -> String {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        tokens::Signer::from_pem("e2e-1", &self.signing_key)
+            .expect("signer")
+            .sign(&contracts::auth::Claims {
+                sub,
+                roles: vec![contracts::auth::Role::Customer],
+                iss: "ecommerce".into(),
+                aud: "ecommerce-api".into(),
+                iat: now,
+                exp: now + 600,
+                jti: uuid::Uuid::new_v4().to_string(),
+            })
+            .expect("sign")
     }
 
     /// Signs in as the admin.

@@ -108,7 +108,7 @@ async fn load_categories(db: &PgPool) -> Result<Vec<Category>, sqlx::Error> {
 /// that a concurrent create could add. `SHARE ROW EXCLUSIVE` excludes itself and every other
 /// write to the table, but not reads nor the row locks product writes take. Category edits
 /// are rare admin actions, so waiting in line costs nothing.
-async fn lock_tree(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+pub(crate) async fn lock_tree(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::query("LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;

@@ -22,7 +22,7 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Common(Common),
-    /// Load the demo catalog (idempotent: safe to run again), then exit.
+    /// Add what is missing of the demo catalog, never changing existing rows, then exit.
     Seed,
 }
 
@@ -49,7 +49,8 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(
                 categories = report.categories,
                 products = report.products,
-                changed = report.products_changed,
+                categories_added = report.categories_added,
+                products_added = report.products_added,
                 "demo catalog loaded"
             );
             Ok(())

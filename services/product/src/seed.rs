@@ -1,10 +1,13 @@
 //! The demo catalog loaded by `product seed`: 10 categories and 70 products with stock and
 //! generated images.
 //!
-//! It is deterministic and idempotent: ids are UUID v5 of the slugs and SKUs, rows are
-//! upserted, and a product whose data did not change keeps its version. Re-running it restores
-//! demo products an admin edited, but never touches stock counts that already exist, so it is
-//! safe against a shop that has taken orders.
+//! It only ever adds what is missing, and never changes or restores a row that exists: the
+//! local stack seeds on every start, and a shop's data must survive that. So an admin's edits
+//! to demo products and categories stay, products and categories an admin deleted stay
+//! deleted, and stock that orders moved is left alone. It is deterministic (ids are UUID v5 of
+//! the slugs and SKUs) and idempotent: a re-run adds nothing. A demo row whose slug or SKU an
+//! admin has since given to another row is skipped, and so are the products of a demo category
+//! that is deleted or was skipped.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +17,7 @@ use sqlx::types::Json as SqlJson;
 use uuid::Uuid;
 
 use crate::cache::Cache;
+use crate::categories;
 use crate::images::image_path;
 
 /// What the seed wrote.
@@ -23,8 +27,10 @@ pub struct SeedReport {
     pub categories: usize,
     /// Products in the demo catalog.
     pub products: usize,
-    /// Products inserted or changed by this run (0 on a re-run).
-    pub products_changed: u64,
+    /// Demo categories this run added (0 on a re-run).
+    pub categories_added: u64,
+    /// Demo products this run added, each with its stock (0 on a re-run).
+    pub products_added: u64,
 }
 
 /// The namespace of the demo catalog's UUID v5 ids.
@@ -714,49 +720,50 @@ const PRODUCTS: [(&str, &str, [ProductSeed; 10]); 7] = [
 /// Units on hand, cycled over the products so the demo has sold-out and scarce items too.
 const STOCK: [i64; 10] = [25, 8, 0, 40, 3, 60, 12, 1, 100, 17];
 
-/// Loads the demo catalog into `db` with prices in `currency`, then forgets what `cache` held
-/// about it.
+/// Adds the demo catalog's missing rows to `db`, with prices in `currency`, then forgets the
+/// cached category list if it added a category. New products have nothing cached yet.
 pub async fn run(db: &PgPool, cache: &Cache, currency: Currency) -> anyhow::Result<SeedReport> {
     let mut tx = db.begin().await?;
+    // In line with the admin's category writes, so none is deleting what this run adds to.
+    categories::lock_tree(&mut tx).await?;
+    let mut categories_added = 0;
+    // Parents come before their children in CATEGORIES, so a skipped or deleted parent leaves
+    // its children out too rather than under a parent that is not there.
     for (slug, name, parent) in CATEGORIES {
-        sqlx::query(
-            "INSERT INTO categories (id, slug, name, parent_id) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO UPDATE SET slug = EXCLUDED.slug, name = EXCLUDED.name, \
-               parent_id = EXCLUDED.parent_id \
-             WHERE (categories.slug, categories.name, categories.parent_id) \
-               IS DISTINCT FROM (EXCLUDED.slug, EXCLUDED.name, EXCLUDED.parent_id)",
+        categories_added += sqlx::query(
+            "INSERT INTO categories (id, slug, name, parent_id) \
+             SELECT $1, $2, $3, $4 \
+             WHERE $4::uuid IS NULL \
+                OR EXISTS (SELECT 1 FROM categories WHERE id = $4 AND deleted_at IS NULL) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(category_id(slug))
         .bind(slug)
         .bind(name)
         .bind(parent.map(category_id))
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
     }
-    let mut ids = Vec::new();
-    let mut changed = 0;
-    for (category, prefix, products) in PRODUCTS {
-        for (index, (name, description, price, attributes)) in products.into_iter().enumerate() {
+    let mut products = 0;
+    let mut products_added = 0;
+    for (category, prefix, seeds) in PRODUCTS {
+        for (index, (name, description, price, attributes)) in seeds.into_iter().enumerate() {
             let sku = format!("{prefix}-{:03}", index + 1);
             let id = product_id(&sku);
             let attributes: BTreeMap<&str, &str> = attributes.iter().copied().collect();
-            changed += sqlx::query(
-                "INSERT INTO products (id, sku, slug, name, description, price_amount, \
-                   price_currency, image_url, attributes, category_id, active) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true) \
-                 ON CONFLICT (id) DO UPDATE SET sku = EXCLUDED.sku, slug = EXCLUDED.slug, \
-                   name = EXCLUDED.name, description = EXCLUDED.description, \
-                   price_amount = EXCLUDED.price_amount, price_currency = EXCLUDED.price_currency, \
-                   image_url = EXCLUDED.image_url, attributes = EXCLUDED.attributes, \
-                   category_id = EXCLUDED.category_id, active = true, deleted_at = NULL, \
-                   version = products.version + 1, updated_at = now() \
-                 WHERE (products.sku, products.slug, products.name, products.description, \
-                   products.price_amount, products.price_currency, products.image_url, \
-                   products.attributes, products.category_id, products.active, products.deleted_at) \
-                   IS DISTINCT FROM (EXCLUDED.sku, EXCLUDED.slug, EXCLUDED.name, \
-                   EXCLUDED.description, EXCLUDED.price_amount, EXCLUDED.price_currency, \
-                   EXCLUDED.image_url, EXCLUDED.attributes, EXCLUDED.category_id, true, \
-                   NULL::timestamptz)",
+            let stock = STOCK[(products + products / STOCK.len()) % STOCK.len()];
+            // A product that exists, even deleted, conflicts on its id and is left as it is;
+            // the stock row is only written for a product this statement added.
+            products_added += sqlx::query(
+                "WITH added AS ( \
+                   INSERT INTO products (id, sku, slug, name, description, price_amount, \
+                     price_currency, image_url, attributes, category_id, active) \
+                   SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true \
+                   WHERE EXISTS (SELECT 1 FROM categories WHERE id = $10 AND deleted_at IS NULL) \
+                   ON CONFLICT DO NOTHING \
+                   RETURNING id) \
+                 INSERT INTO inventory (product_id, on_hand) SELECT id, $11 FROM added",
             )
             .bind(id)
             .bind(&sku)
@@ -768,27 +775,22 @@ pub async fn run(db: &PgPool, cache: &Cache, currency: Currency) -> anyhow::Resu
             .bind(image_path(id))
             .bind(SqlJson(&attributes))
             .bind(category_id(category))
+            .bind(stock)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            sqlx::query(
-                "INSERT INTO inventory (product_id, on_hand) VALUES ($1, $2) \
-                 ON CONFLICT (product_id) DO NOTHING",
-            )
-            .bind(id)
-            .bind(STOCK[(ids.len() + ids.len() / STOCK.len()) % STOCK.len()])
-            .execute(&mut *tx)
-            .await?;
-            ids.push(id);
+            products += 1;
         }
     }
     tx.commit().await?;
-    cache.invalidate_products(ids.iter().copied()).await;
-    cache.invalidate_categories().await;
+    if categories_added > 0 {
+        cache.invalidate_categories().await;
+    }
     Ok(SeedReport {
         categories: CATEGORIES.len(),
-        products: ids.len(),
-        products_changed: changed,
+        products,
+        categories_added,
+        products_added,
     })
 }
 
@@ -822,9 +824,10 @@ mod tests {
             }
         }
         assert!(slugs.len() >= 60);
-        for (slug, _, parent) in CATEGORIES {
+        for (index, (slug, _, parent)) in CATEGORIES.iter().enumerate() {
             assert!(Slug::parse(slug).is_ok());
-            assert!(parent.is_none_or(|p| CATEGORIES.iter().any(|(s, _, _)| *s == p)));
+            // Parents come first: the seed only adds a category under a parent that exists.
+            assert!(parent.is_none_or(|p| CATEGORIES[..index].iter().any(|(s, _, _)| *s == p)));
         }
     }
 

@@ -1,11 +1,13 @@
 //! The demo catalog.
 
 use std::collections::HashSet;
+use std::process::Command;
 
 use contracts::catalog::{Category, Product};
 use contracts::money::Currency;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::helpers::TestApp;
 
@@ -37,7 +39,8 @@ async fn the_seed_loads_a_complete_demo_catalog_and_is_idempotent() {
         .await
         .expect("seed");
     assert!(first.products >= 60 && first.categories >= 6, "{first:?}");
-    assert_eq!(first.products_changed, first.products as u64);
+    assert_eq!(first.products_added, first.products as u64);
+    assert_eq!(first.categories_added, first.categories as u64);
 
     let categories: Vec<Category> = app
         .get("/api/v1/categories")
@@ -58,7 +61,7 @@ async fn the_seed_loads_a_complete_demo_catalog_and_is_idempotent() {
     let again = product::seed::run(app.state.db(), &cache, usd)
         .await
         .expect("seed again");
-    assert_eq!(again.products_changed, 0);
+    assert_eq!((again.categories_added, again.products_added), (0, 0));
     let reloaded = all_products(&app).await;
     assert_eq!(
         reloaded, products,
@@ -79,4 +82,146 @@ async fn the_seed_loads_a_complete_demo_catalog_and_is_idempotent() {
             .as_array()
             .is_some_and(|items| items.len() >= 5)
     );
+}
+
+async fn seed(app: &TestApp) -> product::seed::SeedReport {
+    let usd = Currency::parse("USD").expect("valid");
+    product::seed::run(app.state.db(), &product::cache::Cache::disabled(), usd)
+        .await
+        .expect("seed")
+}
+
+/// The local stack seeds on every start: whatever admins did to the demo catalog must stay.
+#[tokio::test]
+async fn a_re_run_keeps_what_admins_changed_and_only_adds_what_is_missing() {
+    let app = TestApp::spawn().await;
+    seed(&app).await;
+    let admin_path = |id: Uuid| app.url(&format!("/api/v1/admin/products/{id}"));
+    let repriced = product::seed::product_id("KB-001");
+    let response = app
+        .as_admin(app.server.client.patch(admin_path(repriced)))
+        .json(&json!({"version": 1, "price": {"amount": 7500, "currency": "USD"}}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    let restocked = product::seed::product_id("MS-001");
+    let response = app
+        .as_admin(
+            app.server
+                .client
+                .put(app.url(&format!("/api/v1/admin/products/{restocked}/stock"))),
+        )
+        .json(&json!({"available": 321}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    let deleted = product::seed::product_id("MS-002");
+    let response = app
+        .as_admin(app.server.client.delete(admin_path(deleted)))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let renamed = product::seed::category_id("audio");
+    let response = app
+        .as_admin(
+            app.server
+                .client
+                .patch(app.url(&format!("/api/v1/admin/categories/{renamed}"))),
+        )
+        .json(&json!({"name": "Sound"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    // Emptied and deleted: its products are deleted rows, and so is it.
+    let speakers = product::seed::category_id("speakers");
+    sqlx::query("UPDATE products SET deleted_at = now() WHERE category_id = $1")
+        .bind(speakers)
+        .execute(app.state.db())
+        .await
+        .expect("delete the speakers");
+    let response = app
+        .as_admin(
+            app.server
+                .client
+                .delete(app.url(&format!("/api/v1/admin/categories/{speakers}"))),
+        )
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    // A demo product that is missing altogether is what a re-run is for.
+    let missing = product::seed::product_id("AC-001");
+    sqlx::query("DELETE FROM inventory WHERE product_id = $1")
+        .bind(missing)
+        .execute(app.state.db())
+        .await
+        .expect("remove its stock");
+    sqlx::query("DELETE FROM products WHERE id = $1")
+        .bind(missing)
+        .execute(app.state.db())
+        .await
+        .expect("remove the product");
+    let before = all_products(&app).await;
+
+    let again = seed(&app).await;
+    assert_eq!((again.categories_added, again.products_added), (0, 1));
+    let after = all_products(&app).await;
+    assert_eq!(after.len(), before.len() + 1);
+    let added = after.iter().find(|p| p.id == missing).expect("added back");
+    assert!(before.iter().all(|p| after.contains(p)), "nothing changed");
+    assert_eq!(added.sku, "AC-001");
+
+    let product = app.product(repriced).await;
+    assert_eq!((product.price.amount, product.version), (7500, 2));
+    assert_eq!(app.product(restocked).await.stock, 321);
+    let gone = app
+        .get(&format!("/api/v1/products/{deleted}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    let categories: Vec<Category> = app
+        .get("/api/v1/categories")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("categories");
+    assert!(categories.iter().all(|c| c.id != speakers), "still deleted");
+    let audio = categories.iter().find(|c| c.id == renamed).expect("audio");
+    assert_eq!(audio.name, "Sound");
+    assert!(after.iter().all(|p| p.category_id != speakers));
+}
+
+/// `product seed` as the launcher runs it: twice, against a fresh database.
+#[tokio::test]
+async fn the_seed_subcommand_loads_the_catalog_and_a_second_run_adds_nothing() {
+    let app = TestApp::spawn().await;
+    for (run, added) in [(1, 70), (2, 0)] {
+        let output = Command::new(env!("CARGO_BIN_EXE_product"))
+            .arg("seed")
+            .env_clear()
+            .env("DATABASE_URL", &app.db.url)
+            .env("REDIS_URL", &app.redis.url)
+            .env("REDIS_KEY_PREFIX", &app.redis.prefix)
+            .output()
+            .expect("run the product binary");
+        assert!(
+            output.status.success(),
+            "run {run}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: Value = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|line| line["message"] == "demo catalog loaded")
+            .expect("the seed's report in its log");
+        assert_eq!(report["products_added"], added, "run {run}: {report}");
+    }
+    assert_eq!(all_products(&app).await.len(), 70);
 }

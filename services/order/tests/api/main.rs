@@ -5,4 +5,5 @@ mod checkout;
 mod faults;
 mod lifecycle;
 mod openapi;
+mod retries;
 mod support;

@@ -1,10 +1,13 @@
 //! The shop under test: the real product service and the order service, each on its own
 //! fresh database, served on random ports, publishing to a test exchange on the real RabbitMQ.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use contracts::events::OrderEvent;
 use contracts::money::Money;
 use contracts::orders::Order;
@@ -97,6 +100,8 @@ pub(crate) struct Options {
     pub(crate) env: Vec<(&'static str, String)>,
     /// The payment provider, instead of the built-in test provider.
     pub(crate) payments: Option<Arc<dyn PaymentProvider>>,
+    /// Whether the order service reaches the product service through a [`FaultyProxy`].
+    pub(crate) product_faults: bool,
 }
 
 /// The product and order services, running.
@@ -110,6 +115,8 @@ pub(crate) struct Shop {
     pub(crate) product_db: TestDb,
     /// The product service's state, to run its background work (expiry) on demand.
     pub(crate) product_state: product::AppState,
+    /// The proxy between the order and the product service, when [`Options::product_faults`].
+    pub(crate) faults: Option<FaultyProxy>,
     category: Uuid,
     client: reqwest::Client,
 }
@@ -128,6 +135,14 @@ impl Shop {
         );
         let (product, product_state) = start_product(&product_db).await;
         let amqp = TestAmqp::default();
+        let faults = if options.product_faults {
+            Some(FaultyProxy::start(format!("http://{}", product.addr)).await)
+        } else {
+            None
+        };
+        let product_url = faults
+            .as_ref()
+            .map_or_else(|| format!("http://{}", product.addr), FaultyProxy::url);
         let mut pairs: Vec<(&'static str, String)> = vec![
             ("DATABASE_URL", order_db.url.clone()),
             (
@@ -135,7 +150,7 @@ impl Shop {
                 options.amqp_url.unwrap_or_else(|| amqp.url.clone()),
             ),
             ("AMQP_EXCHANGE", amqp.exchange.clone()),
-            ("PRODUCT_URL", format!("http://{}", product.addr)),
+            ("PRODUCT_URL", product_url),
             ("TAX_RATE_BPS", "800".to_owned()),
             ("OUTBOX_POLL_MS", "50".to_owned()),
             // The tests run the sweeper's work themselves, when they mean to.
@@ -170,6 +185,7 @@ impl Shop {
             order_db,
             product_db,
             product_state,
+            faults,
             category: Uuid::nil(),
             client,
         };
@@ -617,6 +633,148 @@ impl EventQueue {
             .exchange_delete(self.exchange.as_str().into(), Default::default())
             .await
             .expect("delete the test exchange");
+    }
+}
+
+/// How the [`FaultyProxy`] fails a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// Answers 503 without passing the request on.
+    Unavailable,
+    /// Passes the request on, then answers 503 instead of the product service's answer: the
+    /// work is done, but the caller does not know it.
+    LoseAnswer,
+    /// Passes the request on, then sends the answer's headers and cuts the connection in
+    /// the middle of its body.
+    CutConnection,
+}
+
+#[derive(Debug)]
+struct Rule {
+    path_suffix: &'static str,
+    fault: Fault,
+    times: usize,
+}
+
+#[derive(Debug)]
+struct ProxyState {
+    target: String,
+    client: reqwest::Client,
+    rules: Mutex<Vec<Rule>>,
+    seen: Mutex<Vec<String>>,
+}
+
+/// An HTTP proxy in front of the product service that fails chosen requests, and records the
+/// path of every request it got.
+pub(crate) struct FaultyProxy {
+    server: TestServer,
+    state: Arc<ProxyState>,
+}
+
+impl FaultyProxy {
+    async fn start(target: String) -> Self {
+        let state = Arc::new(ProxyState {
+            target,
+            client: reqwest::Client::new(),
+            rules: Mutex::default(),
+            seen: Mutex::default(),
+        });
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(state.clone());
+        Self {
+            server: TestServer::start(app, Shutdown::new()).await,
+            state,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.server.addr)
+    }
+
+    /// Fails the next `times` requests whose path ends with `path_suffix` with `fault`.
+    pub(crate) fn fail(&self, path_suffix: &'static str, fault: Fault, times: usize) {
+        self.state.rules.lock().expect("rules").push(Rule {
+            path_suffix,
+            fault,
+            times,
+        });
+    }
+
+    /// Stops failing requests.
+    pub(crate) fn heal(&self) {
+        self.state.rules.lock().expect("rules").clear();
+    }
+
+    /// How many requests whose path ends with `path_suffix` reached the proxy.
+    pub(crate) fn seen(&self, path_suffix: &str) -> usize {
+        self.state
+            .seen
+            .lock()
+            .expect("seen")
+            .iter()
+            .filter(|path| path.ends_with(path_suffix))
+            .count()
+    }
+}
+
+async fn forward(
+    State(proxy): State<Arc<ProxyState>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    proxy.seen.lock().expect("seen").push(path.clone());
+    let fault = {
+        let mut rules = proxy.rules.lock().expect("rules");
+        rules
+            .iter_mut()
+            .find(|rule| rule.times > 0 && path.ends_with(rule.path_suffix))
+            .map(|rule| {
+                rule.times -= 1;
+                rule.fault
+            })
+    };
+    let unavailable =
+        || (StatusCode::SERVICE_UNAVAILABLE, "the faulty proxy says no").into_response();
+    if fault == Some(Fault::Unavailable) {
+        return unavailable();
+    }
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .expect("a request body");
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut upstream = proxy
+        .client
+        .request(parts.method, format!("{}{path_and_query}", proxy.target))
+        .body(body);
+    for (name, value) in &parts.headers {
+        if name != header::HOST && name != header::CONTENT_LENGTH {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let answer = upstream.send().await.expect("the product service answers");
+    let status = answer.status();
+    let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
+    let bytes = answer.bytes().await.expect("an answer body");
+    match fault {
+        Some(Fault::LoseAnswer) => unavailable(),
+        Some(Fault::CutConnection) => {
+            let cut = futures::stream::iter([
+                Ok(axum::body::Bytes::from_static(b"{\"order_id\":")),
+                Err(std::io::Error::other("connection cut by the faulty proxy")),
+            ]);
+            (status, axum::body::Body::from_stream(cut)).into_response()
+        }
+        _ => {
+            let mut response = (status, bytes).into_response();
+            if let Some(content_type) = content_type {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, content_type);
+            }
+            response
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! End-to-end checkout benchmark: `cargo run --release -p order --bin order-bench`.
+//! End-to-end checkout benchmark: `cargo bench -p order --bench order-bench`, with options
+//! after `--` (`cargo bench -p order --bench order-bench -- --users 32 --seconds 30`).
 //!
 //! Starts the real product service and the order service in-process, each on a fresh database
 //! (on the Postgres of `TEST_DATABASE_URL`), with the outbox relay publishing to a fresh
@@ -42,6 +43,9 @@ struct Args {
     /// Added latency of the test payment provider, in milliseconds.
     #[arg(long, default_value_t = 0)]
     payment_latency_ms: u64,
+    /// Passed by `cargo bench` to every bench target; this one always runs.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 #[derive(Debug, Default)]

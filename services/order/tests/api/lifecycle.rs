@@ -7,8 +7,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::support::{
-    Answer, CARD_DECLINED, CARD_OK, Caller, CountingProvider, EventQueue, Options, Shop, admin,
-    checkout_body, customer, key,
+    Answer, CARD_DECLINED, CARD_OK, Caller, CountingProvider, EventQueue, Fault, Options, Shop,
+    admin, checkout_body, customer, eventually, key,
 };
 
 async fn paid_order(shop: &Shop, caller: Caller, product: Uuid) -> Order {
@@ -304,4 +304,58 @@ async fn customers_see_only_their_own_orders_and_admins_see_all() {
         )
         .await;
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_product_service_releases_a_cancelled_order_from_its_event_when_the_call_fails() {
+    // The product service consumes the order events from the test exchange, and refuses every
+    // direct release: only order.cancelled can bring the stock back.
+    let shop = Shop::with(Options {
+        product_faults: true,
+        product_consumer: true,
+        env: vec![("PRODUCT_RETRIES", "1".to_owned())],
+        ..Options::default()
+    })
+    .await;
+    let mug = shop.add_product("Mug", 1000, 10).await;
+    let alice = customer();
+    shop.add_to_cart(alice, mug, 2).await;
+    let answer = shop.checkout(alice, &key(), checkout_body(CARD_OK)).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+    let order = answer.order();
+    assert_eq!(shop.stock(mug).await, 8);
+    // order.paid reached the product service and was applied (its commit changes nothing
+    // after checkout's own): an applied event is recorded, a rejected one is not.
+    eventually("the product service to apply order.paid", || async {
+        shop.applied_by_product(order.id).await == ["order.paid"]
+    })
+    .await;
+
+    let proxy = shop.faults.as_ref().expect("a faulty proxy");
+    proxy.fail("/release", Fault::Unavailable, usize::MAX);
+    let cancelled = shop
+        .call(
+            Method::POST,
+            &format!("/api/v1/orders/{}/cancel", order.id),
+            alice,
+            None,
+        )
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
+    assert_eq!(cancelled.order().payment.status, PaymentStatus::Refunded);
+    assert_eq!(
+        proxy.seen("/release"),
+        2,
+        "the direct release was tried and failed"
+    );
+
+    eventually("order.cancelled to put the units back", || async {
+        shop.stock(mug).await == 10
+    })
+    .await;
+    assert_eq!(
+        shop.applied_by_product(order.id).await,
+        ["order.paid", "order.cancelled"]
+    );
+    shop.stop_and_clean_broker().await;
 }

@@ -102,6 +102,8 @@ pub(crate) struct Options {
     pub(crate) payments: Option<Arc<dyn PaymentProvider>>,
     /// Whether the order service reaches the product service through a [`FaultyProxy`].
     pub(crate) product_faults: bool,
+    /// Whether the product service consumes the order events, from [`Shop::product_queue`].
+    pub(crate) product_consumer: bool,
 }
 
 /// The product and order services, running.
@@ -117,6 +119,8 @@ pub(crate) struct Shop {
     pub(crate) product_state: product::AppState,
     /// The proxy between the order and the product service, when [`Options::product_faults`].
     pub(crate) faults: Option<FaultyProxy>,
+    /// The product service's queue of order events, when [`Options::product_consumer`].
+    pub(crate) product_queue: Option<String>,
     category: Uuid,
     client: reqwest::Client,
 }
@@ -135,6 +139,16 @@ impl Shop {
         );
         let (product, product_state) = start_product(&product_db).await;
         let amqp = TestAmqp::default();
+        let product_queue = options.product_consumer.then(|| {
+            let queue = format!("{}.product", amqp.exchange);
+            product.shutdown.spawn(product::events::consume(
+                product_state.clone(),
+                Broker::new(amqp.config(), "product-test"),
+                queue.clone(),
+                product.shutdown.clone(),
+            ));
+            queue
+        });
         let faults = if options.product_faults {
             Some(FaultyProxy::start(format!("http://{}", product.addr)).await)
         } else {
@@ -186,6 +200,7 @@ impl Shop {
             product_db,
             product_state,
             faults,
+            product_queue,
             category: Uuid::nil(),
             client,
         };
@@ -402,6 +417,41 @@ impl Shop {
             .await;
         assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
         serde_json::from_value(answer.body["items"].clone()).expect("orders")
+    }
+
+    /// The kinds of the order events the product service applied for `order_id`.
+    pub(crate) async fn applied_by_product(&self, order_id: Uuid) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT kind FROM processed_events WHERE order_id = $1 ORDER BY processed_at, kind",
+        )
+        .bind(order_id)
+        .fetch_all(&self.product_db.pool)
+        .await
+        .expect("processed events")
+    }
+
+    /// Stops the product service, so its consumer cannot declare its queues again, then
+    /// deletes them and the test exchange from the shared RabbitMQ.
+    pub(crate) async fn stop_and_clean_broker(&self) {
+        self.product.shutdown.trigger();
+        self.product
+            .shutdown
+            .wait_for_tasks(Duration::from_secs(5))
+            .await;
+        let broker = Broker::new(self.amqp.config(), "order-test-cleanup");
+        let channel = broker.channel().await.expect("a channel");
+        if let Some(queue) = &self.product_queue {
+            for name in [queue.clone(), product::events::dead_letter_queue(queue)] {
+                channel
+                    .queue_delete(name.as_str().into(), Default::default())
+                    .await
+                    .expect("delete a queue");
+            }
+        }
+        channel
+            .exchange_delete(self.amqp.exchange.as_str().into(), Default::default())
+            .await
+            .expect("delete the test exchange");
     }
 
     /// Events of `order_id` still waiting in the outbox.

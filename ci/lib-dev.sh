@@ -28,9 +28,10 @@ DEV_MODE_redis=""
 DEV_MODE_rabbitmq=""
 
 # Where the services listen, relative to --port; private infra follows them (RabbitMQ's Erlang
-# distribution port and its epmd take the two ports after its AMQP port).
+# distribution port and its epmd take the two ports after its AMQP port), then the gateway's
+# ops listener (/healthz, /readyz, /metrics: never on its public port).
 declare -A DEV_PORT_OFFSET=([gateway]=0 [user]=1 [product]=2 [order]=3 [web]=4
-  [postgres]=5 [redis]=6 [rabbitmq]=7)
+  [postgres]=5 [redis]=6 [rabbitmq]=7 [gateway-ops]=10)
 # Standard ports of the infrastructure that `--infra reuse|auto` looks for.
 declare -A DEV_STD_PORT=([postgres]=5432 [redis]=6379 [rabbitmq]=5672)
 
@@ -74,17 +75,11 @@ dev_prefix() {
 # dev_configure — derive everything from the options (DEV_STATE, DEV_PORT, ...). Idempotent.
 dev_configure() {
   DEV_STATE="$(realpath -m -- "$DEV_STATE")"
-  # Two stacks on one shared server never see each other's data: the default state directory
-  # uses the plain names, any other one suffixes them with a hash of its path.
-  if [[ "$DEV_STATE" == "$(realpath -m -- "$DEV_DEFAULT_STATE")" ]]; then
-    DEV_STACK="ecommerce-dev"
-    DEV_SUFFIX=""
-  else
-    local hash
-    hash="$(printf '%s' "$DEV_STATE" | sha256sum | cut -c1-8)"
-    DEV_STACK="ecommerce-dev-$hash"
-    DEV_SUFFIX="$hash"
-  fi
+  # On a shared server, every name the stack creates (databases, Redis keys, exchange, queue,
+  # broker node) carries a hash of its state directory's path: two stacks, even the default ones
+  # of two checkouts, never see each other's data, nor anyone else's.
+  DEV_SUFFIX="$(printf '%s' "$DEV_STATE" | sha256sum | cut -c1-8)"
+  DEV_STACK="ecommerce-dev-$DEV_SUFFIX"
   DEV_RUN="$DEV_STATE/run"
   DEV_LOGS="$DEV_STATE/logs"
   DEV_SECRETS="$DEV_STATE/secrets"
@@ -102,8 +97,15 @@ dev_port() {
   esac
 }
 
-dev_db_name() { printf 'ecommerce_%s%s' "$1" "${DEV_SUFFIX:+_$DEV_SUFFIX}"; }
-dev_exchange() { printf 'ecommerce.events%s' "${DEV_SUFFIX:+.$DEV_SUFFIX}"; }
+# dev_ops_port SERVICE — where the service answers /readyz: the gateway on its ops listener,
+# the others (not public) next to their API.
+dev_ops_port() {
+  if [[ "$1" == gateway ]]; then dev_port gateway-ops; else dev_port "$1"; fi
+}
+
+dev_db_name() { printf 'ecommerce_%s_%s' "$1" "$DEV_SUFFIX"; }
+dev_exchange() { printf 'ecommerce.events.%s' "$DEV_SUFFIX"; }
+dev_queue() { printf 'product.order-events.%s' "$DEV_SUFFIX"; }
 dev_url() { printf 'http://127.0.0.1:%s' "$(dev_port gateway)"; }
 
 # ---------------------------------------------------------------------------------------------
@@ -175,7 +177,8 @@ dev_spawn() {
 
 # dev_stop NAME... — stop recorded processes together: the first signal (SIGINT for postgres,
 # a fast shutdown; SIGTERM for the rest) to each leader, then SIGKILL to what is left of their
-# process groups after the deadline. Forgets them.
+# process groups after the deadline (adding their names to DEV_STOP_FORCED). Forgets them.
+DEV_STOP_FORCED=()
 dev_stop() {
   local name pid deadline=$((SECONDS + ${DEV_STOP_TIMEOUT:-20}))
   local -A group=()
@@ -200,6 +203,7 @@ dev_stop() {
     ((${#left[@]} > 0)) || break
     if ((SECONDS >= deadline)); then
       dev_warn "still running after ${DEV_STOP_TIMEOUT:-20}s, killing: ${left[*]}"
+      DEV_STOP_FORCED+=("${left[@]}")
       for name in "${left[@]}"; do
         kill -KILL -- "-${group[$name]}" 2>/dev/null || kill -KILL "${group[$name]}" 2>/dev/null || true
       done
@@ -349,6 +353,17 @@ dev_mark_log() {
 dev_install() {
   local what="$1"
   shift
+  local where="is not installed" advice="install the Debian package(s) $* (or use nix develop)"
+  if [[ -n "${ECOMMERCE_DEV_INFRA_PATH:-}" ]]; then
+    where="is not in ECOMMERCE_DEV_INFRA_PATH ($ECOMMERCE_DEV_INFRA_PATH)"
+    advice="put it in one of those folders, or unset ECOMMERCE_DEV_INFRA_PATH"
+  fi
+  if ((DEV_INSTALL == 0)); then
+    dev_die "$what $where and --no-install forbids installing it: $advice, or use --infra reuse with a server on its standard port"
+  fi
+  if [[ -n "${ECOMMERCE_DEV_INFRA_PATH:-}" ]]; then
+    dev_die "$what $where, where installing packages would not put it: $advice, or use --infra reuse with a server on its standard port"
+  fi
   if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
     dev_die "$what is not installed and cannot be installed here (no apt-get): install it (it is in \`nix develop\`) or use --infra reuse with a server on its standard port"
   fi
@@ -362,14 +377,38 @@ dev_install() {
   fi
 }
 
+# dev_which NAME — an executable NAME for the infrastructure: only from the folders of
+# ECOMMERCE_DEV_INFRA_PATH when it is set (a custom build; the test's machine without servers),
+# else from PATH.
+dev_which() {
+  if [[ -z "${ECOMMERCE_DEV_INFRA_PATH:-}" ]]; then
+    command -v "$1" 2>/dev/null
+    return
+  fi
+  local dir dirs
+  IFS=: read -r -a dirs <<<"$ECOMMERCE_DEV_INFRA_PATH"
+  for dir in "${dirs[@]}"; do
+    if [[ -n "$dir" && -f "$dir/$1" && -x "$dir/$1" ]]; then
+      printf '%s' "$dir/$1"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# dev_system_folders — whether Debian's own install folders are searched too (not when
+# ECOMMERCE_DEV_INFRA_PATH names the only places to look).
+dev_system_folders() { [[ -z "${ECOMMERCE_DEV_INFRA_PATH:-}" ]]; }
+
 # The newest PostgreSQL server binaries: initdb on PATH (nix develop), else Debian's folders.
 dev_pg_bindir() {
   local p d best=""
-  if p="$(command -v initdb 2>/dev/null)"; then
+  if p="$(dev_which initdb)"; then
     p="$(readlink -f "$p")"
     printf '%s' "${p%/initdb}"
     return 0
   fi
+  dev_system_folders || return 1
   for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V); do
     [[ -x "$d/initdb" && -x "$d/postgres" ]] && best="$d"
   done
@@ -381,21 +420,22 @@ dev_pg_bindir() {
 # rabbitmq user and sends the output to /var/log).
 dev_rabbitmq_bin() {
   local p
-  if [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]]; then
+  if dev_system_folders && [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]]; then
     printf '%s' /usr/lib/rabbitmq/bin/rabbitmq-server
     return 0
   fi
-  p="$(command -v rabbitmq-server 2>/dev/null)" || return 1
+  p="$(dev_which rabbitmq-server)" || return 1
   [[ "$(readlink -f "$p")" != *rabbitmq-script-wrapper ]] || return 1
   printf '%s' "$p"
 }
 
 dev_epmd_bin() {
   local p
-  if p="$(command -v epmd 2>/dev/null)"; then
+  if p="$(dev_which epmd)"; then
     printf '%s' "$p"
     return 0
   fi
+  dev_system_folders || return 1
   for p in /usr/lib/erlang/erts-*/bin/epmd; do
     [[ -x "$p" ]] && { printf '%s' "$p"; return 0; }
   done
@@ -443,17 +483,17 @@ dev_choose_infra() {
   fi
   if [[ -n "${DEV_PG_BIN:-}" && -x "$DEV_PG_BIN/psql" ]]; then
     DEV_PSQL="$DEV_PG_BIN/psql"
-  elif command -v psql >/dev/null 2>&1; then
-    DEV_PSQL="$(command -v psql)"
   else
-    dev_install "psql (PostgreSQL client)" postgresql-client
-    DEV_PSQL="$(command -v psql)" || dev_die "psql not found even after installing postgresql-client"
+    DEV_PSQL="$(dev_which psql)" || {
+      dev_install "psql (PostgreSQL client)" postgresql-client
+      DEV_PSQL="$(dev_which psql)" || dev_die "psql not found even after installing postgresql-client"
+    }
   fi
 
   if [[ "$DEV_MODE_redis" == private ]]; then
-    DEV_REDIS_BIN="$(command -v redis-server 2>/dev/null)" || {
+    DEV_REDIS_BIN="$(dev_which redis-server)" || {
       dev_install "Redis (redis-server)" redis-server
-      DEV_REDIS_BIN="$(command -v redis-server)" || dev_die "redis-server not found even after installing it"
+      DEV_REDIS_BIN="$(dev_which redis-server)" || dev_die "redis-server not found even after installing it"
     }
   fi
 
@@ -481,7 +521,7 @@ dev_infra_urls() {
 
 # dev_check_ports — every port this run will listen on must be free; fail naming the first taken.
 dev_check_ports() {
-  local name port holder names=("${DEV_RUN_SERVICES[@]}")
+  local name port holder names=("${DEV_RUN_SERVICES[@]}" gateway-ops)
   [[ "$DEV_MODE_postgres" != private ]] || names+=(postgres)
   [[ "$DEV_MODE_redis" != private ]] || names+=(redis)
   [[ "$DEV_MODE_rabbitmq" != private ]] || names+=(rabbitmq rabbitmq-dist epmd)
@@ -634,13 +674,6 @@ dev_create_databases() {
 # dev_bin SERVICE — the service's binary.
 dev_bin() { printf '%s/%s' "$DEV_BIN_DIR" "$1"; }
 
-# dev_has_subcommand SERVICE NAME — whether the binary's --help lists the subcommand.
-dev_has_subcommand() {
-  local help
-  help="$(timeout 10 "$(dev_bin "$1")" --help </dev/null 2>/dev/null || true)"
-  grep -Eq "^[[:space:]]+$2([[:space:]]|$)" <<<"$help"
-}
-
 dev_build() {
   (cd "$DEV_ROOT" && cargo build --release -p gateway -p user -p product -p order -p web)
 }
@@ -665,13 +698,9 @@ dev_secrets() {
   chmod 700 "$DEV_SECRETS"
   local key="$DEV_SECRETS/jwt-signing-key.pem"
   if [[ ! -s "$key" ]]; then
-    if dev_has_subcommand user generate-key; then
-      (umask 077 && "$(dev_bin user)" generate-key >"$key.tmp" </dev/null) ||
-        dev_die "user generate-key failed"
-      mv "$key.tmp" "$key"
-    else
-      dev_warn "user has no generate-key subcommand yet: no JWT signing key"
-    fi
+    (umask 077 && "$(dev_bin user)" generate-key >"$key.tmp" </dev/null) ||
+      dev_die "user generate-key failed"
+    mv "$key.tmp" "$key"
   fi
   dev_secret cursor-secret 32 >/dev/null
   dev_secret admin-password 15 >/dev/null
@@ -700,17 +729,15 @@ dev_env() {
   esac
   case "$svc" in
     user)
-      if [[ -s "$DEV_SECRETS/jwt-signing-key.pem" ]]; then
-        DEV_ENV+=(
-          "JWT_SIGNING_KEY_FILE=$DEV_SECRETS/jwt-signing-key.pem"
-          "JWT_SIGNING_KEY_ID=$DEV_STACK-$(sha256sum "$DEV_SECRETS/jwt-signing-key.pem" | cut -c1-8)"
-        )
-      fi
+      DEV_ENV+=(
+        "JWT_SIGNING_KEY_FILE=$DEV_SECRETS/jwt-signing-key.pem"
+        "JWT_SIGNING_KEY_ID=$DEV_STACK-$(sha256sum "$DEV_SECRETS/jwt-signing-key.pem" | cut -c1-8)"
+      )
       ;;
     product)
       DEV_ENV+=(
         "CURSOR_SECRET=$(dev_secret cursor-secret 32)"
-        "ORDER_EVENTS_QUEUE=product.order-events${DEV_SUFFIX:+.$DEV_SUFFIX}"
+        "ORDER_EVENTS_QUEUE=$(dev_queue)"
       )
       ;;
     order)
@@ -724,12 +751,18 @@ dev_env() {
         "USER_URL=http://127.0.0.1:$(dev_port user)"
         "PRODUCT_URL=http://127.0.0.1:$(dev_port product)"
         "ORDER_URL=http://127.0.0.1:$(dev_port order)"
+        "OPS_BIND_ADDR=127.0.0.1:$(dev_port gateway-ops)"
       )
       if dev_runs web; then
         DEV_ENV+=("WEB_URL=http://127.0.0.1:$(dev_port web)")
       fi
       ;;
   esac
+  # Last, so that they win: the --env settings for this service.
+  local setting
+  for setting in "${DEV_SERVICE_ENV[@]}"; do
+    [[ "${setting%%:*}" != "$svc" ]] || DEV_ENV+=("${setting#*:}")
+  done
 }
 
 dev_runs() { # SERVICE — whether this run starts the service
@@ -753,29 +786,17 @@ dev_run_tool() {
 dev_migrate() {
   local svc
   for svc in "${DEV_DB_SERVICES[@]}"; do
-    if dev_has_subcommand "$svc" migrate; then
-      dev_run_tool "$svc" migrate || dev_die "$svc migrate failed (log: $DEV_LOGS/$svc.log)"
-    else
-      dev_warn "$svc has no migrate subcommand yet: skipped"
-    fi
+    dev_run_tool "$svc" migrate || dev_die "$svc migrate failed (log: $DEV_LOGS/$svc.log)"
   done
 }
 
 dev_seed() {
-  if dev_has_subcommand product seed; then
-    dev_run_tool product seed || dev_die "product seed failed (log: $DEV_LOGS/product.log)"
-  else
-    dev_warn "product has no seed subcommand yet: no demo catalog"
-  fi
-  if dev_has_subcommand user create-admin; then
-    # The password travels in the environment, out of the process list.
-    DEV_EXTRA_ENV=("ADMIN_PASSWORD=$(dev_secret admin-password 15)")
-    dev_run_tool user create-admin --email "$DEV_ADMIN_EMAIL" --display-name "$DEV_ADMIN_NAME" ||
-      dev_die "user create-admin failed (log: $DEV_LOGS/user.log)"
-    DEV_EXTRA_ENV=()
-  else
-    dev_warn "user has no create-admin subcommand yet: no admin account"
-  fi
+  dev_run_tool product seed || dev_die "product seed failed (log: $DEV_LOGS/product.log)"
+  # The password travels in the environment, out of the process list.
+  DEV_EXTRA_ENV=("ADMIN_PASSWORD=$(dev_secret admin-password 15)")
+  dev_run_tool user create-admin --email "$DEV_ADMIN_EMAIL" --display-name "$DEV_ADMIN_NAME" ||
+    dev_die "user create-admin failed (log: $DEV_LOGS/user.log)"
+  DEV_EXTRA_ENV=()
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -792,17 +813,17 @@ dev_start_services() {
 
 # dev_ready SERVICE — /readyz answers 200.
 dev_ready() {
-  curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$(dev_port "$1")/readyz" 2>/dev/null
+  curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$(dev_ops_port "$1")/readyz" 2>/dev/null
 }
 
 # dev_not_ready_reason SERVICE — why /readyz is not 200, in one line.
 dev_not_ready_reason() {
   local body code
-  body="$(curl -sS --max-time 2 -w '\n%{http_code}' "http://127.0.0.1:$(dev_port "$1")/readyz" 2>&1 || true)"
+  body="$(curl -sS --max-time 2 -w '\n%{http_code}' "http://127.0.0.1:$(dev_ops_port "$1")/readyz" 2>&1 || true)"
   code="${body##*$'\n'}"
   body="${body%$'\n'*}"
   if [[ "$code" == 000 ]]; then
-    printf 'nothing answers on 127.0.0.1:%s' "$(dev_port "$1")"
+    printf 'nothing answers on 127.0.0.1:%s' "$(dev_ops_port "$1")"
     return 0
   fi
   local failing
@@ -876,7 +897,9 @@ dev_write_stack_env() {
     printf 'DEV_STARTED=%q\n' "$(date '+%F %T')"
     printf 'DEV_RUN_SERVICES=(%s)\n' "${DEV_RUN_SERVICES[*]}"
     local svc
-    for svc in "${DEV_SERVICES[@]}"; do printf 'DEV_PORT_%s=%q\n' "$svc" "$(dev_port "$svc")"; done
+    for svc in "${DEV_SERVICES[@]}"; do
+      printf 'DEV_PORT_%s=%q\nDEV_OPS_PORT_%s=%q\n' "$svc" "$(dev_port "$svc")" "$svc" "$(dev_ops_port "$svc")"
+    done
     printf 'DEV_MODE_postgres=%q\nDEV_PG_AT=%q\n' "$DEV_MODE_postgres" "$DEV_PG_AT"
     printf 'DEV_MODE_redis=%q\nDEV_REDIS_AT=%q\n' "$DEV_MODE_redis" "$DEV_REDIS_AT"
     printf 'DEV_MODE_rabbitmq=%q\nDEV_AMQP_AT=%q\n' "$DEV_MODE_rabbitmq" "$DEV_AMQP_AT"
@@ -895,11 +918,12 @@ dev_banner() {
   fi
   dev_say ""
   dev_say "${bold}The shop is up: $(dev_url)${reset}"
-  if [[ "$DEV_SEED" == 1 ]] && dev_has_subcommand user create-admin; then
+  if [[ "$DEV_SEED" == 1 ]]; then
     dev_say "  admin login   $DEV_ADMIN_EMAIL / $(cat "$DEV_SECRETS/admin-password")"
   fi
   local svc services=""
   for svc in "${DEV_RUN_SERVICES[@]}"; do services+=" $svc :$(dev_port "$svc")"; done
+  services+=" (gateway ops :$(dev_port gateway-ops))"
   dev_say "  services     $services"
   dev_say "  infra         postgres $DEV_MODE_postgres :$DEV_PG_AT, redis $DEV_MODE_redis :$DEV_REDIS_AT, rabbitmq $DEV_MODE_rabbitmq :$DEV_AMQP_AT"
   dev_say "  logs          $DEV_LOGS/ (ci/dev logs [-f] [SERVICE]$(dev_state_flag))"
@@ -913,5 +937,7 @@ dev_banner() {
 
 # dev_state_flag — " --state-dir DIR" unless it is the default one.
 dev_state_flag() {
-  if [[ -n "$DEV_SUFFIX" ]]; then printf ' --state-dir %q' "$DEV_STATE"; fi
+  if [[ "$DEV_STATE" != "$(realpath -m -- "$DEV_DEFAULT_STATE")" ]]; then
+    printf ' --state-dir %q' "$DEV_STATE"
+  fi
 }

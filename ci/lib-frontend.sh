@@ -13,8 +13,10 @@
 #   frontend_smoke          serve frontend/dist with the web service; every page loads in Chromium
 #                           without console errors or CSP violations (screenshots as artifacts)
 #   frontend_e2e URL        the shop scenarios in Chromium against the whole stack at URL
+#                           (ci/dev-test runs it on the stack the launcher started)
 #   frontend_report [URL]   wasm/JS sizes (raw, gzip, brotli) and time to first render; the time
-#                           to the first catalog render needs the whole stack (URL)
+#                           to the first catalog render needs the whole stack (URL; ci/dev-test
+#                           passes the launcher's)
 #
 # Knobs (environment):
 #   ECOMMERCE_FRONTEND_TARGET_DIR  the wasm build's target dir (default $CARGO_TARGET_DIR-frontend-wasm,

@@ -1,6 +1,7 @@
-//! `cargo run --release -p product --bin product-bench`: loads 100,000 products into a fresh
-//! database, serves the product service in this process, and prints requests per second and
-//! latency percentiles of product details (cached in Redis and uncached) and of search.
+//! `cargo bench -p product --bench product-bench [-- --products 100000 --seconds 10]`: loads
+//! 100,000 products into a fresh database, serves the product service in this process, and
+//! prints requests per second and latency percentiles of product details (cached in Redis and
+//! uncached) and of search.
 //!
 //! The generated catalog repeats words the way real ones do: each category's noun ("Keyboard")
 //! is in a seventh of the names, so a one-word query matches ~14,000 products, all of which
@@ -59,6 +60,9 @@ struct Args {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Passed by `cargo bench` to every bench target; nothing to do with it.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 #[tokio::main]

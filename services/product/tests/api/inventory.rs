@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, fields, problem, product_body};
+use crate::helpers::{TestApp, eventually, fields, problem, product_body};
 
 /// A product with `stock` units, in a category of its own.
 async fn stocked(app: &TestApp, name: &str, stock: u32) -> Product {
@@ -395,4 +395,42 @@ async fn stock_writes_and_reservations_at_once_do_not_deadlock() {
     );
     let (on_hand, reserved) = app.inventory(product.id).await;
     assert_eq!((on_hand - reserved, reserved), (50, 20));
+}
+
+/// The background sweeper as `serve` runs it: it expires a stale reservation on its own, and
+/// stops on shutdown.
+#[tokio::test]
+async fn the_background_sweeper_gives_stale_stock_back_and_stops_on_shutdown() {
+    let app = TestApp::spawn().await;
+    let product = stocked(&app, "Lamp", 2).await;
+    let stale = Uuid::new_v4();
+    assert_eq!(
+        app.reserve(stale, &[(product.id, 2)]).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(app.product(product.id).await.stock, 0);
+    sqlx::query(
+        "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE order_id = $1",
+    )
+    .bind(stale)
+    .execute(app.state.db())
+    .await
+    .expect("age the reservation");
+
+    let shutdown = kit::shutdown::Shutdown::new();
+    let sweeper = tokio::spawn(product::inventory::run_sweeper(
+        app.state.clone(),
+        std::time::Duration::from_millis(50),
+        shutdown.clone(),
+    ));
+    eventually("the sweeper to expire the reservation", || async {
+        (app.product(product.id).await.stock == 2).then_some(())
+    })
+    .await;
+    assert_eq!(app.inventory(product.id).await, (2, 0));
+    shutdown.trigger();
+    tokio::time::timeout(std::time::Duration::from_secs(5), sweeper)
+        .await
+        .expect("the sweeper stops on shutdown")
+        .expect("the sweeper did not panic");
 }

@@ -228,6 +228,7 @@ async fn cart_shows_line_totals_and_the_subtotal_from_the_api() {
             },
         ],
         subtotal: usd(4597),
+        unavailable: Vec::new(),
     };
     let html = render(Some(user(vec![Role::Customer])), move || {
         html! { <CartView cart={cart} editable=true /> }

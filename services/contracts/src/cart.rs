@@ -9,10 +9,16 @@ use crate::money::Money;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Cart {
-    /// One line per product, in the order they were added.
+    /// One line per product the catalog sells, in the order they were added.
     pub items: Vec<CartLine>,
-    /// The sum of the line totals, before tax and shipping (zero for an empty cart).
+    /// The sum of the line totals of `items`, before tax and shipping (zero for an empty cart).
     pub subtotal: Money,
+    /// The products in the cart that the catalog does not sell now, in the order they were
+    /// added. They stay in the cart (and come back to `items` once they are for sale again)
+    /// until removed with `DELETE /api/v1/cart/items/{product_id}`; while there are any,
+    /// checkout is refused. Left out when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<UnavailableLine>,
 }
 
 /// One product in the cart.
@@ -29,6 +35,46 @@ pub struct CartLine {
     pub quantity: u32,
     /// `unit_price × quantity`.
     pub line_total: Money,
+}
+
+/// A product in the cart that cannot be bought now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UnavailableLine {
+    /// The product.
+    pub product_id: Uuid,
+    /// The product's name, when the catalog still has the product (a deleted one has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// How many units the cart holds.
+    pub quantity: u32,
+    /// Why it cannot be bought.
+    pub reason: UnavailableReason,
+}
+
+/// Why the catalog does not sell a product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum UnavailableReason {
+    /// The catalog does not know the product: it was deleted (or never existed).
+    Unknown,
+    /// The catalog has the product but does not sell it now (an admin deactivated it).
+    Inactive,
+    /// The product is priced in a currency the shop does not sell in.
+    Currency,
+}
+
+impl UnavailableReason {
+    /// The reason as it is written on the wire, also the `code` of the field errors that
+    /// refuse such a product (`unknown`, `inactive`, `currency`).
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Inactive => "inactive",
+            Self::Currency => "currency",
+        }
+    }
 }
 
 /// `PUT /api/v1/cart/items/{product_id}`: set how many units of a product are in the cart.
@@ -62,6 +108,7 @@ mod tests {
                 line_total: Money::new(1798, usd),
             }],
             subtotal: Money::new(1798, usd),
+            unavailable: Vec::new(),
         };
         let value = serde_json::to_value(&cart).expect("serialize");
         assert_eq!(
@@ -81,6 +128,79 @@ mod tests {
             serde_json::from_value::<Cart>(value).expect("deserialize"),
             cart
         );
+    }
+
+    #[test]
+    fn unavailable_lines_are_listed_only_when_there_are_some() {
+        let usd = Currency::parse("USD").expect("valid");
+        let cart = Cart {
+            items: Vec::new(),
+            subtotal: Money::zero(usd),
+            unavailable: vec![
+                UnavailableLine {
+                    product_id: Uuid::from_u128(3),
+                    name: Some("Lamp".to_owned()),
+                    quantity: 1,
+                    reason: UnavailableReason::Inactive,
+                },
+                UnavailableLine {
+                    product_id: Uuid::from_u128(4),
+                    name: None,
+                    quantity: 2,
+                    reason: UnavailableReason::Unknown,
+                },
+            ],
+        };
+        let value = serde_json::to_value(&cart).expect("serialize");
+        assert_eq!(
+            value,
+            json!({
+                "items": [],
+                "subtotal": {"amount": 0, "currency": "USD"},
+                "unavailable": [
+                    {
+                        "product_id": "00000000-0000-0000-0000-000000000003",
+                        "name": "Lamp",
+                        "quantity": 1,
+                        "reason": "inactive"
+                    },
+                    {
+                        "product_id": "00000000-0000-0000-0000-000000000004",
+                        "quantity": 2,
+                        "reason": "unknown"
+                    }
+                ]
+            })
+        );
+        assert_eq!(
+            serde_json::from_value::<Cart>(value).expect("deserialize"),
+            cart
+        );
+    }
+
+    #[test]
+    fn a_cart_from_before_unavailable_lines_still_reads() {
+        let cart: Cart = serde_json::from_value(json!({
+            "items": [],
+            "subtotal": {"amount": 0, "currency": "USD"}
+        }))
+        .expect("deserialize");
+        assert!(cart.unavailable.is_empty());
+    }
+
+    #[test]
+    fn reason_codes_are_the_wire_names() {
+        for reason in [
+            UnavailableReason::Unknown,
+            UnavailableReason::Inactive,
+            UnavailableReason::Currency,
+        ] {
+            assert_eq!(
+                serde_json::to_value(reason).expect("serialize"),
+                json!(reason.code())
+            );
+        }
+        assert!(serde_json::from_value::<UnavailableReason>(json!("gone")).is_err());
     }
 
     #[test]

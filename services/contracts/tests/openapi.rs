@@ -77,3 +77,21 @@ fn times_are_date_time_strings_and_pages_have_a_cursor() {
     assert!(page["properties"].get("items").is_some(), "{page}");
     assert!(page["properties"].get("next_cursor").is_some(), "{page}");
 }
+
+#[test]
+fn a_carts_unavailable_lines_are_optional_and_give_a_reason() {
+    let schemas = schemas();
+    let cart = &schemas["Cart"];
+    assert_eq!(cart["required"], json!(["items", "subtotal"]), "{cart}");
+    assert!(cart["properties"].get("unavailable").is_some(), "{cart}");
+    let line = &schemas["UnavailableLine"];
+    assert_eq!(
+        line["required"],
+        json!(["product_id", "quantity", "reason"]),
+        "{line}"
+    );
+    assert_eq!(
+        schemas["UnavailableReason"]["enum"],
+        json!(["unknown", "inactive", "currency"])
+    );
+}

@@ -2,14 +2,16 @@
 //!
 //! The cart stores products and quantities only. Every read prices it with the product
 //! service, so it always shows today's price, and checkout prices it once more. A product the
-//! catalog no longer sells (deleted, deactivated, or priced in another currency) leaves the
-//! cart the next time the cart is read, so what the customer sees is what they can buy.
+//! catalog does not sell now (deleted, deactivated, or priced in another currency) is listed
+//! apart, under `unavailable`, out of the subtotal, and checkout refuses the cart until the
+//! customer removes it. Reading the cart never changes it: a product an admin deactivates for
+//! a moment is back in `items` once it is for sale again.
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, put};
-use contracts::cart::{Cart, CartLine, SetQuantity};
+use contracts::cart::{Cart, CartLine, SetQuantity, UnavailableLine};
 use contracts::problem::{PROBLEM_JSON, Problem};
 use kit::error::field_error;
 use kit::identity::Identity;
@@ -34,14 +36,15 @@ pub(crate) fn routes() -> Router<AppState> {
     )
 }
 
-/// The caller's cart at today's prices; products no longer for sale leave it.
+/// The caller's cart at today's prices; products not for sale now are listed under
+/// `unavailable`.
 #[utoipa::path(
     get,
     path = "/api/v1/cart",
     tag = "cart",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The cart at today's prices", body = Cart),
+        (status = 200, description = "The cart at today's prices, with the products not for sale now under `unavailable`", body = Cart),
         (status = 401, description = "Not signed in", body = Problem, content_type = PROBLEM_JSON),
         (status = 503, description = "The product service is unavailable", body = Problem, content_type = PROBLEM_JSON),
     )
@@ -100,7 +103,7 @@ pub(crate) async fn set_quantity(
     priced_cart(&state, identity.user_id).await.map(Json)
 }
 
-/// Remove a product from the cart.
+/// Remove a product from the cart, whether it is for sale or not.
 ///
 /// Removing one that is not there is not an error, so a retry is harmless.
 #[utoipa::path(
@@ -184,8 +187,7 @@ pub(crate) async fn items(pool: &PgPool, user_id: Uuid) -> ApiResult<Vec<(Uuid, 
         .collect())
 }
 
-/// The cart at today's prices, without the products the catalog no longer sells (which are
-/// removed from it).
+/// The cart at today's prices, the products the catalog does not sell now apart.
 async fn priced_cart(state: &AppState, user_id: Uuid) -> ApiResult<Cart> {
     let items = items(&state.pool, user_id).await?;
     let ids: Vec<Uuid> = items.iter().map(|(id, _)| *id).collect();
@@ -194,19 +196,28 @@ async fn priced_cart(state: &AppState, user_id: Uuid) -> ApiResult<Cart> {
         .pricing
         .price_items(&items, &prices)
         .map_err(|e| ApiError::Internal(e.into()))?;
-    if !unsellable.is_empty() {
-        let gone: Vec<Uuid> = unsellable.iter().map(|u| u.product_id()).collect();
-        tracing::info!(?gone, "removing products no longer for sale from a cart");
-        sqlx::query("DELETE FROM cart_items WHERE user_id = $1 AND product_id = ANY($2)")
-            .bind(user_id)
-            .bind(&gone)
-            .execute(&state.pool)
-            .await?;
-    }
     let subtotal = state
         .pricing
         .subtotal(&lines)
         .map_err(|e| ApiError::Internal(e.into()))?;
+    let unavailable = items
+        .iter()
+        .filter_map(|&(product_id, quantity)| {
+            let reason = unsellable
+                .iter()
+                .find(|u| u.product_id() == product_id)?
+                .reason();
+            Some(UnavailableLine {
+                product_id,
+                name: prices
+                    .iter()
+                    .find(|p| p.product_id == product_id)
+                    .map(|p| p.name.clone()),
+                quantity,
+                reason,
+            })
+        })
+        .collect();
     Ok(Cart {
         items: lines
             .into_iter()
@@ -219,5 +230,6 @@ async fn priced_cart(state: &AppState, user_id: Uuid) -> ApiResult<Cart> {
             })
             .collect(),
         subtotal,
+        unavailable,
     })
 }

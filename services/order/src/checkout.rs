@@ -5,7 +5,8 @@
 //! 1. The request is validated (address, card): 422 naming the field; nothing is written.
 //! 2. The key is claimed ([`idempotency`]); a repeated request replays the first's response.
 //! 3. The cart is read (empty: 422 naming `cart`) and priced by the product service; products
-//!    it no longer sells are a 409 naming them. Totals follow [`crate::pricing`].
+//!    it does not sell now (the cart's `unavailable` lines) are a 409 naming them, and the
+//!    cart is kept as it is. Totals follow [`crate::pricing`].
 //! 4. The order is created `pending`, with its lines, a pending payment (last four digits and
 //!    brand of the card only) and `order.placed`, in one transaction.
 //! 5. Stock is reserved (idempotent by order id). Too little: the order is `cancelled` and the
@@ -49,7 +50,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use contracts::inventory::{InsufficientStock, ReserveLine, ReserveRequest};
+use contracts::inventory::{InsufficientStock, ProductPrice, ReserveLine, ReserveRequest};
 use contracts::money::Money;
 use contracts::orders::{
     CardDetails, CheckoutRequest, Order, OrderStatus, PaymentStatus, ShippingAddress,
@@ -69,7 +70,7 @@ use crate::catalog_client::{Commit, ReserveOutcome};
 use crate::idempotency::{self, Claim, StoredResponse};
 use crate::orders::{self, NewOrder};
 use crate::payments::{self, Authorisation, PaymentRequest};
-use crate::pricing::PricedLine;
+use crate::pricing::{PricedLine, Unsellable};
 
 /// The checkout endpoint.
 pub(crate) fn routes() -> Router<AppState> {
@@ -95,7 +96,7 @@ pub(crate) fn routes() -> Router<AppState> {
         (status = 400, description = "The Idempotency-Key header is missing or malformed", body = Problem, content_type = PROBLEM_JSON),
         (status = 401, description = "Not signed in", body = Problem, content_type = PROBLEM_JSON),
         (status = 402, description = "The card was declined", body = Problem, content_type = PROBLEM_JSON),
-        (status = 409, description = "Stock is short (`insufficient_stock` lists the products), a product is no longer for sale, the stock held for the order was released before its payment completed (the payment is refunded), or the same key is still being processed", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "Stock is short (`insufficient_stock` lists the products), a product in the cart is not for sale now (`errors` names each as `cart.{product_id}`), the stock held for the order was released before its payment completed (the payment is refunded), or the same key is still being processed", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "A field is invalid or the cart is empty; `errors` names it", body = Problem, content_type = PROBLEM_JSON),
         (status = 503, description = "The product service or the payment provider is unavailable; retry with the same key", body = Problem, content_type = PROBLEM_JSON),
     )
@@ -324,15 +325,7 @@ async fn place_order(state: &AppState, user_id: Uuid, checkout: &Checkout) -> Ap
         .price_items(&items, &prices)
         .map_err(too_large)?;
     if !priced.unsellable.is_empty() {
-        return Err(ApiError::Conflict {
-            detail: "Some products in the cart are no longer for sale; remove them and retry."
-                .to_owned(),
-            errors: priced
-                .unsellable
-                .iter()
-                .map(|u| field_error(&format!("cart.{}", u.product_id()), u.code(), u.message()))
-                .collect(),
-        });
+        return Err(not_for_sale(&priced.unsellable, &prices));
     }
     let subtotal = state.pricing.subtotal(&priced.lines).map_err(too_large)?;
     let totals = state.pricing.totals(subtotal).map_err(too_large)?;
@@ -534,6 +527,31 @@ fn too_large(error: contracts::money::MoneyError) -> ApiError {
         "too_large",
         format!("the cart total is out of range: {error}"),
     )
+}
+
+/// 409 naming the products the catalog does not sell now, by name when it still has them;
+/// `errors` has one entry per product, under `cart.{product_id}`.
+fn not_for_sale(unsellable: &[Unsellable], prices: &[ProductPrice]) -> ApiError {
+    let names: Vec<String> = unsellable
+        .iter()
+        .map(|u| {
+            prices
+                .iter()
+                .find(|p| p.product_id == u.product_id())
+                .map_or_else(|| u.product_id().to_string(), |p| p.name.clone())
+        })
+        .collect();
+    ApiError::Conflict {
+        detail: format!(
+            "Some products in the cart are not for sale now: {}. Remove them from the cart and \
+             check out again.",
+            names.join(", ")
+        ),
+        errors: unsellable
+            .iter()
+            .map(|u| field_error(&format!("cart.{}", u.product_id()), u.code(), u.message()))
+            .collect(),
+    }
 }
 
 /// 409 naming the products that lack stock.

@@ -16,6 +16,7 @@
 //! Every step is checked arithmetic: an amount that does not fit in `i64` is an error, never a
 //! wrapped number or a panic.
 
+use contracts::cart::UnavailableReason;
 use contracts::inventory::ProductPrice;
 use contracts::money::{Currency, Money, MoneyError};
 use contracts::orders::Totals;
@@ -64,13 +65,18 @@ impl Unsellable {
         }
     }
 
+    /// Why, as the cart shows it.
+    pub fn reason(&self) -> UnavailableReason {
+        match self {
+            Self::Unknown(_) => UnavailableReason::Unknown,
+            Self::Inactive(_) => UnavailableReason::Inactive,
+            Self::OtherCurrency(..) => UnavailableReason::Currency,
+        }
+    }
+
     /// A short machine-readable reason: `unknown`, `inactive` or `currency`.
     pub fn code(&self) -> &'static str {
-        match self {
-            Self::Unknown(_) => "unknown",
-            Self::Inactive(_) => "inactive",
-            Self::OtherCurrency(..) => "currency",
-        }
+        self.reason().code()
     }
 
     /// A sentence for people.

@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::{Caller, Shop, customer};
+use crate::support::{CARD_OK, Caller, Shop, admin, checkout_body, customer, key};
 
 async fn cart(shop: &Shop, caller: Caller) -> serde_json::Value {
     let answer = shop.call(Method::GET, "/api/v1/cart", caller, None).await;
@@ -115,25 +115,147 @@ async fn products_the_catalog_does_not_sell_cannot_be_added() {
     assert_eq!(cart(&shop, alice).await["items"], json!([]));
 }
 
+/// The rows of a customer's cart as stored: product and quantity, in the order added.
+async fn stored_lines(shop: &Shop, caller: Caller) -> Vec<(Uuid, i32)> {
+    let Caller::Customer(user_id) = caller else {
+        panic!("only customers have carts here");
+    };
+    sqlx::query_as(
+        "SELECT product_id, quantity FROM cart_items WHERE user_id = $1 ORDER BY added_at",
+    )
+    .bind(user_id)
+    .fetch_all(&shop.order_db.pool)
+    .await
+    .expect("cart rows")
+}
+
 #[tokio::test]
-async fn a_product_withdrawn_from_sale_leaves_the_cart() {
+async fn a_product_withdrawn_from_sale_waits_apart_and_comes_back_when_sold_again() {
     let shop = Shop::start().await;
     let mug = shop.add_product("Mug", 899, 5).await;
     let pen = shop.add_product("Pen", 150, 5).await;
     let alice = customer();
-    shop.add_to_cart(alice, mug, 1).await;
+    shop.add_to_cart(alice, mug, 2).await;
     shop.add_to_cart(alice, pen, 1).await;
     shop.update_product(mug, json!({"active": false})).await;
-    let body = cart(&shop, alice).await;
-    assert_eq!(body["items"].as_array().map(Vec::len), Some(1), "{body}");
-    assert_eq!(body["items"][0]["product_id"], json!(pen));
-    assert_eq!(body["subtotal"]["amount"], json!(150));
-    // Selling it again does not bring it back: it was removed, not hidden.
+
+    for _ in 0..2 {
+        let body = cart(&shop, alice).await;
+        assert_eq!(body["items"].as_array().map(Vec::len), Some(1), "{body}");
+        assert_eq!(body["items"][0]["product_id"], json!(pen));
+        assert_eq!(
+            body["subtotal"],
+            json!({"amount": 150, "currency": "USD"}),
+            "the subtotal counts only what can be bought"
+        );
+        assert_eq!(
+            body["unavailable"],
+            json!([{"product_id": mug, "name": "Mug", "quantity": 2, "reason": "inactive"}])
+        );
+        assert_eq!(
+            stored_lines(&shop, alice).await,
+            [(mug, 2), (pen, 1)],
+            "reading the cart leaves it as it is"
+        );
+    }
+
     shop.update_product(mug, json!({"active": true})).await;
-    assert_eq!(
-        cart(&shop, alice).await["items"].as_array().map(Vec::len),
-        Some(1)
+    let body = cart(&shop, alice).await;
+    let ids: Vec<&serde_json::Value> = body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|line| &line["product_id"])
+        .collect();
+    assert_eq!(ids, [&json!(mug), &json!(pen)], "{body}");
+    assert_eq!(body["items"][0]["quantity"], json!(2));
+    assert_eq!(body["subtotal"]["amount"], json!(2 * 899 + 150));
+    assert!(
+        body.get("unavailable").is_none(),
+        "left out when there are none: {body}"
     );
+}
+
+#[tokio::test]
+async fn a_deleted_product_is_listed_without_a_name_and_removed_like_any_line() {
+    let shop = Shop::start().await;
+    let mug = shop.add_product("Mug", 899, 5).await;
+    let alice = customer();
+    shop.add_to_cart(alice, mug, 3).await;
+    let deleted = shop
+        .product_call(
+            Method::DELETE,
+            &format!("/api/v1/admin/products/{mug}"),
+            admin(),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{:?}", deleted.body);
+
+    let body = cart(&shop, alice).await;
+    assert_eq!(body["items"], json!([]));
+    assert_eq!(body["subtotal"], json!({"amount": 0, "currency": "USD"}));
+    assert_eq!(
+        body["unavailable"],
+        json!([{"product_id": mug, "quantity": 3, "reason": "unknown"}])
+    );
+
+    let path = format!("/api/v1/cart/items/{mug}");
+    let removed = shop.call(Method::DELETE, &path, alice, None).await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let body = cart(&shop, alice).await;
+    assert_eq!(body["items"], json!([]));
+    assert!(body.get("unavailable").is_none(), "{body}");
+    assert_eq!(stored_lines(&shop, alice).await, []);
+}
+
+#[tokio::test]
+async fn checkout_refuses_unavailable_lines_by_name_and_writes_nothing() {
+    let shop = Shop::start().await;
+    let mug = shop.add_product("Mug", 1000, 5).await;
+    let lamp = shop.add_product("Lamp", 3000, 5).await;
+    let alice = customer();
+    shop.add_to_cart(alice, mug, 1).await;
+    shop.add_to_cart(alice, lamp, 2).await;
+    shop.update_product(lamp, json!({"active": false})).await;
+
+    let answer = shop.checkout(alice, &key(), checkout_body(CARD_OK)).await;
+    assert_eq!(answer.status, StatusCode::CONFLICT, "{:?}", answer.body);
+    assert_eq!(answer.content_type, "application/problem+json");
+    assert_eq!(answer.body["type"], json!("/problems/conflict"));
+    assert_eq!(answer.fields(), [format!("cart.{lamp}")]);
+    assert_eq!(answer.body["errors"][0]["code"], json!("inactive"));
+    let detail = answer.body["detail"].as_str().expect("a detail");
+    assert!(detail.contains("Lamp"), "{detail}");
+    assert!(!detail.contains("Mug"), "{detail}");
+
+    assert_eq!(shop.orders(alice).await, []);
+    let written: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM payments), \
+                (SELECT count(*) FROM outbox)",
+    )
+    .fetch_one(&shop.order_db.pool)
+    .await
+    .expect("counts");
+    assert_eq!(written, (0, 0, 0), "orders, payments, events");
+    let reservations: i64 = sqlx::query_scalar("SELECT count(*) FROM reservations")
+        .fetch_one(&shop.product_db.pool)
+        .await
+        .expect("count");
+    assert_eq!(reservations, 0);
+    assert_eq!(shop.stock(mug).await, 5);
+    assert_eq!(stored_lines(&shop, alice).await, [(mug, 1), (lamp, 2)]);
+
+    // Once the line is removed, the rest of the cart checks out.
+    let path = format!("/api/v1/cart/items/{lamp}");
+    let removed = shop.call(Method::DELETE, &path, alice, None).await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let answer = shop.checkout(alice, &key(), checkout_body(CARD_OK)).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+    let order = answer.order();
+    assert_eq!(order.lines.len(), 1);
+    assert_eq!(order.lines[0].product_id, mug);
+    assert_eq!(stored_lines(&shop, alice).await, []);
 }
 
 #[tokio::test]

@@ -61,6 +61,8 @@ async fn the_public_api_is_described() {
     let schemas = doc["components"]["schemas"].as_object().expect("schemas");
     for schema in [
         "Cart",
+        "UnavailableLine",
+        "UnavailableReason",
         "SetQuantity",
         "CheckoutRequest",
         "Order",

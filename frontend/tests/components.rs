@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use contracts::auth::Role;
-use contracts::cart::{Cart, CartLine};
+use contracts::cart::{Cart, CartLine, UnavailableLine, UnavailableReason};
 use contracts::catalog::{Category, Product};
 use contracts::money::{Currency, Money};
 use contracts::orders::{
@@ -16,7 +16,7 @@ use contracts::users::User;
 use frontend::api::{ApiError, FieldErrors};
 use frontend::components::{
     AdminGuard, CartView, ErrorNotice, ErrorSummary, OrderSummary, ProductCard, ProductDraft,
-    ProductForm,
+    ProductForm, UnavailableLines,
 };
 use frontend::session::{Session, SessionHandle};
 use time::macros::datetime;
@@ -251,6 +251,72 @@ async fn cart_shows_line_totals_and_the_subtotal_from_the_api() {
         ),
         "Quantity of Green tea"
     );
+}
+
+#[tokio::test]
+async fn unavailable_lines_say_why_and_each_has_a_labelled_remove_button() {
+    let lines = vec![
+        UnavailableLine {
+            product_id: Uuid::from_u128(9),
+            name: Some("Desk lamp".to_owned()),
+            quantity: 2,
+            reason: UnavailableReason::Inactive,
+        },
+        UnavailableLine {
+            product_id: Uuid::from_u128(10),
+            name: None,
+            quantity: 1,
+            reason: UnavailableReason::Unknown,
+        },
+    ];
+    let html = render(Some(user(vec![Role::Customer])), move || {
+        html! { <UnavailableLines lines={lines} /> }
+    })
+    .await;
+    assert_eq!(
+        html.matches("data-testid=\"unavailable-line\"").count(),
+        2,
+        "{html}"
+    );
+    assert!(
+        html.contains("aria-labelledby=\"unavailable-heading\""),
+        "{html}"
+    );
+    assert_eq!(
+        text_with(&html, "id=\"unavailable-heading\""),
+        "No longer available"
+    );
+    assert!(html.contains("Not for sale at the moment"), "{html}");
+    assert!(html.contains("No longer sold"), "{html}");
+    assert!(html.contains("not in the subtotal"), "{html}");
+    assert!(
+        html.contains("aria-label=\"Remove Desk lamp from the cart\""),
+        "{html}"
+    );
+    // A deleted product has no name: the line still says what it is, and can be removed.
+    assert!(
+        html.contains("aria-label=\"Remove A product no longer in the catalog from the cart\""),
+        "{html}"
+    );
+    assert!(
+        !html.contains("href=\"/products/"),
+        "no links to products not for sale: {html}"
+    );
+
+    let busy = render(Some(user(vec![Role::Customer])), || {
+        html! {
+            <UnavailableLines busy=true lines={vec![UnavailableLine {
+                product_id: Uuid::from_u128(9),
+                name: Some("Desk lamp".to_owned()),
+                quantity: 2,
+                reason: UnavailableReason::Currency,
+            }]} />
+        }
+    })
+    .await;
+    let button = tag_with(&busy, "aria-label=\"Remove Desk lamp from the cart\"");
+    assert!(button.contains("disabled"), "{button}");
+    assert!(busy.contains("Not sold in this shop's currency"), "{busy}");
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
-//! The lines of a cart and its subtotal.
+//! The lines of a cart and its subtotal, and the lines that cannot be bought now.
 
-use contracts::cart::Cart;
+use contracts::cart::{Cart, UnavailableLine, UnavailableReason};
 use uuid::Uuid;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
@@ -101,5 +101,74 @@ pub fn CartView(props: &CartViewProps) -> Html {
                 </tr>
             </tfoot>
         </table>
+    }
+}
+
+/// Props of [`UnavailableLines`].
+#[derive(Debug, Clone, PartialEq, Properties)]
+pub struct UnavailableLinesProps {
+    /// The cart's lines the catalog does not sell now.
+    pub lines: Vec<UnavailableLine>,
+    /// Whether a change is being saved (the buttons are disabled meanwhile).
+    #[prop_or_default]
+    pub busy: bool,
+    /// Called with a product to remove.
+    #[prop_or_default]
+    pub on_remove: Callback<Uuid>,
+}
+
+/// What a shopper is told about a product the catalog does not sell now.
+fn reason_text(reason: UnavailableReason) -> &'static str {
+    match reason {
+        UnavailableReason::Inactive => "Not for sale at the moment",
+        UnavailableReason::Unknown => "No longer sold",
+        UnavailableReason::Currency => "Not sold in this shop's currency",
+    }
+}
+
+/// The products in the cart that cannot be bought now, each with a Remove button. They are
+/// out of the subtotal, and checkout waits until they are gone.
+#[component]
+pub fn UnavailableLines(props: &UnavailableLinesProps) -> Html {
+    let rows = props.lines.iter().map(|line| {
+        let id = line.product_id;
+        // A deleted product has no name any more.
+        let name = line
+            .name
+            .clone()
+            .unwrap_or_else(|| "A product no longer in the catalog".to_owned());
+        let on_remove = props.on_remove.clone();
+        html! {
+            <tr key={id.to_string()} data-testid="unavailable-line">
+                <th scope="row" class="cart-table__name">{ name.clone() }</th>
+                <td data-label="Status">{ reason_text(line.reason) }</td>
+                <td class="num" data-label="Quantity">{ line.quantity }</td>
+                <td>
+                    <button type="button" class="link-button" disabled={props.busy}
+                        aria-label={format!("Remove {name} from the cart")}
+                        onclick={move |_| on_remove.emit(id)}>{ "Remove" }</button>
+                </td>
+            </tr>
+        }
+    });
+    html! {
+        <section class="cart-unavailable" aria-labelledby="unavailable-heading">
+            <h2 id="unavailable-heading">{ "No longer available" }</h2>
+            <p class="field__hint">
+                { "These products cannot be bought right now and are not in the subtotal. Remove them to check out." }
+            </p>
+            <table class="cart-table">
+                <caption class="visually-hidden">{ "Products in your cart that are no longer available" }</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">{ "Product" }</th>
+                        <th scope="col">{ "Status" }</th>
+                        <th scope="col" class="num">{ "Quantity" }</th>
+                        <th scope="col"><span class="visually-hidden">{ "Actions" }</span></th>
+                    </tr>
+                </thead>
+                <tbody>{ for rows }</tbody>
+            </table>
+        </section>
     }
 }

@@ -12,7 +12,7 @@ mod product_card;
 mod product_form;
 
 pub use address::{AddressCard, AddressDraft, AddressForm, AddressFormProps};
-pub use cart_view::{CartView, CartViewProps};
+pub use cart_view::{CartView, CartViewProps, UnavailableLines, UnavailableLinesProps};
 pub use feedback::{Empty, ErrorNotice, ErrorSummary, ErrorSummaryProps, Loading, Notice};
 pub use field::{Checkbox, Field, FieldProps, Select, TextArea, field_id};
 pub use guard::{AdminGuard, GuardProps, RequireSignIn, SignInPrompt};

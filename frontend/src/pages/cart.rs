@@ -3,11 +3,12 @@ use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::api::{self, ApiError};
-use crate::components::{CartView, Empty, ErrorNotice, Loading};
+use crate::components::{CartView, Empty, ErrorNotice, Loading, UnavailableLines};
 use crate::hooks::{Load, use_load, use_title};
 use crate::route::Route;
 
-/// The cart: change quantities, remove lines, go to checkout.
+/// The cart: change quantities, remove lines, go to checkout (once nothing in it is
+/// unavailable).
 #[component]
 pub fn CartPage() -> Html {
     use_title("Cart");
@@ -43,7 +44,7 @@ pub fn CartPage() -> Html {
         Load::Failed(failure) => {
             html! { <ErrorNotice error={failure.clone()} retry={cart.reload.clone()} /> }
         }
-        Load::Ready(cart) if cart.items.is_empty() => html! {
+        Load::Ready(cart) if cart.items.is_empty() && cart.unavailable.is_empty() => html! {
             <Empty message="Your cart is empty.">
                 <p><Link<Route> to={Route::Catalog} classes="button button--primary">{ "Browse products" }</Link<Route>></p>
             </Empty>
@@ -51,10 +52,21 @@ pub fn CartPage() -> Html {
         Load::Ready(cart) => html! {
             <>
                 if let Some(failure) = &*error { <ErrorNotice error={failure.clone()} /> }
-                <CartView cart={cart.clone()} editable=true busy={*busy} {on_quantity} {on_remove} />
+                if !cart.items.is_empty() {
+                    <CartView cart={cart.clone()} editable=true busy={*busy} on_quantity={on_quantity.clone()} on_remove={on_remove.clone()} />
+                }
+                if !cart.unavailable.is_empty() {
+                    <UnavailableLines lines={cart.unavailable.clone()} busy={*busy} {on_remove} />
+                }
                 <p class="form__actions">
                     <Link<Route> to={Route::Catalog} classes="button">{ "Continue shopping" }</Link<Route>>
-                    <Link<Route> to={Route::Checkout} classes="button button--primary">{ "Checkout" }</Link<Route>>
+                    if cart.unavailable.is_empty() {
+                        <Link<Route> to={Route::Checkout} classes="button button--primary">{ "Checkout" }</Link<Route>>
+                    } else {
+                        <span data-testid="checkout-blocked">
+                            { "To check out, remove the products that are no longer available." }
+                        </span>
+                    }
                 </p>
             </>
         },

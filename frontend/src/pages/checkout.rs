@@ -147,7 +147,25 @@ fn failure_message(error: &ApiError, cart: &Cart) -> String {
     }
 }
 
-/// Checkout: a saved or new address, the card, and the order.
+/// Why the cart cannot be checked out yet, naming the products that are no longer available.
+fn blocked_message(cart: &Cart) -> String {
+    let names: Vec<&str> = cart
+        .unavailable
+        .iter()
+        .map(|line| {
+            line.name
+                .as_deref()
+                .unwrap_or("a product no longer in the catalog")
+        })
+        .collect();
+    format!(
+        "Some products in your cart are no longer available: {}. Remove them from your cart to check out.",
+        names.join(", ")
+    )
+}
+
+/// Checkout: a saved or new address, the card, and the order. A cart with products that are
+/// no longer available is not offered for checkout until they are removed.
 #[component]
 pub fn Checkout() -> Html {
     use_title("Checkout");
@@ -171,6 +189,17 @@ pub fn Checkout() -> Html {
         Load::Loading => return html! { <Loading label="Loading checkout…" /> },
         Load::Failed(error) => {
             return html! { <ErrorNotice error={error.clone()} retry={data.reload.clone()} /> };
+        }
+        Load::Ready((cart, _)) if !cart.unavailable.is_empty() => {
+            return html! {
+                <section>
+                    <h1>{ "Checkout" }</h1>
+                    <Notice kind="info">
+                        <p data-testid="checkout-blocked">{ blocked_message(cart) }</p>
+                        <p><Link<Route> to={Route::Cart} classes="button button--primary">{ "Back to the cart" }</Link<Route>></p>
+                    </Notice>
+                </section>
+            };
         }
         Load::Ready((cart, _)) if cart.items.is_empty() => {
             return html! {
@@ -199,8 +228,9 @@ pub fn Checkout() -> Html {
             failure.clone(),
             busy.clone(),
         );
-        let (state, destination, addresses, cart) = (
+        let (state, reload, destination, addresses, cart) = (
             data.state.clone(),
+            data.reload.clone(),
             destination.clone(),
             addresses.clone(),
             cart.clone(),
@@ -251,7 +281,7 @@ pub fn Checkout() -> Html {
                 cart.clone(),
                 navigator.clone(),
             );
-            let idempotency_key = idempotency_key.clone();
+            let (idempotency_key, reload) = (idempotency_key.clone(), reload.clone());
             spawn_local(async move {
                 if save {
                     match api::add_address(&address).await {
@@ -295,7 +325,16 @@ pub fn Checkout() -> Html {
                         }
                     }
                     Err(error) => {
-                        errors.set(error.field_errors());
+                        let field_errors = error.field_errors();
+                        if field_errors
+                            .iter()
+                            .any(|(field, _)| field.starts_with("cart."))
+                        {
+                            // A product was withdrawn while the form was open: the cart, read
+                            // again, shows which, as a cart with unavailable lines always does.
+                            reload.emit(());
+                        }
+                        errors.set(field_errors);
                         let declined = error.is(problem_types::PAYMENT_DECLINED);
                         failure.set(Some((failure_message(&error, &cart), declined)));
                     }
@@ -443,6 +482,9 @@ pub fn Confirmation(props: &ConfirmationProps) -> Html {
 
 #[cfg(test)]
 mod tests {
+    use contracts::cart::{UnavailableLine, UnavailableReason};
+    use contracts::money::{Currency, Money};
+
     use super::*;
 
     #[test]
@@ -456,6 +498,26 @@ mod tests {
         .check()
         .expect("valid");
         assert_eq!((card.exp_month, card.exp_year), (12, 2030));
+    }
+
+    #[test]
+    fn a_blocked_checkout_names_the_unavailable_products() {
+        let line = |id, name: Option<&str>| UnavailableLine {
+            product_id: Uuid::from_u128(id),
+            name: name.map(str::to_owned),
+            quantity: 1,
+            reason: UnavailableReason::Inactive,
+        };
+        let cart = Cart {
+            items: Vec::new(),
+            subtotal: Money::zero(Currency::parse("USD").expect("valid")),
+            unavailable: vec![line(1, Some("Desk lamp")), line(2, None)],
+        };
+        assert_eq!(
+            blocked_message(&cart),
+            "Some products in your cart are no longer available: Desk lamp, a product no longer \
+             in the catalog. Remove them from your cart to check out."
+        );
     }
 
     #[test]

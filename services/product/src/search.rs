@@ -247,28 +247,115 @@ async fn fetch(
     text: Option<&str>,
     after: Option<Position>,
 ) -> ApiResult<Vec<Hit>> {
-    let mut sql = QueryBuilder::<Postgres>::new("SELECT ");
-    sql.push(PRODUCT_COLUMNS);
-    match text {
-        None => sql.push(", false AS exact, 0::real AS rank"),
-        Some(_) => {
-            sql.push(", lower(p.name) = q.lowered AS exact, ts_rank(p.search, q.query) AS rank")
-        }
+    let mut sql = match text {
+        Some(text) => ranked_page(search, text, after)?,
+        None => listed_page(search, after)?,
     };
-    sql.push(" FROM products p JOIN inventory i ON i.product_id = p.id");
-    if let Some(text) = text {
-        sql.push(" CROSS JOIN (SELECT websearch_to_tsquery('english', ")
-            .push_bind(text.to_owned())
-            .push(") AS query, lower(")
-            .push_bind(text.to_owned())
-            .push(") AS lowered) q");
+    Ok(sql.build_query_as::<Hit>().fetch_all(&state.db).await?)
+}
+
+/// A page of a text search. Ranking needs every match, thousands for a common word, so the
+/// query sorts the matches by their sort keys alone and reads full rows and stock for the page
+/// only: carrying each match's row and stock through the sort cost several times the ranking.
+///
+/// ```sql
+/// WITH q AS MATERIALIZED (SELECT websearch_to_tsquery('english', $text) AS query)
+/// SELECT <product columns>, page.exact, page.rank FROM (
+///   SELECT * FROM (
+///     SELECT p.id, p.price_amount, p.created_at, <exact> AS exact, <rank> AS rank
+///     FROM q JOIN products p ON p.search @@ q.query WHERE <filters> ORDER BY <sort>
+///   ) ranked
+///   WHERE <after the cursor> AND <in stock> ORDER BY <sort> LIMIT <limit + 1>
+/// ) page JOIN products p ON p.id = page.id JOIN inventory i ON i.product_id = p.id
+/// ORDER BY <sort>
+/// ```
+fn ranked_page(
+    search: &Search,
+    text: &str,
+    after: Option<Position>,
+) -> ApiResult<QueryBuilder<Postgres>> {
+    let sort = effective_sort(search);
+    // The tsquery is parsed once, not per row as a generic plan would. Hidden in a CTE, it is
+    // also opaque to the planner, which then always takes the GIN index: a sequential scan that
+    // tests every product against a common word costs several times a bitmap scan of its
+    // matches, and walking the price index for a word nothing contains reads the whole table.
+    let mut sql =
+        QueryBuilder::new("WITH q AS MATERIALIZED (SELECT websearch_to_tsquery('english', ");
+    sql.push_bind(text)
+        .push(") AS query) SELECT ")
+        .push(PRODUCT_COLUMNS)
+        .push(", page.exact, page.rank FROM (SELECT * FROM (")
+        .push("SELECT p.id, p.price_amount, p.created_at, ");
+    if sort == ProductSort::Relevance {
+        // The products named exactly the query are found once, through the lower(name) index,
+        // rather than by lowering the name of every match.
+        sql.push("p.id IN (SELECT e.id FROM products e WHERE lower(e.name) = lower(")
+            .push_bind(text)
+            .push(")) AS exact, ts_rank(p.search, q.query) AS rank");
+    } else {
+        // The other sorts need neither, so no match is ranked.
+        sql.push("false AS exact, 0::real AS rank");
     }
+    sql.push(" FROM q JOIN products p ON p.search @@ q.query");
+    push_filters(&mut sql, search);
+    // Sorted in a subquery of its own, so the stock check below runs on the matches in order
+    // and stops when the page is full, instead of looking up the stock of every match. Without
+    // a stock check the LIMIT still reaches this sort, which then keeps only the best rows.
+    sql.push(order_by(sort, "")).push(") ranked");
+    let mut glue = " WHERE ";
+    if let Some(after) = after {
+        // Postgres pushes this down into the scan, so later pages rank each match twice: still
+        // cheaper than materializing the ranked matches (1.6 ms against 4 ms for 14,000).
+        sql.push(glue);
+        push_keyset(&mut sql, "ranked.", sort, after)?;
+        glue = " AND ";
+    }
+    if let Some(in_stock) = search.in_stock {
+        // A scalar subquery, not EXISTS: the planner would turn EXISTS into a join and look up
+        // the stock of every match before sorting.
+        sql.push(glue).push(if in_stock {
+            "(SELECT i.on_hand > i.reserved FROM inventory i WHERE i.product_id = ranked.id)"
+        } else {
+            "(SELECT i.on_hand <= i.reserved FROM inventory i WHERE i.product_id = ranked.id)"
+        });
+    }
+    sql.push(order_by(sort, "ranked."))
+        .push(" LIMIT ")
+        .push_bind(i64::from(search.limit) + 1)
+        .push(") page JOIN products p ON p.id = page.id JOIN inventory i ON i.product_id = p.id")
+        .push(order_by(sort, "page."));
+    Ok(sql)
+}
+
+/// A page of a list without text: the indexes on price and creation time give the rows in
+/// order, so the scan stops after the page.
+fn listed_page(search: &Search, after: Option<Position>) -> ApiResult<QueryBuilder<Postgres>> {
+    let sort = effective_sort(search);
+    let mut sql = QueryBuilder::new("SELECT ");
+    sql.push(PRODUCT_COLUMNS).push(
+        ", false AS exact, 0::real AS rank FROM products p JOIN inventory i ON i.product_id = p.id",
+    );
+    push_filters(&mut sql, search);
+    match search.in_stock {
+        Some(true) => sql.push(" AND i.on_hand > i.reserved"),
+        Some(false) => sql.push(" AND i.on_hand <= i.reserved"),
+        None => &mut sql,
+    };
+    if let Some(after) = after {
+        sql.push(" AND ");
+        push_keyset(&mut sql, "p.", sort, after)?;
+    }
+    sql.push(order_by(sort, "p."))
+        .push(" LIMIT ")
+        .push_bind(i64::from(search.limit) + 1);
+    Ok(sql)
+}
+
+/// `WHERE` with the visibility, category and price filters on products `p`.
+fn push_filters(sql: &mut QueryBuilder<Postgres>, search: &Search) {
     sql.push(" WHERE p.deleted_at IS NULL");
     if !search.include_hidden {
         sql.push(" AND p.active");
-    }
-    if text.is_some() {
-        sql.push(" AND p.search @@ q.query");
     }
     if let Some(categories) = &search.categories {
         sql.push(" AND p.category_id = ANY(")
@@ -281,41 +368,40 @@ async fn fetch(
     if let Some(max) = search.max_price {
         sql.push(" AND p.price_amount <= ").push_bind(max);
     }
-    match search.in_stock {
-        Some(true) => sql.push(" AND i.on_hand > i.reserved"),
-        Some(false) => sql.push(" AND i.on_hand <= i.reserved"),
-        None => &mut sql,
-    };
-    let sort = effective_sort(search);
-    if let Some(after) = after {
-        push_keyset(&mut sql, sort, after)?;
-    }
-    sql.push(match sort {
-        ProductSort::PriceAsc => " ORDER BY p.price_amount ASC, p.id ASC",
-        ProductSort::PriceDesc => " ORDER BY p.price_amount DESC, p.id DESC",
-        ProductSort::Relevance => " ORDER BY exact DESC, rank DESC, p.id DESC",
-        ProductSort::Newest => " ORDER BY p.created_at DESC, p.id DESC",
-    });
-    sql.push(" LIMIT ").push_bind(i64::from(search.limit) + 1);
-    Ok(sql.build_query_as::<Hit>().fetch_all(&state.db).await?)
 }
 
-/// Only rows strictly after `after` in the sort's order.
+/// The sort's `ORDER BY` over the sort keys `id`, `price_amount`, `created_at`, and for
+/// relevance `exact` and `rank`, each name prefixed with `row` (`"page."`, or `""` for the
+/// columns of the query's own select list).
+fn order_by(sort: ProductSort, row: &str) -> String {
+    match sort {
+        ProductSort::PriceAsc => format!(" ORDER BY {row}price_amount ASC, {row}id ASC"),
+        ProductSort::PriceDesc => format!(" ORDER BY {row}price_amount DESC, {row}id DESC"),
+        ProductSort::Relevance => {
+            format!(" ORDER BY {row}exact DESC, {row}rank DESC, {row}id DESC")
+        }
+        ProductSort::Newest => format!(" ORDER BY {row}created_at DESC, {row}id DESC"),
+    }
+}
+
+/// The condition that a row (its sort keys prefixed with `row`) comes strictly after `after` in
+/// the sort's order.
 fn push_keyset(
     sql: &mut QueryBuilder<Postgres>,
+    row: &str,
     sort: ProductSort,
     after: Position,
 ) -> ApiResult<()> {
     match (sort, after) {
         (ProductSort::PriceAsc, Position::Price { amount, id }) => {
-            sql.push(" AND (p.price_amount, p.id) > (")
+            sql.push(format!("({row}price_amount, {row}id) > ("))
                 .push_bind(amount)
                 .push(", ")
                 .push_bind(id)
                 .push(")");
         }
         (ProductSort::PriceDesc, Position::Price { amount, id }) => {
-            sql.push(" AND (p.price_amount, p.id) < (")
+            sql.push(format!("({row}price_amount, {row}id) < ("))
                 .push_bind(amount)
                 .push(", ")
                 .push_bind(id)
@@ -324,14 +410,14 @@ fn push_keyset(
         (ProductSort::Newest, Position::Newest { created_us, id }) => {
             let created = OffsetDateTime::from_unix_timestamp_nanos(i128::from(created_us) * 1000)
                 .map_err(|_| foreign_cursor())?;
-            sql.push(" AND (p.created_at, p.id) < (")
+            sql.push(format!("({row}created_at, {row}id) < ("))
                 .push_bind(created)
                 .push(", ")
                 .push_bind(id)
                 .push(")");
         }
         (ProductSort::Relevance, Position::Rank { exact, rank, id }) => {
-            sql.push(" AND (lower(p.name) = q.lowered, ts_rank(p.search, q.query), p.id) < (")
+            sql.push(format!("({row}exact, {row}rank, {row}id) < ("))
                 .push_bind(exact)
                 .push(", ")
                 .push_bind(rank)

@@ -273,6 +273,71 @@ async fn paging_while_rows_are_inserted_neither_repeats_nor_skips() {
     }
 }
 
+/// The ids of every page of `query`, four at a time, in order.
+async fn every_page(app: &TestApp, query: &str) -> Vec<Value> {
+    let mut ids = Vec::new();
+    let mut path = format!("{query}&limit=4");
+    loop {
+        let page = app.search(&path).await;
+        ids.extend(
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|p| p["id"].clone()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => path = format!("{query}&limit=4&cursor={next}"),
+            None => return ids,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_text_search_filtered_by_stock_pages_through_its_matches_in_order() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("keyboards", None).await.id;
+    // Every other keyboard is sold out; ranks and prices repeat, so ties are broken by id.
+    for i in 0..24 {
+        let stock = if i % 2 == 0 { 3 } else { 0 };
+        let mut body = product_body(
+            &format!("Keyboard model {i}"),
+            category,
+            1000 + (i % 5) * 100,
+            stock,
+        );
+        body["description"] = json!("keyboard ".repeat(i as usize % 3 + 1));
+        app.create_product(&body).await;
+    }
+    app.create_product(&product_body("Keyboard", category, 500, 0))
+        .await;
+
+    for (query, stocked, count) in [
+        ("q=keyboard&in_stock=true", true, 12),
+        ("q=keyboard&in_stock=false", false, 13),
+        ("q=keyboard&in_stock=false&sort=price_desc", false, 13),
+        ("q=keybaord&in_stock=true&sort=price_asc", true, 12),
+    ] {
+        let whole = app.search(&format!("{query}&limit=100")).await;
+        let items = whole["items"].as_array().expect("items");
+        assert_eq!(items.len(), count, "{query}");
+        assert!(
+            items
+                .iter()
+                .all(|p| (p["stock"].as_u64() > Some(0)) == stocked),
+            "{query}: {whole}"
+        );
+        let ids: Vec<Value> = items.iter().map(|p| p["id"].clone()).collect();
+        assert_eq!(every_page(&app, query).await, ids, "{query}");
+    }
+    let sold_out = app.search("q=keyboard&in_stock=false").await;
+    assert_eq!(
+        names(&sold_out)[0],
+        "Keyboard",
+        "the exact match still ranks first"
+    );
+}
+
 #[tokio::test]
 async fn a_tampered_or_foreign_cursor_is_refused() {
     let app = TestApp::spawn().await;

@@ -17,7 +17,7 @@ use contracts::problem::{PROBLEM_JSON, Problem};
 use kit::error::field_error;
 use kit::{ApiError, ApiResult, Json, Query};
 use serde::Serialize;
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -151,8 +151,11 @@ pub(crate) async fn list_products(
         .map(|token| state.cursors.decode(&scope, token))
         .transpose()
         .map_err(|InvalidCursor| foreign_cursor())?;
+    // One connection for the whole search: a typo takes three queries, and under load each
+    // would otherwise wait its turn for the pool again.
+    let mut db = state.db.acquire().await?;
     let categories = match category {
-        Some(slug) => Some(category_tree(&state, slug).await?),
+        Some(slug) => Some(category_tree(&mut db, slug).await?),
         None => None,
     };
     if categories.as_ref().is_some_and(Vec::is_empty) {
@@ -170,15 +173,15 @@ pub(crate) async fn list_products(
     };
     let (text, hits) = match cursor {
         Some(cursor) => {
-            let hits = fetch(&state, &search, cursor.text.as_deref(), Some(cursor.after)).await?;
+            let hits = fetch(&mut db, &search, cursor.text.as_deref(), Some(cursor.after)).await?;
             (cursor.text, hits)
         }
         None => {
-            let hits = fetch(&state, &search, search.text.as_deref(), None).await?;
+            let hits = fetch(&mut db, &search, search.text.as_deref(), None).await?;
             match &search.text {
-                Some(query) if hits.is_empty() => match correct(&state, query).await? {
+                Some(query) if hits.is_empty() => match correct(&mut db, query).await? {
                     Some(corrected) => {
-                        let hits = fetch(&state, &search, Some(&corrected), None).await?;
+                        let hits = fetch(&mut db, &search, Some(&corrected), None).await?;
                         (Some(corrected), hits)
                     }
                     None => (search.text.clone(), hits),
@@ -192,7 +195,7 @@ pub(crate) async fn list_products(
 
 /// The query with each word replaced by the most similar word of a product name, or `None`
 /// when no word changes (searching again would find nothing again).
-async fn correct(state: &AppState, query: &str) -> ApiResult<Option<String>> {
+async fn correct(db: &mut PgConnection, query: &str) -> ApiResult<Option<String>> {
     let words: Vec<(String, Option<String>)> = sqlx::query_as(
         "SELECT t.term, best.word \
          FROM regexp_split_to_table(lower($1), '[^[:alnum:]]+') WITH ORDINALITY AS t(term, n) \
@@ -203,7 +206,7 @@ async fn correct(state: &AppState, query: &str) -> ApiResult<Option<String>> {
     )
     .bind(query)
     .bind(SIMILARITY_THRESHOLD)
-    .fetch_all(&state.db)
+    .fetch_all(db)
     .await?;
     let changed = words
         .iter()
@@ -218,7 +221,7 @@ async fn correct(state: &AppState, query: &str) -> ApiResult<Option<String>> {
 }
 
 /// The ids of the category with `slug` and of all categories below it; empty when unknown.
-async fn category_tree(state: &AppState, slug: &str) -> ApiResult<Vec<Uuid>> {
+async fn category_tree(db: &mut PgConnection, slug: &str) -> ApiResult<Vec<Uuid>> {
     Ok(sqlx::query_scalar(
         "WITH RECURSIVE tree AS ( \
            SELECT id FROM categories WHERE slug = $1 AND deleted_at IS NULL \
@@ -228,7 +231,7 @@ async fn category_tree(state: &AppState, slug: &str) -> ApiResult<Vec<Uuid>> {
          ) SELECT id FROM tree",
     )
     .bind(slug)
-    .fetch_all(&state.db)
+    .fetch_all(db)
     .await?)
 }
 
@@ -242,7 +245,7 @@ fn effective_sort(search: &Search) -> ProductSort {
 
 /// One page of hits (plus one, to tell whether another page follows) for `text`.
 async fn fetch(
-    state: &AppState,
+    db: &mut PgConnection,
     search: &Search,
     text: Option<&str>,
     after: Option<Position>,
@@ -251,7 +254,7 @@ async fn fetch(
         Some(text) => ranked_page(search, text, after)?,
         None => listed_page(search, after)?,
     };
-    Ok(sql.build_query_as::<Hit>().fetch_all(&state.db).await?)
+    Ok(sql.build_query_as::<Hit>().fetch_all(db).await?)
 }
 
 /// A page of a text search. Ranking needs every match, thousands for a common word, so the

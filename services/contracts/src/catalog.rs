@@ -36,6 +36,36 @@ pub struct NewCategory {
     pub parent_id: Option<Uuid>,
 }
 
+/// `PATCH /api/v1/admin/categories/{id}`: change a category. Absent fields stay as they are;
+/// `"parent_id": null` makes it a top-level category.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateCategory {
+    /// The new URL name, unique.
+    #[serde(
+        default,
+        deserialize_with = "crate::patch::required",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub slug: Option<String>,
+    /// The new name shown in the shop.
+    #[serde(
+        default,
+        deserialize_with = "crate::patch::required",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub name: Option<String>,
+    /// The new parent; `Some(None)` (`null`) makes it a top-level category.
+    #[serde(
+        default,
+        deserialize_with = "crate::patch::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Uuid>))]
+    pub parent_id: Option<Option<Uuid>>,
+}
+
 /// A product as the shop shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -62,7 +92,8 @@ pub struct Product {
     pub active: bool,
     /// Units available to buy now: on hand minus units reserved by open orders.
     pub stock: u32,
-    /// Incremented on every change; send it back in [`UpdateProduct::version`].
+    /// Incremented on every admin write (fields, stock level, deletion), not when orders
+    /// reserve or release units; send it back in [`UpdateProduct::version`].
     pub version: i64,
     /// When the product was created.
     #[serde(with = "time::serde::rfc3339")]
@@ -219,6 +250,26 @@ mod tests {
 
     fn usd(amount: i64) -> Money {
         Money::new(amount, Currency::parse("USD").expect("valid"))
+    }
+
+    #[test]
+    fn category_patch_tells_absent_from_null() {
+        let parse = |v: serde_json::Value| serde_json::from_value::<UpdateCategory>(v);
+        assert_eq!(parse(json!({})).expect("empty"), UpdateCategory::default());
+        let top = parse(json!({"parent_id": null})).expect("null parent");
+        assert_eq!(top.parent_id, Some(None));
+        assert_eq!(
+            serde_json::to_value(&top).expect("json"),
+            json!({"parent_id": null})
+        );
+        assert!(
+            parse(json!({"name": null})).is_err(),
+            "a name cannot be cleared"
+        );
+        assert!(
+            parse(json!({"colour": "red"})).is_err(),
+            "unknown fields are refused"
+        );
     }
 
     #[test]

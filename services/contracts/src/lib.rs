@@ -27,5 +27,6 @@ pub mod inventory;
 pub mod money;
 pub mod orders;
 pub mod pagination;
+mod patch;
 pub mod problem;
 pub mod users;

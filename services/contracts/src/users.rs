@@ -116,21 +116,21 @@ pub struct UpdateAddress {
     /// Who receives the parcel.
     #[serde(
         default,
-        deserialize_with = "patch::required",
+        deserialize_with = "crate::patch::required",
         skip_serializing_if = "Option::is_none"
     )]
     pub recipient: Option<String>,
     /// Street and number.
     #[serde(
         default,
-        deserialize_with = "patch::required",
+        deserialize_with = "crate::patch::required",
         skip_serializing_if = "Option::is_none"
     )]
     pub line1: Option<String>,
     /// Apartment, floor, company; `Some(None)` (`null`) clears it.
     #[serde(
         default,
-        deserialize_with = "patch::nullable",
+        deserialize_with = "crate::patch::nullable",
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
@@ -138,21 +138,21 @@ pub struct UpdateAddress {
     /// City or town.
     #[serde(
         default,
-        deserialize_with = "patch::required",
+        deserialize_with = "crate::patch::required",
         skip_serializing_if = "Option::is_none"
     )]
     pub city: Option<String>,
     /// Postal or ZIP code.
     #[serde(
         default,
-        deserialize_with = "patch::required",
+        deserialize_with = "crate::patch::required",
         skip_serializing_if = "Option::is_none"
     )]
     pub postal_code: Option<String>,
     /// State, province or region; `Some(None)` (`null`) clears it.
     #[serde(
         default,
-        deserialize_with = "patch::nullable",
+        deserialize_with = "crate::patch::nullable",
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
@@ -160,35 +160,18 @@ pub struct UpdateAddress {
     /// ISO 3166-1 alpha-2 country code.
     #[serde(
         default,
-        deserialize_with = "patch::required",
+        deserialize_with = "crate::patch::required",
         skip_serializing_if = "Option::is_none"
     )]
     pub country: Option<String>,
     /// A phone number for the carrier; `Some(None)` (`null`) clears it.
     #[serde(
         default,
-        deserialize_with = "patch::nullable",
+        deserialize_with = "crate::patch::nullable",
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub phone: Option<Option<String>>,
-}
-
-/// Deserializers for merge-patch fields: with `#[serde(default)]` an absent field is `None`.
-mod patch {
-    use serde::{Deserialize, Deserializer};
-
-    /// A present field of a required value: a string; `null` is an error naming the field.
-    pub(super) fn required<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        String::deserialize(d).map(Some)
-    }
-
-    /// A present field of an optional value: `null` becomes `Some(None)`, "clear it".
-    pub(super) fn nullable<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Option<String>>, D::Error> {
-        Option::<String>::deserialize(d).map(Some)
-    }
 }
 
 /// `PATCH /api/v1/admin/users/{id}`: an admin sets a user's roles.

@@ -11,44 +11,16 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use contracts::catalog::{Category, NewCategory};
+use contracts::catalog::{Category, NewCategory, UpdateCategory};
 use contracts::problem::{PROBLEM_JSON, Problem};
 use kit::identity::Admin;
 use kit::{ApiError, ApiResult, Json, Path, ResultExt};
-use serde::{Deserialize, Deserializer};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::catalog::taken;
 use crate::fields;
-
-/// `PATCH /api/v1/admin/categories/{id}`: change a category. Absent fields stay as they are;
-/// `"parent_id": null` makes it a top-level category.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UpdateCategory {
-    /// The new URL name, unique.
-    #[serde(default, deserialize_with = "present")]
-    pub(crate) slug: Option<String>,
-    /// The new name shown in the shop.
-    #[serde(default, deserialize_with = "present")]
-    pub(crate) name: Option<String>,
-    /// The new parent; `null` for a top-level category.
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Uuid>)]
-    pub(crate) parent_id: Option<Option<Uuid>>,
-}
-
-/// A present field of a required value: `null` is an error naming the field, not "unchanged".
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    String::deserialize(d).map(Some)
-}
-
-/// A present field of an optional value: `null` becomes `Some(None)`, "clear it".
-fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Uuid>>, D::Error> {
-    Option::<Uuid>::deserialize(d).map(Some)
-}
 
 fn not_found() -> ApiError {
     ApiError::NotFound("There is no such category.".to_owned())

@@ -6,12 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use contracts::catalog::{NewCategory, NewProduct, UpdateProduct};
+use contracts::catalog::{NewCategory, NewProduct, UpdateCategory, UpdateProduct};
 use contracts::money::{Currency, Money};
 use contracts::problem::FieldError;
 use kit::error::field_error;
-
-use crate::categories::UpdateCategory;
 
 /// Longest name a product or category may have.
 const MAX_NAME: usize = 200;

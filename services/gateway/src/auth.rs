@@ -4,9 +4,13 @@
 //! signed with a key id the cache does not know triggers one refetch (the user service may have
 //! rotated), at most once per `refetch_min_interval`, so forged key ids cannot turn the gateway
 //! into an amplifier against the user service.
+//!
+//! Verified tokens are remembered for a while (see [`crate::verified`]), so a client's every
+//! request does not pay for a signature check; fetching new keys forgets them all, so a token
+//! signed with a key the JWKS no longer lists is checked, and refused, at once.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -22,14 +26,24 @@ use crate::AppState;
 use crate::config::AuthConfig;
 use crate::ratelimit::{ClientIp, ClientKey};
 use crate::routes::{self, Access};
+use crate::verified::TokenCache;
 
-/// The cached verification keys.
+/// How many verified tokens are remembered: far more than the clients signed in to one replica
+/// within [`VERIFIED_FOR`], at a few hundred bytes each.
+const VERIFIED_CAPACITY: usize = 10_000;
+
+/// The longest a verified token is remembered (less when it expires sooner). Short, so the
+/// cache's memory follows active clients; a token cannot be revoked before its `exp` anyway.
+const VERIFIED_FOR: Duration = Duration::from_secs(60);
+
+/// The cached verification keys, and the tokens verified with them recently.
 #[derive(Debug)]
 pub struct Keys {
     config: AuthConfig,
     http: reqwest::Client,
     verifier: RwLock<Option<Arc<Verifier>>>,
     last_fetch: Mutex<Option<Instant>>,
+    verified: TokenCache,
 }
 
 impl Keys {
@@ -40,11 +54,22 @@ impl Keys {
             http,
             verifier: RwLock::new(None),
             last_fetch: Mutex::new(None),
+            verified: TokenCache::new(VERIFIED_CAPACITY, VERIFIED_FOR),
         }
     }
 
-    /// Verifies an access token.
-    pub async fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+    /// Verifies an access token, or finds it verified recently.
+    pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, ApiError> {
+        if let Some(claims) = self.verified.get(token) {
+            return Ok(claims);
+        }
+        let claims = Arc::new(self.check(token).await?);
+        self.verified.insert(token, claims.clone());
+        Ok(claims)
+    }
+
+    /// Checks an access token's signature and claims against the keys.
+    async fn check(&self, token: &str) -> Result<Claims, ApiError> {
         // Bound first: a guard in the match scrutinee would live through `refresh`, which
         // takes the write lock.
         let cached = self.verifier.read().await.clone();
@@ -93,6 +118,7 @@ impl Keys {
                 .map_err(|e| ApiError::Internal(anyhow::anyhow!("unusable JWKS: {e}")))?,
         );
         *self.verifier.write().await = Some(verifier.clone());
+        self.verified.clear();
         *last_fetch = Some(Instant::now());
         tracing::info!(keys = jwks.keys.len(), "JWKS loaded");
         Ok(verifier)
@@ -101,6 +127,18 @@ impl Keys {
 
 fn invalid_token() -> ApiError {
     ApiError::Unauthorized("The access token is invalid or expired.".to_owned())
+}
+
+/// The token of an `Authorization: Bearer` header.
+fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
 }
 
 /// Middleware: drops client-sent identity headers, verifies the bearer token when there is one,
@@ -115,14 +153,6 @@ pub async fn authenticate(
     let headers = request.headers_mut();
     headers.remove(USER_ID_HEADER);
     headers.remove(USER_ROLES_HEADER);
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_owned());
     let access = routes::resolve(
         request.method(),
         request.uri().path(),
@@ -130,8 +160,8 @@ pub async fn authenticate(
     )
     .map_or(Access::Public, |route| route.access);
 
-    let claims = match token {
-        Some(token) => match state.keys.verify(&token).await {
+    let claims = match bearer(request.headers()) {
+        Some(token) => match state.keys.verify(token).await {
             Ok(claims) => Some(claims),
             Err(error) => return error.into_response(),
         },
@@ -168,5 +198,91 @@ pub async fn authenticate(
         None => {
             ApiError::Internal(anyhow::anyhow!("no peer address for rate limiting")).into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use contracts::auth::Role;
+    use tokens::Signer;
+
+    use super::*;
+
+    /// Keys that already trust `signer`'s key, without leeway, and never need a fetch.
+    fn trusting(signer: &Signer) -> Keys {
+        let keys = Keys::new(
+            AuthConfig {
+                jwks_url: "http://127.0.0.1:9/.well-known/jwks.json".into(),
+                issuer: "ecommerce".into(),
+                audience: "ecommerce-api".into(),
+                refetch_min_interval: Duration::from_secs(3600),
+            },
+            reqwest::Client::new(),
+        );
+        let jwks = Jwks {
+            keys: vec![signer.jwk()],
+        };
+        let verifier = Verifier::new(&jwks, "ecommerce", "ecommerce-api")
+            .expect("verifier")
+            .with_leeway(Duration::ZERO);
+        *keys.verifier.try_write().expect("unlocked") = Some(Arc::new(verifier));
+        keys
+    }
+
+    fn sign(signer: &Signer, expires_in: i64) -> String {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        signer
+            .sign(&Claims {
+                sub: uuid::Uuid::new_v4(),
+                roles: vec![Role::Customer],
+                iss: "ecommerce".into(),
+                aud: "ecommerce-api".into(),
+                iat: now,
+                exp: now + expires_in,
+                jti: uuid::Uuid::new_v4().to_string(),
+            })
+            .expect("sign")
+    }
+
+    fn signer() -> Signer {
+        Signer::from_pem("k1", &tokens::generate_pem().expect("key")).expect("signer")
+    }
+
+    #[tokio::test]
+    async fn a_cached_token_is_refused_once_it_expires() {
+        let signer = signer();
+        let keys = trusting(&signer);
+        let token = sign(&signer, 1);
+        keys.verify(&token).await.expect("valid now");
+        assert!(keys.verified.get(&token).is_some(), "remembered");
+
+        // Past `exp` by more than a whole second, so the verifier refuses it too.
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let error = keys.verify(&token).await.expect_err("expired");
+        assert_eq!(error.status(), 401);
+    }
+
+    #[tokio::test]
+    async fn a_bad_signature_is_never_answered_from_the_cache() {
+        let signer = signer();
+        let keys = trusting(&signer);
+        let token = sign(&signer, 300);
+        let claims = keys.verify(&token).await.expect("valid");
+
+        // The same header and claims, which are cached, with another signature.
+        let (signed, signature) = token.rsplit_once('.').expect("three parts");
+        let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
+        let forged = format!("{signed}.{flipped}{}", &signature[1..]);
+        // And a signature made by another key over the same bytes.
+        let other = sign(&self::signer(), 300);
+        let foreign = format!("{signed}.{}", other.rsplit_once('.').expect("parts").1);
+        for bad in [forged, foreign] {
+            for _ in 0..2 {
+                let error = keys.verify(&bad).await.expect_err("bad signature");
+                assert_eq!(error.status(), 401, "{bad}");
+            }
+            assert!(keys.verified.get(&bad).is_none(), "{bad}");
+        }
+        assert_eq!(keys.verify(&token).await.expect("still valid"), claims);
     }
 }

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod proxy;
 pub mod ratelimit;
 pub mod routes;
+mod verified;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -12,9 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::Request;
 use contracts::auth::{Claims, Role};
 use http::header::{self, HeaderValue};
 use kit::ApiError;
@@ -25,7 +23,7 @@ use tokio::sync::{Mutex, RwLock};
 use crate::AppState;
 use crate::config::AuthConfig;
 use crate::ratelimit::{ClientIp, ClientKey};
-use crate::routes::{self, Access};
+use crate::routes::Access;
 use crate::verified::TokenCache;
 
 /// How many verified tokens are remembered: far more than the clients signed in to one replica
@@ -141,39 +139,36 @@ fn bearer(headers: &http::HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Middleware: drops client-sent identity headers, verifies the bearer token when there is one,
-/// enforces the route's access level, and records whom the request counts against: the
-/// [`ClientIp`] always (the credentials bucket's key), and the [`ClientKey`], the user when
-/// signed in, the address otherwise (the other buckets' key).
+/// Whom a request counts against, once its caller is known.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    /// The user when signed in, the address otherwise: the API and storefront buckets' key.
+    pub key: ClientKey,
+    /// The address, token or not: the credentials bucket's key.
+    pub ip: Option<ClientIp>,
+}
+
+/// Drops client-sent identity headers, verifies the bearer token when there is one, enforces
+/// `access`, and vouches for a verified caller upstream with the identity headers.
 pub async fn authenticate(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+    state: &AppState,
+    request: &mut Request,
+    access: Access,
+) -> Result<Caller, ApiError> {
     let headers = request.headers_mut();
     headers.remove(USER_ID_HEADER);
     headers.remove(USER_ROLES_HEADER);
-    let access = routes::resolve(
-        request.method(),
-        request.uri().path(),
-        state.proxy.has_web(),
-    )
-    .map_or(Access::Public, |route| route.access);
-
     let claims = match bearer(request.headers()) {
-        Some(token) => match state.keys.verify(token).await {
-            Ok(claims) => Some(claims),
-            Err(error) => return error.into_response(),
-        },
+        Some(token) => Some(state.keys.verify(token).await?),
         None => None,
     };
-    let ip = ClientIp::of(&request, state.trust_forwarded_for);
+    let ip = ClientIp::of(request, state.trust_forwarded_for);
     let key = match (&claims, access) {
         (None, Access::User | Access::Admin) => {
-            return ApiError::Unauthorized("Sign in to continue.".to_owned()).into_response();
+            return Err(ApiError::Unauthorized("Sign in to continue.".to_owned()));
         }
         (Some(claims), Access::Admin) if !claims.roles.contains(&Role::Admin) => {
-            return ApiError::Forbidden("This needs the admin role.".to_owned()).into_response();
+            return Err(ApiError::Forbidden("This needs the admin role.".to_owned()));
         }
         (Some(claims), _) => {
             let headers = request.headers_mut();
@@ -183,22 +178,18 @@ pub async fn authenticate(
             if let Ok(roles) = HeaderValue::from_str(&Identity::roles_header(&claims.roles)) {
                 headers.insert(USER_ROLES_HEADER, roles);
             }
-            Some(ClientKey::User(claims.sub))
+            ClientKey::User(claims.sub)
         }
-        (None, Access::Public) => ip.map(|ClientIp(ip)| ClientKey::Ip(ip)),
-    };
-    match key {
-        Some(key) => {
-            request.extensions_mut().insert(key);
-            if let Some(ip) = ip {
-                request.extensions_mut().insert(ip);
+        (None, Access::Public) => match ip {
+            Some(ClientIp(ip)) => ClientKey::Ip(ip),
+            None => {
+                return Err(ApiError::Internal(anyhow::anyhow!(
+                    "no peer address for rate limiting"
+                )));
             }
-            next.run(request).await
-        }
-        None => {
-            ApiError::Internal(anyhow::anyhow!("no peer address for rate limiting")).into_response()
-        }
-    }
+        },
+    };
+    Ok(Caller { key, ip })
 }
 
 #[cfg(test)]

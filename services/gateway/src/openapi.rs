@@ -13,7 +13,6 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
 use axum::response::Html;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared, join_all};
@@ -65,7 +64,7 @@ impl Docs {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn merged(self: &Arc<Self>, state: &AppState) -> Arc<Value> {
+    async fn merged(self: &Arc<Self>, state: &Arc<AppState>) -> Arc<Value> {
         let fetch = {
             let mut cache = self.cache();
             if let Some((at, doc)) = &cache.doc
@@ -91,7 +90,7 @@ impl Docs {
         fetch.await
     }
 
-    async fn fetch(self: Arc<Self>, state: AppState) -> Arc<Value> {
+    async fn fetch(self: Arc<Self>, state: Arc<AppState>) -> Arc<Value> {
         let fetches = state.openapi_sources.iter().map(|(name, url)| {
             let http = &state.http;
             async move {
@@ -178,14 +177,14 @@ pub fn merge(docs: &[Value]) -> Value {
 }
 
 /// `GET /api/v1/openapi.json`.
-pub async fn document(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json((*state.docs.merged(&state).await).clone()))
+pub async fn document(state: &Arc<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json((*state.docs.merged(state).await).clone()))
 }
 
 /// `GET /api/v1/docs`: the operations as a plain HTML page (no scripts, so it needs nothing from
 /// outside and passes a strict CSP).
-pub async fn page(State(state): State<AppState>) -> Html<String> {
-    let doc = state.docs.merged(&state).await;
+pub async fn page(state: &Arc<AppState>) -> Html<String> {
+    let doc = state.docs.merged(state).await;
     let mut rows = String::new();
     if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
         for (path, operations) in paths {

@@ -1,4 +1,4 @@
-//! Rate limiting with tower-governor (GCRA), in three buckets:
+//! Rate limiting with governor (GCRA), in three buckets:
 //!
 //! - the API bucket (`RATE_LIMIT_*`), per user when signed in, per client IP otherwise, so users
 //!   behind one NAT do not share a limit and a user does not get more by changing address;
@@ -17,30 +17,31 @@
 //! rate. That is the honest cost of keeping the limiter in memory (no network hop per request);
 //! a shared limit would need a shared store such as Redis.
 //!
-//! Answers carry the IETF `RateLimit-Limit` and `RateLimit-Remaining` headers (renamed from
-//! tower-governor's `x-ratelimit-*`); a 429 is a problem with `Retry-After` and `RateLimit-Reset`
-//! (seconds until a request is allowed again).
+//! Answers carry the IETF `RateLimit-Limit` and `RateLimit-Remaining` headers; a 429 is a
+//! problem with `Retry-After` and `RateLimit-Reset` (seconds until a request is allowed again).
+//!
+//! The handlers ask [`Limits::check`] directly, once the caller is known, rather than through a
+//! tower layer per bucket: a layer per route clones the whole service stack beneath it on every
+//! request, which cost more than the limiting itself.
 
 use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
-use http::HeaderMap;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 use http::header::{HeaderName, HeaderValue};
 use kit::ApiError;
-use tower_governor::GovernorError;
-use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
-use tower_governor::key_extractor::KeyExtractor;
 use uuid::Uuid;
 
 use crate::config::RateLimits;
 
-/// Whom a request counts against, decided by the authentication middleware.
+/// Whom a request counts against, decided by [`crate::auth::authenticate`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientKey {
     /// A verified user, wherever they connect from.
@@ -49,7 +50,7 @@ pub enum ClientKey {
     Ip(IpAddr),
 }
 
-/// The address a request comes from, as the authentication middleware determined it.
+/// The address a request comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientIp(pub IpAddr);
 
@@ -72,86 +73,119 @@ impl ClientIp {
     }
 }
 
-/// Keys the API and storefront buckets: the [`ClientKey`] the authentication middleware stored.
-#[derive(Debug, Clone, Copy)]
-pub struct ByClient;
+/// The buckets a route counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// The API bucket.
+    Api,
+    /// The API bucket, then the credentials bucket (login and register).
+    Credentials,
+    /// The storefront bucket.
+    Web,
+}
 
-impl KeyExtractor for ByClient {
-    type Key = ClientKey;
+type Limiter<K> =
+    RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
 
-    fn extract<T>(&self, request: &http::Request<T>) -> Result<ClientKey, GovernorError> {
-        request
-            .extensions()
-            .get::<ClientKey>()
-            .copied()
-            .ok_or(GovernorError::UnableToExtractKey)
+/// The gateway's three buckets.
+#[derive(Debug)]
+pub struct Limits {
+    api: Limiter<ClientKey>,
+    web: Limiter<ClientKey>,
+    credentials: Limiter<IpAddr>,
+}
+
+/// The counts a request that was let through reports in its answer's headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    limit: u32,
+    remaining: u32,
+}
+
+impl Allowance {
+    /// Adds `RateLimit-Limit` and `RateLimit-Remaining` to an answer.
+    pub fn annotate(self, mut response: Response) -> Response {
+        let headers = response.headers_mut();
+        headers.insert(LIMIT, HeaderValue::from(self.limit));
+        headers.insert(REMAINING, HeaderValue::from(self.remaining));
+        response
     }
 }
 
-/// Keys the credentials bucket: the [`ClientIp`] the authentication middleware stored, even
-/// for a request that carries a valid token.
-#[derive(Debug, Clone, Copy)]
-pub struct ByIp;
-
-impl KeyExtractor for ByIp {
-    type Key = IpAddr;
-
-    fn extract<T>(&self, request: &http::Request<T>) -> Result<IpAddr, GovernorError> {
-        request
-            .extensions()
-            .get::<ClientIp>()
-            .map(|ClientIp(ip)| *ip)
-            .ok_or(GovernorError::UnableToExtractKey)
+impl Limits {
+    /// The buckets for `limits`.
+    pub fn new(limits: &RateLimits) -> Self {
+        Self {
+            api: limiter(per_second(limits.per_second), limits.burst),
+            web: limiter(per_second(limits.web_per_second), limits.web_burst),
+            credentials: limiter(
+                Duration::from_millis(60_000 / limits.auth_per_minute.max(1)),
+                limits.auth_burst,
+            ),
+        }
     }
-}
 
-/// A limiter configuration keyed by `K`.
-pub type Limiter<K = ByClient> = GovernorConfig<K, StateInformationMiddleware>;
+    /// Counts a request of `key` (from `ip`) against `bucket`. The API and storefront buckets
+    /// are keyed by `key`, the credentials bucket by `ip`; login and register count against the
+    /// API bucket first and report its counts, or the credentials bucket's refusal.
+    pub fn check(
+        &self,
+        bucket: Bucket,
+        key: ClientKey,
+        ip: Option<ClientIp>,
+    ) -> Result<Allowance, Refusal> {
+        let allowance = match bucket {
+            Bucket::Api | Bucket::Credentials => check(&self.api, &key)?,
+            Bucket::Web => check(&self.web, &key)?,
+        };
+        if bucket == Bucket::Credentials {
+            let Some(ClientIp(ip)) = ip else {
+                return Err(Refusal::Problem(ApiError::Internal(anyhow::anyhow!(
+                    "no client address for rate limiting"
+                ))));
+            };
+            check(&self.credentials, &ip)?;
+        }
+        Ok(allowance)
+    }
 
-/// The API limiter: `per_second` sustained, `burst` at once, per client.
-pub fn api(limits: &RateLimits) -> Limiter {
-    build(ByClient, per_second(limits.per_second), limits.burst)
-}
-
-/// The storefront limiter, per client.
-pub fn web(limits: &RateLimits) -> Limiter {
-    build(
-        ByClient,
-        per_second(limits.web_per_second),
-        limits.web_burst,
-    )
-}
-
-/// The login/register limiter, per client IP.
-pub fn credentials(limits: &RateLimits) -> Limiter<ByIp> {
-    build(
-        ByIp,
-        Duration::from_millis(60_000 / limits.auth_per_minute.max(1)),
-        limits.auth_burst,
-    )
+    /// Drops the state of clients idle long enough to be back at a full bucket.
+    pub fn retain_recent(&self) {
+        self.api.retain_recent();
+        self.web.retain_recent();
+        self.credentials.retain_recent();
+    }
 }
 
 fn per_second(rate: u64) -> Duration {
     Duration::from_nanos(1_000_000_000 / rate.max(1))
 }
 
-fn build<K>(key: K, period: Duration, burst: u32) -> Limiter<K>
-where
-    K: KeyExtractor,
-{
-    let mut builder = GovernorConfigBuilder::default().key_extractor(key);
-    builder
-        .period(period.max(Duration::from_nanos(1)))
-        .burst_size(burst.max(1));
-    match builder.use_headers().finish() {
-        Some(config) => config,
-        None => unreachable!("period and burst are clamped to be non-zero"),
+fn limiter<K: Hash + Eq + Clone>(period: Duration, burst: u32) -> Limiter<K> {
+    let period = period.max(Duration::from_nanos(1));
+    let Some(quota) = Quota::with_period(period) else {
+        unreachable!("the period is clamped to be non-zero")
+    };
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    RateLimiter::keyed(quota.allow_burst(burst)).with_middleware::<StateInformationMiddleware>()
+}
+
+fn check<K: Hash + Eq + Clone>(limiter: &Limiter<K>, key: &K) -> Result<Allowance, Refusal> {
+    match limiter.check_key(key) {
+        Ok(snapshot) => Ok(Allowance {
+            limit: snapshot.quota().burst_size().get(),
+            remaining: snapshot.remaining_burst_capacity(),
+        }),
+        Err(refused) => Err(Refusal::Limited {
+            limit: refused.quota().burst_size().get(),
+            wait: refused.wait_time_from(limiter.clock().now()),
+        }),
     }
 }
 
-/// Every minute, runs `sweep`, which drops the state of clients idle long enough to be back at a
-/// full bucket, so the limiters' memory follows active clients, not every address ever seen.
-pub fn spawn_cleanup(sweep: impl Fn() + Send + 'static, shutdown: &kit::shutdown::Shutdown) {
+/// Every minute, drops the state of clients idle long enough to be back at a full bucket, so
+/// the limiters' memory follows active clients, not every address ever seen.
+pub fn spawn_cleanup(limits: std::sync::Arc<Limits>, shutdown: &kit::shutdown::Shutdown) {
     let stop = shutdown.cancelled_owned();
     shutdown.spawn(async move {
         tokio::pin!(stop);
@@ -159,112 +193,160 @@ pub fn spawn_cleanup(sweep: impl Fn() + Send + 'static, shutdown: &kit::shutdown
         loop {
             tokio::select! {
                 () = &mut stop => return,
-                _ = tick.tick() => sweep(),
+                _ = tick.tick() => limits.retain_recent(),
             }
         }
     });
 }
 
-/// The 429 problem, with the limiter's headers in their standard names.
-pub fn rejection(error: GovernorError) -> Response<Body> {
-    match error {
-        GovernorError::TooManyRequests { wait_time, headers } => {
-            // tower-governor rounds the wait down, so a client told "0" would retry too early.
-            let wait = wait_time.max(1);
-            let mut response = ApiError::TooManyRequests {
-                retry_after: Some(wait),
-            }
-            .into_response();
-            let out = response.headers_mut();
-            if let Some(limit) = headers.as_ref().and_then(|h| h.get(LEGACY_LIMIT)) {
-                out.insert(LIMIT, limit.clone());
-            }
-            out.insert(REMAINING, HeaderValue::from(0));
-            out.insert(RESET, HeaderValue::from(wait));
-            response
-        }
-        GovernorError::UnableToExtractKey => {
-            ApiError::Internal(anyhow::anyhow!("rate limiter found no client key")).into_response()
-        }
-        GovernorError::Other { code, msg, .. } => {
-            ApiError::Internal(anyhow::anyhow!("rate limiter: {code} {msg:?}")).into_response()
-        }
+/// Why a request may not go on.
+#[derive(Debug)]
+pub enum Refusal {
+    /// A bucket of `limit` requests is empty and lets one through again after `wait`.
+    Limited {
+        /// The bucket's size.
+        limit: u32,
+        /// The time until it lets a request through.
+        wait: Duration,
+    },
+    /// Anything else: the caller is not authenticated or not allowed, or cannot be told apart.
+    Problem(ApiError),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(problem: ApiError) -> Self {
+        Self::Problem(problem)
     }
 }
 
-const LEGACY_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
-const LEGACY_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
-const LEGACY_WHITELISTED: HeaderName = HeaderName::from_static("x-ratelimit-whitelisted");
+impl IntoResponse for Refusal {
+    /// A 429 is a problem with `Retry-After`, `RateLimit-Reset` and the bucket's counts.
+    fn into_response(self) -> Response {
+        let (limit, wait) = match self {
+            Self::Limited { limit, wait } => (limit, wait),
+            Self::Problem(problem) => return problem.into_response(),
+        };
+        // Rounded up: a client told to wait less than it must would retry too early.
+        let wait = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+        let mut response = ApiError::TooManyRequests {
+            retry_after: Some(wait),
+        }
+        .into_response();
+        let headers = response.headers_mut();
+        headers.insert(LIMIT, HeaderValue::from(limit));
+        headers.insert(REMAINING, HeaderValue::from(0));
+        headers.insert(RESET, HeaderValue::from(wait));
+        response
+    }
+}
+
 const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
-/// Renames tower-governor's `x-ratelimit-*` headers on every answer that passed a limiter (429s
-/// already carry the standard names, see [`rejection`]).
-pub async fn standard_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    rename_legacy_headers(response.headers_mut());
-    response
-}
-
-fn rename_legacy_headers(headers: &mut HeaderMap) {
-    // Moved, not copied: this runs on every answer. A 429 of the credentials bucket passes back
-    // through the API limiter, which adds its own (full) counts: the refusal's standard headers
-    // win. On an answer, with two limiters on the route, the outer (API) one's counts are left.
-    for (legacy, standard) in [(LEGACY_LIMIT, LIMIT), (LEGACY_REMAINING, REMAINING)] {
-        if let Some(value) = headers.remove(&legacy)
-            && !headers.contains_key(&standard)
-        {
-            headers.insert(standard, value);
-        }
-    }
-    headers.remove(LEGACY_WHITELISTED);
-}
-
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
-    #[test]
-    fn legacy_headers_are_renamed_and_others_kept() {
-        let mut headers = HeaderMap::new();
-        headers.insert(LEGACY_LIMIT, HeaderValue::from(40));
-        headers.insert(LEGACY_REMAINING, HeaderValue::from(39));
-        headers.insert(LEGACY_WHITELISTED, HeaderValue::from_static("false"));
-        headers.insert(http::header::ETAG, HeaderValue::from_static("\"v1\""));
-        rename_legacy_headers(&mut headers);
-        assert_eq!(headers[LIMIT], "40");
-        assert_eq!(headers[REMAINING], "39");
-        assert_eq!(headers[http::header::ETAG], "\"v1\"");
-        assert_eq!(headers.len(), 3, "{headers:?}");
+    fn limits(burst: u32, auth_burst: u32) -> Limits {
+        Limits::new(&RateLimits {
+            per_second: 1,
+            burst,
+            web_per_second: 1,
+            web_burst: burst,
+            auth_per_minute: 1,
+            auth_burst,
+        })
+    }
+
+    const ADDRESS: ClientIp = ClientIp(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)));
+
+    fn user() -> ClientKey {
+        ClientKey::User(Uuid::new_v4())
+    }
+
+    fn header(response: &Response, name: HeaderName) -> &str {
+        response.headers()[name].to_str().expect("ascii")
     }
 
     #[test]
-    fn a_refusals_counts_are_not_overwritten_by_an_outer_limiter() {
-        let mut headers = HeaderMap::new();
-        headers.insert(LIMIT, HeaderValue::from(5));
-        headers.insert(REMAINING, HeaderValue::from(0));
-        headers.insert(LEGACY_LIMIT, HeaderValue::from(40));
-        headers.insert(LEGACY_REMAINING, HeaderValue::from(39));
-        rename_legacy_headers(&mut headers);
-        assert_eq!(headers[LIMIT], "5");
-        assert_eq!(headers[REMAINING], "0");
-        assert_eq!(headers.len(), 2, "{headers:?}");
+    fn answers_carry_the_buckets_counts_until_it_refuses() {
+        let limits = limits(3, 3);
+        let key = user();
+        for remaining in [2, 1, 0] {
+            let allowance = limits.check(Bucket::Api, key, None).expect("allowed");
+            assert_eq!(
+                allowance,
+                Allowance {
+                    limit: 3,
+                    remaining
+                }
+            );
+            let response = allowance.annotate(Response::new(axum::body::Body::empty()));
+            assert_eq!(header(&response, LIMIT), "3");
+            assert_eq!(header(&response, REMAINING), remaining.to_string());
+        }
+        let refused = limits
+            .check(Bucket::Api, key, None)
+            .expect_err("refused")
+            .into_response();
+        assert_eq!(refused.status(), 429);
+        assert_eq!(header(&refused, LIMIT), "3");
+        assert_eq!(header(&refused, REMAINING), "0");
+        assert_eq!(header(&refused, http::header::RETRY_AFTER), "1");
+        assert_eq!(header(&refused, RESET), "1");
+
+        // Other clients and the storefront bucket are apart.
+        assert!(limits.check(Bucket::Api, user(), None).is_ok());
+        assert!(limits.check(Bucket::Web, key, None).is_ok());
     }
 
     #[test]
-    fn a_rejection_carries_retry_after_and_the_standard_headers() {
-        let mut legacy = HeaderMap::new();
-        legacy.insert(LEGACY_LIMIT, HeaderValue::from(5));
-        let response = rejection(GovernorError::TooManyRequests {
-            wait_time: 0,
-            headers: Some(legacy),
-        });
-        assert_eq!(response.status(), 429);
-        let headers = response.headers();
-        assert_eq!(headers[http::header::RETRY_AFTER], "1");
-        assert_eq!(headers[LIMIT], "5");
-        assert_eq!(headers[REMAINING], "0");
-        assert_eq!(headers[RESET], "1");
+    fn credentials_count_against_both_buckets_and_a_refusal_shows_its_own_counts() {
+        let limits = limits(10, 2);
+        for _ in 0..2 {
+            // Each user has an API bucket of their own, but the address's credentials bucket
+            // is the same whoever's token comes with the attempt.
+            let allowance = limits
+                .check(Bucket::Credentials, user(), Some(ADDRESS))
+                .expect("allowed");
+            assert_eq!(
+                allowance,
+                Allowance {
+                    limit: 10,
+                    remaining: 9
+                },
+                "the API bucket's counts are reported"
+            );
+        }
+        let refused = limits
+            .check(Bucket::Credentials, user(), Some(ADDRESS))
+            .expect_err("refused")
+            .into_response();
+        assert_eq!(refused.status(), 429);
+        assert_eq!(header(&refused, LIMIT), "2");
+        assert_eq!(header(&refused, REMAINING), "0");
+        // A minute a request: the wait is most of a minute.
+        let wait: u64 = header(&refused, RESET).parse().expect("seconds");
+        assert!((29..=60).contains(&wait), "{wait}");
+        assert_eq!(
+            header(&refused, http::header::RETRY_AFTER),
+            wait.to_string()
+        );
+
+        let key = ClientKey::Ip(ADDRESS.0);
+        assert!(limits.check(Bucket::Api, key, Some(ADDRESS)).is_ok());
+    }
+
+    #[test]
+    fn credentials_without_an_address_are_an_error_not_a_free_pass() {
+        let limits = limits(10, 2);
+        let response = limits
+            .check(Bucket::Credentials, user(), None)
+            .expect_err("no address")
+            .into_response();
+        assert_eq!(response.status(), 500);
     }
 }

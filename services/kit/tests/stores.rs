@@ -284,10 +284,6 @@ async fn broker_publishes_to_its_exchange_with_trace_context() {
         "0af7651916cd43dd8448eb211c80319c"
     );
     delivery.ack(BasicAckOptions::default()).await.expect("ack");
-    channel
-        .exchange_delete(broker.exchange().into(), Default::default())
-        .await
-        .expect("cleanup");
 }
 
 #[tokio::test]

@@ -74,11 +74,10 @@ async fn main() -> anyhow::Result<()> {
         product::cache::Cache::disabled(),
         product_settings,
     );
-    let events_queue = format!("{}.product", amqp.exchange);
     shutdown.spawn(product::events::consume(
         product_state.clone(),
         Broker::new(amqp.config(), "product-bench"),
-        events_queue.clone(),
+        amqp.queue("product_order_events"),
         shutdown.clone(),
     ));
     let ops = |shutdown: &Shutdown| Ops {
@@ -191,10 +190,10 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // The consumer and the relay stop before `amqp` drops and deletes the exchange and the
+    // queue: on this multi-thread runtime they could otherwise declare them again.
     shutdown.trigger();
     shutdown.wait_for_tasks(Duration::from_secs(5)).await;
-    cleanup(&amqp, &events_queue).await;
-    drop((order, product));
     Ok(())
 }
 
@@ -307,25 +306,4 @@ fn report(latencies: &mut [Duration], failures: usize, elapsed: Duration) {
         ms(percentile(99.0)),
         ms(percentile(100.0))
     );
-}
-
-/// Removes the bench exchange and queues from the shared RabbitMQ.
-async fn cleanup(amqp: &TestAmqp, queue: &str) {
-    let outcome = async {
-        let broker = Broker::new(amqp.config(), "order-bench-cleanup");
-        let channel = broker.channel().await?;
-        for name in [queue.to_owned(), product::events::dead_letter_queue(queue)] {
-            channel
-                .queue_delete(name.as_str().into(), Default::default())
-                .await?;
-        }
-        channel
-            .exchange_delete(amqp.exchange.as_str().into(), Default::default())
-            .await?;
-        anyhow::Ok(())
-    }
-    .await;
-    if let Err(error) = outcome {
-        eprintln!("cleanup of {} failed: {error:#}", amqp.exchange);
-    }
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`TestDb`]: a fresh, uniquely named Postgres database, dropped when the test ends;
 //! - [`TestRedis`]: a unique key prefix on the shared Redis;
-//! - [`TestAmqp`]: a unique exchange name on the shared RabbitMQ;
+//! - [`TestAmqp`]: a unique exchange and unique queue names on the shared RabbitMQ, deleted
+//!   when the test ends;
 //! - [`TestServer`]: a router served by the kit's real server stack on a random port;
 //! - [`TcpProxy`] and [`closed_port`]: a dependency taken away and given back.
 //!
@@ -12,11 +13,14 @@
 mod net;
 
 use std::net::SocketAddr;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
 use kit::config::HttpConfig;
 use kit::shutdown::Shutdown;
+use lapin::ConnectionProperties;
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool};
 
@@ -162,13 +166,31 @@ impl TestRedis {
     }
 }
 
-/// An exchange name on the shared RabbitMQ that no other test uses.
-#[derive(Debug, Clone)]
+/// An exchange on the shared RabbitMQ that no other test uses, and the queues the test names
+/// through [`TestAmqp::queue`]. The broker outlives the test run, so dropping the value
+/// deletes, in its own thread and runtime as [`TestDb`] does:
+///
+/// - every queue named by [`TestAmqp::queue`], and its dead-letter queue `<name>.dlq` (the
+///   product service's convention, `product::events::dead_letter_queue`; this crate does not
+///   depend on the product service);
+/// - the exchange.
+///
+/// Deleting a queue cancels the consumers still on it, and a consumer running under
+/// `kit::amqp::Broker::supervise` would reconnect and declare its queue again. So a struct
+/// that holds both must drop the consumer's owner first: declare the [`TestServer`] whose
+/// shutdown the consumer follows (its drop triggers that shutdown) before the `TestAmqp`
+/// field. Under `#[tokio::test]`'s current-thread runtime nothing else runs while this drop
+/// blocks the runtime's only thread, and the runtime is dropped with its tasks unpolled once
+/// the test returns, so the consumer never gets to declare again. On a multi-thread runtime
+/// (a bench's `#[tokio::main]`) a worker could still poll it during the deletion: trigger the
+/// shutdown and await the consumer's task (`Shutdown::wait_for_tasks`) before dropping.
+#[derive(Debug)]
 pub struct TestAmqp {
     /// The AMQP URL.
     pub url: String,
     /// The exchange (`test_<random>.events`).
     pub exchange: String,
+    queues: Mutex<Vec<String>>,
 }
 
 impl Default for TestAmqp {
@@ -176,6 +198,7 @@ impl Default for TestAmqp {
         Self {
             url: amqp_url(),
             exchange: format!("{}.events", unique_name("test")),
+            queues: Mutex::default(),
         }
     }
 }
@@ -188,6 +211,69 @@ impl TestAmqp {
             exchange: self.exchange.clone(),
         }
     }
+
+    /// A queue name no other test uses (`prefix` and a random suffix), deleted with its
+    /// dead-letter queue when this value drops.
+    pub fn queue(&self, prefix: &str) -> String {
+        let name = unique_name(prefix);
+        self.queues
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(name.clone());
+        name
+    }
+}
+
+impl Drop for TestAmqp {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let exchange = self.exchange.clone();
+        let queues = std::mem::take(
+            self.queues
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let deleted =
+                    tokio::time::timeout(AMQP_CLEANUP_TIMEOUT, delete(&url, &exchange, &queues))
+                        .await;
+                // Best effort, like TestDb's: the test itself has passed or failed already.
+                match deleted {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => eprintln!("testkit: deleting {exchange} failed: {error}"),
+                    Err(_) => eprintln!("testkit: deleting {exchange} timed out"),
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// How long the deletion of a [`TestAmqp`]'s exchange and queues may take.
+const AMQP_CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Deletes `queues`, their dead-letter queues and `exchange`. RabbitMQ deletes a missing queue
+/// or exchange without complaint, so a name that was never declared costs nothing.
+async fn delete(url: &str, exchange: &str, queues: &[String]) -> lapin::Result<()> {
+    let properties = ConnectionProperties::default().with_connection_name("testkit-cleanup".into());
+    let connection = lapin::Connection::connect(url, properties).await?;
+    let channel = connection.create_channel().await?;
+    for queue in queues {
+        for name in [queue.clone(), format!("{queue}.dlq")] {
+            channel
+                .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
+                .await?;
+        }
+    }
+    channel
+        .exchange_delete(exchange.into(), ExchangeDeleteOptions::default())
+        .await?;
+    connection.close(200, "OK".into()).await
 }
 
 /// HTTP settings for tests: a random port, short deadlines.

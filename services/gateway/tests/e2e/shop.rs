@@ -78,7 +78,7 @@ impl Shop {
         );
         let redis = TestRedis::default();
         let amqp = TestAmqp::default();
-        let queue = testkit::unique_name("product_events");
+        let queue = amqp.queue("product_events");
         let signing_key = tokens::generate_pem().expect("key");
 
         // User service.

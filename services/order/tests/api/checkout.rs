@@ -106,7 +106,6 @@ async fn a_checkout_pays_the_order_sells_the_stock_and_publishes_its_events() {
         shop.unpublished(order.id).await == 0
     })
     .await;
-    events.delete_exchange().await;
 }
 
 #[tokio::test]
@@ -150,7 +149,6 @@ async fn the_events_carry_the_trace_of_the_checkout() {
             "{kind:?} continues the checkout's trace"
         );
     }
-    events.delete_exchange().await;
 }
 
 #[tokio::test]

@@ -68,7 +68,6 @@ async fn with_rabbitmq_unreachable_the_order_still_commits_and_its_events_follow
         shop.unpublished(second.id).await == 0
     })
     .await;
-    events.delete_exchange().await;
 }
 
 #[tokio::test]

@@ -89,7 +89,6 @@ async fn an_admin_ships_and_delivers_a_paid_order_and_nothing_goes_backwards() {
     for kind in kinds {
         assert_eq!(events.next_for(order.id).await.0.kind, kind);
     }
-    events.delete_exchange().await;
 }
 
 #[tokio::test]
@@ -160,7 +159,6 @@ async fn a_customer_cancels_a_paid_order_and_is_refunded_once() {
     ] {
         assert_eq!(events.next_for(order.id).await.0.kind, kind);
     }
-    events.delete_exchange().await;
 }
 
 #[tokio::test]
@@ -357,5 +355,4 @@ async fn the_product_service_releases_a_cancelled_order_from_its_event_when_the_
         shop.applied_by_product(order.id).await,
         ["order.paid", "order.cancelled"]
     );
-    shop.stop_and_clean_broker().await;
 }

@@ -102,12 +102,14 @@ pub(crate) struct Options {
     pub(crate) payments: Option<Arc<dyn PaymentProvider>>,
     /// Whether the order service reaches the product service through a [`FaultyProxy`].
     pub(crate) product_faults: bool,
-    /// Whether the product service consumes the order events, from [`Shop::product_queue`].
+    /// Whether the product service consumes the order events, from a queue of its own.
     pub(crate) product_consumer: bool,
 }
 
 /// The product and order services, running.
 pub(crate) struct Shop {
+    /// Dropped before `amqp`: their shutdown stops the relay and the product consumer before
+    /// the exchange and the queue are deleted.
     pub(crate) order: TestServer,
     pub(crate) product: TestServer,
     pub(crate) state: AppState,
@@ -119,8 +121,6 @@ pub(crate) struct Shop {
     pub(crate) product_state: product::AppState,
     /// The proxy between the order and the product service, when [`Options::product_faults`].
     pub(crate) faults: Option<FaultyProxy>,
-    /// The product service's queue of order events, when [`Options::product_consumer`].
-    pub(crate) product_queue: Option<String>,
     category: Uuid,
     client: reqwest::Client,
 }
@@ -139,16 +139,14 @@ impl Shop {
         );
         let (product, product_state) = start_product(&product_db).await;
         let amqp = TestAmqp::default();
-        let product_queue = options.product_consumer.then(|| {
-            let queue = format!("{}.product", amqp.exchange);
+        if options.product_consumer {
             product.shutdown.spawn(product::events::consume(
                 product_state.clone(),
                 Broker::new(amqp.config(), "product-test"),
-                queue.clone(),
+                amqp.queue("product_order_events"),
                 product.shutdown.clone(),
             ));
-            queue
-        });
+        }
         let faults = if options.product_faults {
             Some(FaultyProxy::start(format!("http://{}", product.addr)).await)
         } else {
@@ -200,7 +198,6 @@ impl Shop {
             product_db,
             product_state,
             faults,
-            product_queue,
             category: Uuid::nil(),
             client,
         };
@@ -430,30 +427,6 @@ impl Shop {
         .expect("processed events")
     }
 
-    /// Stops the product service, so its consumer cannot declare its queues again, then
-    /// deletes them and the test exchange from the shared RabbitMQ.
-    pub(crate) async fn stop_and_clean_broker(&self) {
-        self.product.shutdown.trigger();
-        self.product
-            .shutdown
-            .wait_for_tasks(Duration::from_secs(5))
-            .await;
-        let broker = Broker::new(self.amqp.config(), "order-test-cleanup");
-        let channel = broker.channel().await.expect("a channel");
-        if let Some(queue) = &self.product_queue {
-            for name in [queue.clone(), product::events::dead_letter_queue(queue)] {
-                channel
-                    .queue_delete(name.as_str().into(), Default::default())
-                    .await
-                    .expect("delete a queue");
-            }
-        }
-        channel
-            .exchange_delete(self.amqp.exchange.as_str().into(), Default::default())
-            .await
-            .expect("delete the test exchange");
-    }
-
     /// Events of `order_id` still waiting in the outbox.
     pub(crate) async fn unpublished(&self, order_id: Uuid) -> i64 {
         sqlx::query_scalar(
@@ -589,11 +562,11 @@ impl PaymentProvider for CountingProvider {
     }
 }
 
-/// A queue bound to every order event of a test exchange.
+/// A queue bound to every order event of a test exchange. The queue is exclusive, so the
+/// broker deletes it with the connection; the exchange goes with the [`TestAmqp`].
 pub(crate) struct EventQueue {
-    channel: Channel,
     consumer: Consumer,
-    exchange: String,
+    _channel: Channel,
     _connection: Connection,
 }
 
@@ -648,9 +621,8 @@ impl EventQueue {
             .await
             .expect("consume");
         Self {
-            channel,
             consumer,
-            exchange: amqp.exchange.clone(),
+            _channel: channel,
             _connection: connection,
         }
     }
@@ -675,14 +647,6 @@ impl EventQueue {
         })
         .await
         .expect("an event in time")
-    }
-
-    /// Deletes the test exchange.
-    pub(crate) async fn delete_exchange(self) {
-        self.channel
-            .exchange_delete(self.exchange.as_str().into(), Default::default())
-            .await
-            .expect("delete the test exchange");
     }
 }
 

@@ -2,15 +2,11 @@
 
 use contracts::events::{EventLine, OrderEvent, OrderEventKind};
 use kit::amqp::Broker;
-use kit::shutdown::Shutdown;
-use lapin::options::{
-    BasicGetOptions, BasicPublishOptions, ExchangeDeleteOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
-};
+use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel};
 use reqwest::StatusCode;
-use testkit::{TestAmqp, unique_name};
+use testkit::TestAmqp;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -18,10 +14,12 @@ use crate::helpers::{TestApp, eventually, product_body};
 
 /// The service with its event consumer running on a queue of its own.
 struct Consuming {
+    /// Dropped first: its server's shutdown stops the consumer before `_amqp` deletes its queue.
     app: TestApp,
     broker: Broker,
     queue: String,
-    shutdown: Shutdown,
+    /// Deletes the exchange and the queues when the test ends.
+    _amqp: TestAmqp,
 }
 
 impl Consuming {
@@ -29,9 +27,9 @@ impl Consuming {
         let app = TestApp::spawn().await;
         let amqp = TestAmqp::default();
         let broker = Broker::new(amqp.config(), "product-test");
-        let queue = unique_name("product_order_events");
-        let shutdown = Shutdown::new();
-        tokio::spawn(product::events::consume(
+        let queue = amqp.queue("product_order_events");
+        let shutdown = app.server.shutdown.clone();
+        shutdown.spawn(product::events::consume(
             app.state.clone(),
             broker.clone(),
             queue.clone(),
@@ -41,7 +39,7 @@ impl Consuming {
             app,
             broker,
             queue,
-            shutdown,
+            _amqp: amqp,
         };
         // Events published before the queue is bound would be dropped by the exchange.
         eventually("the consumer to attach", || consuming.consumers()).await;
@@ -102,27 +100,6 @@ impl Consuming {
                 .map(|message| message.delivery.data.clone())
         })
         .await
-    }
-
-    async fn stop(self) {
-        self.shutdown.trigger();
-        let channel = self.channel().await;
-        for queue in [
-            self.queue.clone(),
-            product::events::dead_letter_queue(&self.queue),
-        ] {
-            channel
-                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                .await
-                .expect("delete queue");
-        }
-        channel
-            .exchange_delete(
-                self.broker.exchange().into(),
-                ExchangeDeleteOptions::default(),
-            )
-            .await
-            .expect("delete exchange");
     }
 }
 
@@ -199,7 +176,6 @@ async fn a_paid_event_commits_and_a_cancelled_one_releases() {
     assert_eq!(reservation_status(app, paid_order).await, "committed");
     assert_eq!(reservation_status(app, cancelled_order).await, "released");
     assert_eq!(app.product(product.id).await.stock, 7, "cache invalidated");
-    consuming.stop().await;
 }
 
 /// Settling is idempotent by reservation state too, so a copy that arrives right after the
@@ -248,7 +224,6 @@ async fn a_redelivered_event_is_skipped_even_when_applying_it_again_would_change
         "the redelivered cancellation released nothing"
     );
     assert_eq!(reservation_status(app, order).await, "reserved");
-    consuming.stop().await;
 }
 
 #[tokio::test]
@@ -264,5 +239,4 @@ async fn a_malformed_message_lands_in_the_dead_letter_queue() {
     let dead: OrderEvent =
         serde_json::from_slice(&consuming.dead_letter().await).expect("the event");
     assert_eq!(dead.event_id, unknown.event_id);
-    consuming.stop().await;
 }

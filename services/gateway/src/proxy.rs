@@ -20,6 +20,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Limited};
 use hyper_util::client::legacy::Client;
@@ -196,43 +197,44 @@ fn clone_bodiless(request: &Request<Body>) -> Request<Body> {
     copy
 }
 
+// Constants rather than strings, which the header map would copy into a new name each time.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
 /// Points the request at the upstream and rewrites the headers a proxy owns.
 fn prepare(
     request: &mut Request<Body>,
     base: &Uri,
     client: Option<SocketAddr>,
 ) -> Result<(), ApiError> {
-    let path_and_query = request
-        .uri()
-        .path_and_query()
-        .map_or("/", http::uri::PathAndQuery::as_str);
-    let uri = Uri::builder()
-        .scheme(base.scheme_str().unwrap_or("http"))
-        .authority(base.authority().map_or("", |a| a.as_str()))
-        .path_and_query(path_and_query)
-        .build()
+    // The upstream's scheme and authority with the request's own path and query, moved
+    // rather than printed and parsed again.
+    let mut target = base.clone().into_parts();
+    target.path_and_query = std::mem::take(request.uri_mut())
+        .into_parts()
+        .path_and_query
+        .or_else(|| Some(PathAndQuery::from_static("/")));
+    *request.uri_mut() = Uri::from_parts(target)
         .map_err(|e| ApiError::bad_request(format!("Invalid request target: {e}")))?;
-    let original_host = request.headers().get(header::HOST).cloned();
     let headers = request.headers_mut();
     strip_hop_by_hop(headers);
     // Identity reaches upstreams only as the gateway's own headers, set after verification.
     headers.remove(header::AUTHORIZATION);
-    headers.remove(header::HOST);
-    if let Some(host) = original_host {
-        headers.insert("x-forwarded-host", host);
+    if let Some(host) = headers.remove(header::HOST) {
+        headers.insert(X_FORWARDED_HOST, host);
     }
     if let Some(addr) = client {
-        let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        let forwarded_for = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
             Some(previous) => format!("{previous}, {}", addr.ip()),
             None => addr.ip().to_string(),
         };
-        if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-            headers.insert("x-forwarded-for", value);
+        if let Ok(value) = HeaderValue::try_from(forwarded_for) {
+            headers.insert(X_FORWARDED_FOR, value);
         }
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     kit::telemetry::inject_http(headers);
-    *request.uri_mut() = uri;
     Ok(())
 }
 

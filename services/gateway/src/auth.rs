@@ -41,7 +41,31 @@ pub struct Keys {
     http: reqwest::Client,
     verifier: RwLock<Option<Arc<Verifier>>>,
     last_fetch: Mutex<Option<Instant>>,
-    verified: TokenCache,
+    verified: TokenCache<Verified>,
+}
+
+/// A verified token: its claims, and the identity headers they make for upstreams, rendered
+/// once per token rather than once per request.
+#[derive(Debug)]
+pub struct Verified {
+    /// The token's claims.
+    pub claims: Claims,
+    user_id: HeaderValue,
+    roles: HeaderValue,
+}
+
+impl Verified {
+    fn new(claims: Claims) -> Result<Self, ApiError> {
+        let header = |value: String| {
+            HeaderValue::try_from(value)
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("unusable identity header: {e}")))
+        };
+        Ok(Self {
+            user_id: header(claims.sub.to_string())?,
+            roles: header(Identity::roles_header(&claims.roles))?,
+            claims,
+        })
+    }
 }
 
 impl Keys {
@@ -57,13 +81,14 @@ impl Keys {
     }
 
     /// Verifies an access token, or finds it verified recently.
-    pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, ApiError> {
-        if let Some(claims) = self.verified.get(token) {
-            return Ok(claims);
+    pub async fn verify(&self, token: &str) -> Result<Arc<Verified>, ApiError> {
+        if let Some(verified) = self.verified.get(token) {
+            return Ok(verified);
         }
-        let claims = Arc::new(self.check(token).await?);
-        self.verified.insert(token, claims.clone());
-        Ok(claims)
+        let verified = Arc::new(Verified::new(self.check(token).await?)?);
+        self.verified
+            .insert(token, verified.claims.exp, verified.clone());
+        Ok(verified)
     }
 
     /// Checks an access token's signature and claims against the keys.
@@ -158,27 +183,23 @@ pub async fn authenticate(
     let headers = request.headers_mut();
     headers.remove(USER_ID_HEADER);
     headers.remove(USER_ROLES_HEADER);
-    let claims = match bearer(request.headers()) {
+    let verified = match bearer(request.headers()) {
         Some(token) => Some(state.keys.verify(token).await?),
         None => None,
     };
     let ip = ClientIp::of(request, state.trust_forwarded_for);
-    let key = match (&claims, access) {
+    let key = match (&verified, access) {
         (None, Access::User | Access::Admin) => {
             return Err(ApiError::Unauthorized("Sign in to continue.".to_owned()));
         }
-        (Some(claims), Access::Admin) if !claims.roles.contains(&Role::Admin) => {
+        (Some(verified), Access::Admin) if !verified.claims.has_role(Role::Admin) => {
             return Err(ApiError::Forbidden("This needs the admin role.".to_owned()));
         }
-        (Some(claims), _) => {
+        (Some(verified), _) => {
             let headers = request.headers_mut();
-            if let Ok(id) = HeaderValue::from_str(&claims.sub.to_string()) {
-                headers.insert(USER_ID_HEADER, id);
-            }
-            if let Ok(roles) = HeaderValue::from_str(&Identity::roles_header(&claims.roles)) {
-                headers.insert(USER_ROLES_HEADER, roles);
-            }
-            ClientKey::User(claims.sub)
+            headers.insert(USER_ID_HEADER, verified.user_id.clone());
+            headers.insert(USER_ROLES_HEADER, verified.roles.clone());
+            ClientKey::User(verified.claims.sub)
         }
         (None, Access::Public) => match ip {
             Some(ClientIp(ip)) => ClientKey::Ip(ip),
@@ -258,7 +279,7 @@ mod tests {
         let signer = signer();
         let keys = trusting(&signer);
         let token = sign(&signer, 300);
-        let claims = keys.verify(&token).await.expect("valid");
+        let verified = keys.verify(&token).await.expect("valid");
 
         // The same header and claims, which are cached, with another signature.
         let (signed, signature) = token.rsplit_once('.').expect("three parts");
@@ -274,6 +295,7 @@ mod tests {
             }
             assert!(keys.verified.get(&bad).is_none(), "{bad}");
         }
-        assert_eq!(keys.verify(&token).await.expect("still valid"), claims);
+        let again = keys.verify(&token).await.expect("still valid");
+        assert_eq!(again.claims, verified.claims);
     }
 }

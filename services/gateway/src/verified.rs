@@ -19,49 +19,51 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use contracts::auth::Claims;
-
-/// Verified tokens and their claims, for a while.
+/// Verified tokens and what their verification found (`V`), for a while.
 #[derive(Debug)]
-pub(crate) struct TokenCache {
+pub(crate) struct TokenCache<V> {
     generation: usize,
     ttl: Duration,
-    entries: Mutex<Generations>,
-}
-
-#[derive(Debug, Default)]
-struct Generations {
-    current: HashMap<Box<str>, Entry>,
-    previous: HashMap<Box<str>, Entry>,
+    entries: Mutex<Generations<V>>,
 }
 
 #[derive(Debug)]
-struct Entry {
-    claims: Arc<Claims>,
+struct Generations<V> {
+    current: HashMap<Box<str>, Entry<V>>,
+    previous: HashMap<Box<str>, Entry<V>>,
+}
+
+#[derive(Debug)]
+struct Entry<V> {
+    value: Arc<V>,
     until: Instant,
 }
 
-impl TokenCache {
+impl<V> TokenCache<V> {
     /// An empty cache holding at most `capacity` tokens (at least two), each for at most `ttl`.
     pub(crate) fn new(capacity: usize, ttl: Duration) -> Self {
         Self {
             generation: (capacity / 2).max(1),
             ttl,
-            entries: Mutex::new(Generations::default()),
+            entries: Mutex::new(Generations {
+                current: HashMap::new(),
+                previous: HashMap::new(),
+            }),
         }
     }
 
-    fn entries(&self) -> MutexGuard<'_, Generations> {
+    fn entries(&self) -> MutexGuard<'_, Generations<V>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The claims of `token` if it was verified and is still within its cache lifetime.
-    pub(crate) fn get(&self, token: &str) -> Option<Arc<Claims>> {
+    /// What `token`'s verification found, if it was verified and is still within its cache
+    /// lifetime.
+    pub(crate) fn get(&self, token: &str) -> Option<Arc<V>> {
         let now = Instant::now();
         let mut entries = self.entries();
         if let Some(entry) = entries.current.get(token) {
             if now < entry.until {
-                return Some(entry.claims.clone());
+                return Some(entry.value.clone());
             }
             entries.current.remove(token);
             return None;
@@ -70,18 +72,19 @@ impl TokenCache {
         if now >= entry.until {
             return None;
         }
-        let claims = entry.claims.clone();
+        let value = entry.value.clone();
         entries.insert(token.into(), entry, self.generation);
-        Some(claims)
+        Some(value)
     }
 
-    /// Remembers that `token` verified with `claims`; a token expiring now is not kept.
-    pub(crate) fn insert(&self, token: &str, claims: Arc<Claims>) {
-        let Some(left) = lifetime_left(claims.exp) else {
+    /// Remembers that `token`, which expires at `exp` (seconds since the Unix epoch), verified
+    /// and found `value`; a token expiring now is not kept.
+    pub(crate) fn insert(&self, token: &str, exp: i64, value: Arc<V>) {
+        let Some(left) = lifetime_left(exp) else {
             return;
         };
         let entry = Entry {
-            claims,
+            value,
             until: Instant::now() + left.min(self.ttl),
         };
         self.entries().insert(token.into(), entry, self.generation);
@@ -101,8 +104,8 @@ impl TokenCache {
     }
 }
 
-impl Generations {
-    fn insert(&mut self, token: Box<str>, entry: Entry, generation: usize) {
+impl<V> Generations<V> {
+    fn insert(&mut self, token: Box<str>, entry: Entry<V>, generation: usize) {
         if self.current.len() >= generation {
             // Swapped rather than replaced, so both maps keep their allocations.
             std::mem::swap(&mut self.current, &mut self.previous);
@@ -122,29 +125,19 @@ fn lifetime_left(exp: i64) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
-    use contracts::auth::Role;
-
     use super::*;
 
-    fn claims(exp_in: i64) -> Arc<Claims> {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        Arc::new(Claims {
-            sub: uuid::Uuid::new_v4(),
-            roles: vec![Role::Customer],
-            iss: "ecommerce".into(),
-            aud: "ecommerce-api".into(),
-            iat: now,
-            exp: now + exp_in,
-            jti: uuid::Uuid::new_v4().to_string(),
-        })
+    /// An `exp` `seconds` from now.
+    fn expiring_in(seconds: i64) -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp() + seconds
     }
 
     #[test]
     fn a_token_is_answered_only_for_its_exact_bytes() {
         let cache = TokenCache::new(8, Duration::from_secs(60));
-        let claims = claims(300);
-        cache.insert("header.claims.signature", claims.clone());
-        assert_eq!(cache.get("header.claims.signature"), Some(claims));
+        let found = Arc::new("alice");
+        cache.insert("header.claims.signature", expiring_in(300), found.clone());
+        assert_eq!(cache.get("header.claims.signature"), Some(found));
         assert_eq!(cache.get("header.claims.signaturf"), None);
         assert_eq!(cache.get("header.claims."), None);
         assert_eq!(cache.get("header.claims"), None);
@@ -153,7 +146,7 @@ mod tests {
     #[test]
     fn an_entry_lasts_no_longer_than_the_ttl() {
         let cache = TokenCache::new(8, Duration::from_millis(50));
-        cache.insert("t", claims(300));
+        cache.insert("t", expiring_in(300), Arc::new(()));
         assert!(cache.get("t").is_some());
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(cache.get("t"), None);
@@ -163,11 +156,11 @@ mod tests {
     #[test]
     fn an_entry_lasts_no_longer_than_the_tokens_exp() {
         let cache = TokenCache::new(8, Duration::from_secs(3600));
-        cache.insert("expired", claims(-10));
+        cache.insert("expired", expiring_in(-10), Arc::new(()));
         assert_eq!(cache.get("expired"), None, "already expired: not kept");
         assert_eq!(cache.len(), 0);
 
-        cache.insert("soon", claims(1));
+        cache.insert("soon", expiring_in(1), Arc::new(()));
         let until = cache.entries().current["soon"].until;
         assert!(
             until <= Instant::now() + Duration::from_secs(1),
@@ -178,33 +171,27 @@ mod tests {
     #[test]
     fn the_cache_is_bounded_and_keeps_tokens_in_use() {
         let cache = TokenCache::new(4, Duration::from_secs(60));
-        let claims = claims(300);
+        let exp = expiring_in(300);
         for i in 0..100 {
-            cache.insert(&format!("token-{i}"), claims.clone());
-            // One token used all along survives the churn of the others.
-            cache.insert_if_missing("in-use", &claims);
+            cache.insert(&format!("token-{i}"), exp, Arc::new(i));
+            // One token used all along survives the churn of the others, used as
+            // [`crate::auth::Keys::verify`] uses the cache: a lookup, an insert on a miss.
+            if cache.get("in-use").is_none() {
+                cache.insert("in-use", exp, Arc::new(-1));
+            }
             assert!(cache.len() <= 4, "{} entries after {i}", cache.len());
         }
-        assert!(cache.get("in-use").is_some());
+        assert_eq!(cache.get("in-use"), Some(Arc::new(-1)));
         assert_eq!(cache.get("token-0"), None);
     }
 
     #[test]
     fn clear_forgets_everything() {
         let cache = TokenCache::new(8, Duration::from_secs(60));
-        cache.insert("a", claims(300));
-        cache.insert("b", claims(300));
+        cache.insert("a", expiring_in(300), Arc::new(()));
+        cache.insert("b", expiring_in(300), Arc::new(()));
         cache.clear();
         assert_eq!(cache.len(), 0);
         assert_eq!(cache.get("a"), None);
-    }
-
-    impl TokenCache {
-        /// What [`crate::auth::Keys::verify`] does for each request: a lookup, an insert on a miss.
-        fn insert_if_missing(&self, token: &str, claims: &Arc<Claims>) {
-            if self.get(token).is_none() {
-                self.insert(token, claims.clone());
-            }
-        }
     }
 }

@@ -147,16 +147,7 @@ impl GatewayConfig {
                 breaker_cooldown: env.millis("BREAKER_COOLDOWN_MS", Duration::from_secs(5))?,
                 http2: env.or("UPSTREAM_HTTP2", false, "true or false")?,
             },
-            cors_origins: env
-                .raw("CORS_ALLOWED_ORIGINS")
-                .map(|v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|o| !o.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            cors_origins: cors_origins(env)?,
             body_limit: env.or("BODY_LIMIT_BYTES", 1024 * 1024, "a number of bytes")?,
             trust_forwarded_for: env.or("TRUST_FORWARDED_FOR", false, "true or false")?,
             ops_bind: env.or(
@@ -180,6 +171,28 @@ fn check_url(name: &str, value: String) -> Result<String, ConfigError> {
             reason: "not an absolute http URL (TLS between services is the mesh's job)".to_owned(),
         }),
     }
+}
+
+fn cors_origins(env: &Env) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = env.raw("CORS_ALLOWED_ORIGINS") else {
+        return Ok(Vec::new());
+    };
+    let origins: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if origins.iter().any(|o| o == "*") {
+        return Err(ConfigError::Invalid {
+            name: "CORS_ALLOWED_ORIGINS".to_owned(),
+            value: raw.to_owned(),
+            expected: "comma-separated origins".to_owned(),
+            reason: "a wildcard would let every site call the API with its visitors' tokens"
+                .to_owned(),
+        });
+    }
+    Ok(origins)
 }
 
 fn positive<T>(env: &Env, name: &str, default: T) -> Result<T, ConfigError>
@@ -294,5 +307,15 @@ mod tests {
             config.cors_origins,
             ["https://shop.example", "https://admin.example"]
         );
+    }
+
+    #[test]
+    fn a_wildcard_cors_origin_is_refused_naming_the_variable() {
+        let error =
+            GatewayConfig::from_env(&env(&[("CORS_ALLOWED_ORIGINS", "https://shop.example, *")]))
+                .expect_err("wildcard");
+        let message = error.to_string();
+        assert!(message.contains("CORS_ALLOWED_ORIGINS"), "{message}");
+        assert!(message.contains("wildcard"), "{message}");
     }
 }

@@ -213,12 +213,16 @@ async fn page(State(state): State<Arc<AppState>>, mut request: Request) -> Respo
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> = origins
+    // A predicate over a shared list rather than `AllowOrigin::list`: the layer is cloned with
+    // the route's service on every request, and a list is a vector copied each time.
+    let origins: Arc<[HeaderValue]> = origins
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
     CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origins.contains(origin)
+        }))
         .allow_methods([
             Method::GET,
             Method::POST,

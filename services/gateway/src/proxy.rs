@@ -110,9 +110,15 @@ impl Proxy {
             return Err(ApiError::PayloadTooLarge);
         }
         let (parts, body) = request.into_parts();
-        let replayable = is_idempotent(&parts.method) && body_is_empty(&body);
-        let mut outgoing =
-            Request::from_parts(parts, Body::new(Limited::new(body, self.body_limit)));
+        let empty = body_is_empty(&body);
+        let replayable = is_idempotent(&parts.method) && empty;
+        // An empty body has nothing to limit, and wrapping it would cost an allocation.
+        let body = if empty {
+            body
+        } else {
+            Body::new(Limited::new(body, self.body_limit))
+        };
+        let mut outgoing = Request::from_parts(parts, body);
         prepare(&mut outgoing, base, client)?;
         let timeout = route.timeout(&self.resilience);
         let attempts = if replayable {

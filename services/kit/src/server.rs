@@ -180,14 +180,20 @@ pub async fn serve(
         () = shutdown.cancelled() => {},
     }
     tracing::info!(?drain, "draining in-flight requests");
-    match tokio::time::timeout(drain, &mut server).await {
+    // One deadline for requests and background tasks together, so `drain` bounds the whole stop.
+    let deadline = tokio::time::Instant::now() + drain;
+    match tokio::time::timeout_at(deadline, &mut server).await {
         Ok(outcome) => outcome??,
         Err(_) => {
-            tracing::warn!("drain deadline passed; closing the remaining connections");
+            // axum runs each connection as its own task: what is still running ends with the process.
+            tracing::warn!("drain deadline passed; the remaining requests end with the process");
             server.abort();
         }
     }
-    if !shutdown.wait_for_tasks(drain).await {
+    if !shutdown
+        .wait_for_tasks(deadline.saturating_duration_since(tokio::time::Instant::now()))
+        .await
+    {
         tracing::warn!("background tasks did not stop within the drain deadline");
     }
     tracing::info!("stopped");

@@ -277,3 +277,78 @@ async fn readiness_turns_false_on_shutdown() {
     assert!(!ready);
     assert_eq!(report.status, "shutting_down");
 }
+
+/// Serves `app` on a random port with the given drain deadline, returning its address and the
+/// running server.
+async fn serve_with_drain(
+    app: Router,
+    shutdown: &Shutdown,
+    drain: Duration,
+) -> (
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let listener = kit::server::bind(http_config().bind).await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let server = tokio::spawn(kit::server::serve(listener, app, shutdown.clone(), drain));
+    (addr, server)
+}
+
+#[tokio::test]
+async fn one_drain_deadline_bounds_stuck_requests_and_stuck_tasks_together() {
+    let shutdown = Shutdown::new();
+    let stuck = Router::new().route(
+        "/stuck",
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            "never"
+        }),
+    );
+    // A background task that ignores the signal: only the deadline ends the wait for it.
+    shutdown.spawn(tokio::time::sleep(Duration::from_secs(60)));
+    let drain = Duration::from_secs(2);
+    let (addr, server) = serve_with_drain(stuck, &shutdown, drain).await;
+    let in_flight = tokio::spawn(reqwest::get(format!("http://{addr}/stuck")));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = std::time::Instant::now();
+    shutdown.trigger();
+    server
+        .await
+        .expect("join")
+        .expect("the server stops cleanly");
+    let took = started.elapsed();
+    // Two separate deadlines (requests, then tasks) would take twice `drain`.
+    assert!(
+        took < drain + Duration::from_millis(1900),
+        "stop took {took:?} with a drain deadline of {drain:?}"
+    );
+    // It is cut off when the process exits, which a test process does not do here.
+    in_flight.abort();
+}
+
+#[tokio::test]
+async fn the_server_waits_for_background_tasks_to_wind_down() {
+    let shutdown = Shutdown::new();
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let task = {
+        let (shutdown, finished) = (shutdown.clone(), finished.clone());
+        async move {
+            shutdown.cancelled().await;
+            // The work a task does after the signal, such as flushing a batch.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            finished.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    };
+    shutdown.spawn(task);
+    let (_, server) = serve_with_drain(Router::new(), &shutdown, Duration::from_secs(10)).await;
+    shutdown.trigger();
+    server
+        .await
+        .expect("join")
+        .expect("the server stops cleanly");
+    assert!(
+        finished.load(std::sync::atomic::Ordering::SeqCst),
+        "serve returned before the background task finished"
+    );
+}

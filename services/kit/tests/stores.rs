@@ -172,6 +172,24 @@ async fn constraint_violations_map_at_the_query() {
         matches!(other, Err(ApiError::Internal(_))),
         "other violations stay internal"
     );
+
+    let error =
+        sqlx::query("INSERT INTO things (id, name, size) VALUES (gen_random_uuid(), 'y', 0)")
+            .execute(&db.pool)
+            .await
+            .on_constraint("things_size_positive", |_| {
+                ApiError::invalid("size", "range", "must be at least 1")
+            })
+            .expect_err("a size of 0 breaks the check constraint");
+    assert_eq!(error.status(), 422);
+    match error {
+        ApiError::Validation(errors) => {
+            assert_eq!(errors.len(), 1);
+            assert_eq!(errors[0].field, "size");
+            assert_eq!(errors[0].code, "range");
+        }
+        other => panic!("expected a validation error, got {other:?}"),
+    }
 }
 
 #[tokio::test]

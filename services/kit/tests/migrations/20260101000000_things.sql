@@ -2,5 +2,7 @@
 CREATE TABLE things (
     id uuid PRIMARY KEY,
     name text NOT NULL,
-    CONSTRAINT things_name_key UNIQUE (name)
+    size integer NOT NULL DEFAULT 1,
+    CONSTRAINT things_name_key UNIQUE (name),
+    CONSTRAINT things_size_positive CHECK (size > 0)
 );

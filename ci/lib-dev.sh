@@ -50,12 +50,17 @@ declare -A DEV_COLOR_CODE=([gateway]=36 [user]=32 [product]=33 [order]=35 [web]=
 
 dev_say() { printf '%s\n' "$*"; }
 dev_warn() { printf 'ci/dev: warning: %s\n' "$*" >&2; }
-# dev_die MESSAGE — the one readable line a failure ends with.
+# dev_die MESSAGE — fail with the one readable line the launcher's output ends with. The line
+# is kept (in a file: a phase runs in a subshell) and printed once by the launcher's EXIT trap,
+# after the teardown and the phase summary, with dev_error_line. The first failure wins.
 dev_die() {
-  printf 'ci/dev: error: %s\n' "$*" >&2
-  # Inside a phase, repeat it under the phase summary, so it is the last line either way.
-  phase_note "ci/dev: error: $*"
+  [[ -s "$_CI_RUN_DIR/dev-error" ]] || printf 'ci/dev: error: %s\n' "$*" >"$_CI_RUN_DIR/dev-error"
   exit 1
+}
+# dev_error_line — the line dev_die kept (empty when none); read it before _ci_on_exit, which
+# deletes the folder it is in.
+dev_error_line() {
+  [[ ! -s "$_CI_RUN_DIR/dev-error" ]] || cat "$_CI_RUN_DIR/dev-error"
 }
 
 # dev_prefix NAME — the "[name] " tag in front of a process's log lines (coloured on a terminal).
@@ -348,33 +353,84 @@ dev_mark_log() {
 # ---------------------------------------------------------------------------------------------
 # Infrastructure: which servers, and their binaries
 
-# dev_install WHAT PACKAGE... — install Debian packages for a missing server binary, or fail
+# dev_apt MISSING OTHERWISE PACKAGE... — install Debian packages for something missing
+# (MISSING says what, as "jq is not installed"), or fail with one line saying what to do;
+# OTHERWISE, when not empty, is the way around it ("or use ...") that ends the advice.
+dev_apt() {
+  local missing="$1" otherwise="${2:+, $2}"
+  shift 2
+  if ((DEV_INSTALL == 0)); then
+    dev_die "$missing and --no-install forbids installing packages: install the Debian package(s) $* (apt-get install $*)$otherwise"
+  fi
+  if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
+    dev_die "$missing and there is no apt-get here to install the Debian package(s) $*: install them with this system's package manager$otherwise"
+  fi
+  if [[ "$(id -u)" != 0 ]] && ! command -v sudo >/dev/null 2>&1; then
+    dev_die "$missing and installing the Debian package(s) $* needs root (no sudo): run apt-get install $* as root$otherwise"
+  fi
+  dev_say "$missing: installing the Debian package(s) $*"
+  if ! (ensure_apt "$@") >>"$DEV_LOGS/apt.log" 2>&1; then
+    tail -n 15 "$DEV_LOGS/apt.log" >&2 || true
+    dev_die "$missing and \`apt-get install $*\` failed (log: $DEV_LOGS/apt.log)$otherwise"
+  fi
+  hash -r
+}
+
+# dev_install WHAT PACKAGE... — install the Debian packages of a missing server binary, or fail
 # with one line saying what to do.
 dev_install() {
   local what="$1"
   shift
-  local where="is not installed" advice="install the Debian package(s) $* (or use nix develop)"
+  local otherwise="or use --infra reuse with a server on its standard port"
   if [[ -n "${ECOMMERCE_DEV_INFRA_PATH:-}" ]]; then
-    where="is not in ECOMMERCE_DEV_INFRA_PATH ($ECOMMERCE_DEV_INFRA_PATH)"
-    advice="put it in one of those folders, or unset ECOMMERCE_DEV_INFRA_PATH"
+    local where="is not in ECOMMERCE_DEV_INFRA_PATH ($ECOMMERCE_DEV_INFRA_PATH)"
+    local advice="put it in one of those folders, or unset ECOMMERCE_DEV_INFRA_PATH"
+    if ((DEV_INSTALL == 0)); then
+      dev_die "$what $where and --no-install forbids installing it: $advice, $otherwise"
+    fi
+    dev_die "$what $where, where installing packages would not put it: $advice, $otherwise"
   fi
-  if ((DEV_INSTALL == 0)); then
-    dev_die "$what $where and --no-install forbids installing it: $advice, or use --infra reuse with a server on its standard port"
-  fi
-  if [[ -n "${ECOMMERCE_DEV_INFRA_PATH:-}" ]]; then
-    dev_die "$what $where, where installing packages would not put it: $advice, or use --infra reuse with a server on its standard port"
-  fi
-  if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
-    dev_die "$what is not installed and cannot be installed here (no apt-get): install it (it is in \`nix develop\`) or use --infra reuse with a server on its standard port"
-  fi
-  if [[ "$(id -u)" != 0 ]] && ! command -v sudo >/dev/null 2>&1; then
-    dev_die "$what is not installed and installing $* needs root (no sudo): install it or use --infra reuse"
-  fi
-  dev_say "$what: not installed; installing Debian package(s) $*"
-  if ! (ensure_apt "$@") >"$DEV_LOGS/apt.log" 2>&1; then
-    tail -n 15 "$DEV_LOGS/apt.log" >&2 || true
-    dev_die "$what is not installed and \`apt-get install $*\` failed (log: $DEV_LOGS/apt.log): install it or use --infra reuse"
-  fi
+  dev_apt "$what is not installed" \
+    "or put a folder holding it in ECOMMERCE_DEV_INFRA_PATH, $otherwise" "$@"
+}
+
+# The commands the launcher itself runs, and the Debian packages they come in.
+DEV_TOOLS=(curl jq setsid flock setpriv pgrep)
+declare -A DEV_TOOL_PACKAGE=([curl]=curl [jq]=jq [setsid]=util-linux [flock]=util-linux
+  [setpriv]=util-linux [pgrep]=procps)
+
+# dev_ensure_tools — install the packages of the launcher's own commands that are missing.
+dev_ensure_tools() {
+  local tool missing=() packages=()
+  for tool in "${DEV_TOOLS[@]}"; do
+    command -v "$tool" >/dev/null 2>&1 && continue
+    missing+=("$tool")
+    [[ " ${packages[*]} " == *" ${DEV_TOOL_PACKAGE[$tool]} "* ]] || packages+=("${DEV_TOOL_PACKAGE[$tool]}")
+  done
+  ((${#missing[@]} > 0)) || return 0
+  local subject="${missing[*]} (run by ci/dev) is not installed"
+  ((${#missing[@]} == 1)) || subject="${missing[*]} (run by ci/dev) are not installed"
+  dev_apt "$subject" "" "${packages[@]}"
+  for tool in "${missing[@]}"; do
+    command -v "$tool" >/dev/null 2>&1 ||
+      dev_die "$tool is still not found after installing the Debian package(s) ${packages[*]}"
+  done
+}
+
+# dev_ensure_node — node and npm, which the frontend build runs (wasm-opt from npm).
+dev_ensure_node() {
+  local tool missing=()
+  for tool in node npm; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  ((${#missing[@]} > 0)) || return 0
+  local subject="${missing[*]} (needed to build the frontend) is not installed"
+  ((${#missing[@]} == 1)) || subject="node and npm (needed to build the frontend) are not installed"
+  dev_apt "$subject" "or build the frontend elsewhere and use --no-build" nodejs npm
+  for tool in "${missing[@]}"; do
+    command -v "$tool" >/dev/null 2>&1 ||
+      dev_die "$tool is still not found after installing the Debian packages nodejs npm"
+  done
 }
 
 # dev_which NAME — an executable NAME for the infrastructure: only from the folders of
@@ -400,7 +456,8 @@ dev_which() {
 # ECOMMERCE_DEV_INFRA_PATH names the only places to look).
 dev_system_folders() { [[ -z "${ECOMMERCE_DEV_INFRA_PATH:-}" ]]; }
 
-# The newest PostgreSQL server binaries: initdb on PATH (nix develop), else Debian's folders.
+# The newest PostgreSQL server binaries: initdb on PATH (or in ECOMMERCE_DEV_INFRA_PATH), else
+# Debian's folders.
 dev_pg_bindir() {
   local p d best=""
   if p="$(dev_which initdb)"; then
@@ -703,7 +760,7 @@ dev_secrets() {
     mv "$key.tmp" "$key"
   fi
   dev_secret cursor-secret 32 >/dev/null
-  dev_secret admin-password 15 >/dev/null
+  # The admin password is generated by dev_seed: with --no-seed there is no admin account.
 }
 
 # dev_env SERVICE — fill DEV_ENV with the service's environment.

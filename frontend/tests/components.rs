@@ -145,6 +145,7 @@ async fn field_errors_are_shown_next_to_the_field_they_name() {
         slug: "kitchen".to_owned(),
         name: "Kitchen".to_owned(),
         parent_id: None,
+        version: 1,
     }];
     let draft = ProductDraft::from(&product(3));
     let html = {

@@ -20,6 +20,10 @@ pub struct Category {
     pub name: String,
     /// The parent category; `null` for a top-level one.
     pub parent_id: Option<Uuid>,
+    /// Incremented on every admin write to the category (its fields, its place in the tree,
+    /// its deletion), not when products come or go; send it back in
+    /// [`UpdateCategory::version`].
+    pub version: i64,
 }
 
 /// `POST /api/v1/admin/categories`: create a category. Answered by `201` and the [`Category`].
@@ -38,10 +42,16 @@ pub struct NewCategory {
 
 /// `PATCH /api/v1/admin/categories/{id}`: change a category. Absent fields stay as they are;
 /// `"parent_id": null` makes it a top-level category.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `version` is the [`Category::version`] the change was based on; if the category changed
+/// since, the service answers `412` (`/problems/precondition-failed`) instead of overwriting,
+/// as for [`UpdateProduct`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateCategory {
+    /// The version this change is based on (optimistic concurrency).
+    pub version: i64,
     /// The new URL name, unique.
     #[serde(
         default,
@@ -255,20 +265,32 @@ mod tests {
     #[test]
     fn category_patch_tells_absent_from_null() {
         let parse = |v: serde_json::Value| serde_json::from_value::<UpdateCategory>(v);
-        assert_eq!(parse(json!({})).expect("empty"), UpdateCategory::default());
-        let top = parse(json!({"parent_id": null})).expect("null parent");
+        assert_eq!(
+            parse(json!({"version": 2})).expect("no change"),
+            UpdateCategory {
+                version: 2,
+                slug: None,
+                name: None,
+                parent_id: None,
+            }
+        );
+        let top = parse(json!({"version": 2, "parent_id": null})).expect("null parent");
         assert_eq!(top.parent_id, Some(None));
         assert_eq!(
             serde_json::to_value(&top).expect("json"),
-            json!({"parent_id": null})
+            json!({"version": 2, "parent_id": null})
         );
         assert!(
-            parse(json!({"name": null})).is_err(),
+            parse(json!({"version": 2, "name": null})).is_err(),
             "a name cannot be cleared"
         );
         assert!(
-            parse(json!({"colour": "red"})).is_err(),
+            parse(json!({"version": 2, "colour": "red"})).is_err(),
             "unknown fields are refused"
+        );
+        assert!(
+            parse(json!({"name": "Audio"})).is_err(),
+            "a change names the version it is based on"
         );
     }
 
@@ -416,12 +438,14 @@ mod tests {
             slug: "shirts".to_owned(),
             name: "Shirts".to_owned(),
             parent_id: Some(Uuid::from_u128(1)),
+            version: 4,
         };
         let value = serde_json::to_value(&category).expect("serialize");
         assert_eq!(
             value["parent_id"],
             json!("00000000-0000-0000-0000-000000000001")
         );
+        assert_eq!(value["version"], json!(4));
         assert_eq!(
             serde_json::from_value::<Category>(value).expect("deserialize"),
             category

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use contracts::catalog::{NewProduct, Product, UpdateProduct};
 use contracts::inventory::{ProductPrice, ProductsByIds};
 use contracts::money::{Currency, Money};
@@ -26,6 +26,7 @@ use crate::AppState;
 use crate::cache;
 use crate::categories;
 use crate::fields;
+use crate::versions::{self, Versioned, with_etag};
 
 /// Most ids `POST /internal/products/prices` accepts at once.
 const MAX_PRICE_IDS: usize = 1000;
@@ -103,20 +104,16 @@ fn product_not_found() -> ApiError {
     ApiError::NotFound("There is no such product.".to_owned())
 }
 
-/// A product answer with its version as the `ETag`, for `If-Match` on the next write.
-///
-/// What the version (so the `ETag`) validates is the product as admins write it: its catalog
-/// fields, its stock level as last set and its deletion, each of which counts a new version.
-/// `stock` also moves whenever an order reserves or gives back units, without a new version:
-/// the version is there to stop admins overwriting each other's edits, and a shopper's
-/// checkout must not turn an admin's edit into a 412. No conditional GET is answered with it.
-pub(crate) fn with_etag(status: StatusCode, product: Product) -> Response {
-    let etag = HeaderValue::from_str(&format!("\"{}\"", product.version));
-    let mut response = (status, Json(product)).into_response();
-    if let Ok(etag) = etag {
-        response.headers_mut().insert(header::ETAG, etag);
+/// What a product's version (so its `ETag`) validates is the product as admins write it: its
+/// catalog fields, its stock level as last set and its deletion, each of which counts a new
+/// version. `stock` also moves whenever an order reserves or gives back units, without a new
+/// version: the version is there to stop admins overwriting each other's edits, and a
+/// shopper's checkout must not turn an admin's edit into a 412. No conditional GET is answered
+/// with it.
+impl Versioned for Product {
+    fn version(&self) -> i64 {
+        self.version
     }
-    response
 }
 
 /// The 409 of a unique `field` another `what` already has.
@@ -282,37 +279,6 @@ fn unknown_category() -> ApiError {
     ApiError::invalid("category_id", "unknown", "there is no such category")
 }
 
-/// The versions an `If-Match` header accepts: `None` for `*` (any), else the listed ones.
-/// A malformed header is a 400 naming it, never silently ignored.
-fn if_match(headers: &HeaderMap) -> ApiResult<Option<Vec<i64>>> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let malformed = || ApiError::BadRequest {
-        detail: "If-Match must list versions as quoted ETags, such as \"3\".".to_owned(),
-        errors: vec![field_error(
-            "If-Match",
-            "invalid",
-            "expected a quoted version such as \"3\"",
-        )],
-    };
-    let value = value.to_str().map_err(|_| malformed())?.trim();
-    if value == "*" {
-        return Ok(None);
-    }
-    value
-        .split(',')
-        .map(|tag| {
-            tag.trim()
-                .strip_prefix('"')
-                .and_then(|t| t.strip_suffix('"'))
-                .and_then(|t| t.parse::<i64>().ok())
-                .ok_or_else(malformed)
-        })
-        .collect::<ApiResult<Vec<_>>>()
-        .map(Some)
-}
-
 /// Locks a live product for a write and checks the caller's version against it: the body's
 /// `version` (for a PATCH) and any `If-Match` must both name the current one, or the write
 /// answers 412 without changing anything. Returns the current slug.
@@ -326,7 +292,7 @@ pub(crate) async fn lock_for_write(
     expected: Option<i64>,
     headers: &HeaderMap,
 ) -> ApiResult<String> {
-    let matching = if_match(headers)?;
+    let matching = versions::if_match(headers)?;
     let current: Option<(i64, String)> = sqlx::query_as(
         "SELECT version, slug FROM products WHERE id = $1 AND deleted_at IS NULL \
          FOR NO KEY UPDATE",
@@ -335,14 +301,7 @@ pub(crate) async fn lock_for_write(
     .fetch_optional(&mut *tx)
     .await?;
     let (version, slug) = current.ok_or_else(product_not_found)?;
-    let stale = expected.is_some_and(|expected| expected != version)
-        || matching.is_some_and(|tags| !tags.contains(&version));
-    if stale {
-        return Err(ApiError::PreconditionFailed(format!(
-            "The product changed since you read it: it is at version {version}. \
-             Reload it and apply your change again."
-        )));
-    }
+    versions::check_current("product", version, expected, matching.as_deref())?;
     Ok(slug)
 }
 
@@ -503,35 +462,4 @@ pub(crate) async fn prices(
         })
         .collect::<ApiResult<Vec<_>>>()
         .map(Json)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(if_match: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::IF_MATCH,
-            HeaderValue::from_str(if_match).expect("header"),
-        );
-        headers
-    }
-
-    #[test]
-    fn if_match_reads_quoted_versions_and_star() {
-        assert_eq!(if_match(&HeaderMap::new()).expect("absent"), None);
-        assert_eq!(if_match(&headers("*")).expect("star"), None);
-        assert_eq!(if_match(&headers("\"3\"")).expect("one"), Some(vec![3]));
-        assert_eq!(
-            if_match(&headers("\"3\", \"4\"")).expect("two"),
-            Some(vec![3, 4])
-        );
-        for bad in ["3", "W/\"3\"", "\"three\"", "\"3\",", ""] {
-            match if_match(&headers(bad)) {
-                Err(ApiError::BadRequest { errors, .. }) => assert_eq!(errors[0].field, "If-Match"),
-                other => panic!("{bad:?}: expected a 400, got {other:?}"),
-            }
-        }
-    }
 }

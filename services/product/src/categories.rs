@@ -8,9 +8,15 @@
 //! Category writes take turns (see [`lock_tree`]); product writes lock the one category they
 //! name with `FOR SHARE` (see [`lock_live`]), so a product never lands in a category that is
 //! being deleted.
+//!
+//! Like products, categories are edited under optimistic concurrency (see
+//! [`versions`](crate::versions)): every admin write counts a new version, answered as the
+//! `ETag`; a PATCH names the version it is based on, and `If-Match` is optional and checked
+//! when sent.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use contracts::catalog::{Category, NewCategory, UpdateCategory};
 use contracts::problem::{PROBLEM_JSON, Problem};
 use kit::identity::Admin;
@@ -21,6 +27,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::catalog::taken;
 use crate::fields;
+use crate::versions::{self, Versioned, with_etag};
 
 fn not_found() -> ApiError {
     ApiError::NotFound("There is no such category.".to_owned())
@@ -53,23 +60,34 @@ pub(crate) async fn all(state: &AppState) -> ApiResult<Vec<Category>> {
     Ok(categories)
 }
 
-type CategoryRow = (Uuid, String, String, Option<Uuid>);
+/// A category's version validates its own fields and its place in the tree, not which
+/// products are listed under it: products come and go without a new category version.
+impl Versioned for Category {
+    fn version(&self) -> i64 {
+        self.version
+    }
+}
 
-fn category((id, slug, name, parent_id): CategoryRow) -> Category {
+/// The columns a [`CategoryRow`] reads.
+const CATEGORY_COLUMNS: &str = "id, slug, name, parent_id, version";
+
+type CategoryRow = (Uuid, String, String, Option<Uuid>, i64);
+
+fn category((id, slug, name, parent_id, version): CategoryRow) -> Category {
     Category {
         id,
         slug,
         name,
         parent_id,
+        version,
     }
 }
 
 /// Every live category, from Postgres.
 async fn load_categories(db: &PgPool) -> Result<Vec<Category>, sqlx::Error> {
-    let rows: Vec<CategoryRow> = sqlx::query_as(
-        "SELECT id, slug, name, parent_id FROM categories WHERE deleted_at IS NULL \
-         ORDER BY name, id",
-    )
+    let rows: Vec<CategoryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {CATEGORY_COLUMNS} FROM categories WHERE deleted_at IS NULL ORDER BY name, id"
+    )))
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(category).collect())
@@ -101,6 +119,8 @@ pub(crate) async fn lock_live(tx: &mut PgConnection, id: Uuid) -> Result<bool, s
 }
 
 /// Create a category
+///
+/// Answered with the category and its `ETag`.
 #[utoipa::path(
     post,
     path = "/api/v1/admin/categories",
@@ -108,7 +128,8 @@ pub(crate) async fn lock_live(tx: &mut PgConnection, id: Uuid) -> Result<bool, s
     request_body = NewCategory,
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "Created", body = Category),
+        (status = 201, description = "Created", body = Category,
+            headers(("ETag" = String, description = "The version, quoted: \"1\""))),
         (status = 409, description = "The slug is taken", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "A field is invalid, or the parent does not exist", body = Problem, content_type = PROBLEM_JSON),
     )
@@ -117,7 +138,7 @@ pub(crate) async fn create_category(
     State(state): State<AppState>,
     _admin: Admin,
     Json(new): Json<NewCategory>,
-) -> ApiResult<(StatusCode, Json<Category>)> {
+) -> ApiResult<Response> {
     let errors = fields::check_new_category(&new);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
@@ -129,72 +150,83 @@ pub(crate) async fn create_category(
     {
         return Err(unknown_parent());
     }
-    let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO categories (id, slug, name, parent_id) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(&new.slug)
-        .bind(&new.name)
-        .bind(new.parent_id)
-        .execute(&mut *tx)
-        .await
-        .on_constraint("categories_slug_key", |_| taken("slug", "category"))?;
+    let row: CategoryRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO categories (id, slug, name, parent_id) VALUES ($1, $2, $3, $4) \
+         RETURNING {CATEGORY_COLUMNS}"
+    )))
+    .bind(Uuid::now_v7())
+    .bind(&new.slug)
+    .bind(&new.name)
+    .bind(new.parent_id)
+    .fetch_one(&mut *tx)
+    .await
+    .on_constraint("categories_slug_key", |_| taken("slug", "category"))?;
     tx.commit().await?;
     state.cache.invalidate_categories().await;
-    Ok((
-        StatusCode::CREATED,
-        Json(Category {
-            id,
-            slug: new.slug,
-            name: new.name,
-            parent_id: new.parent_id,
-        }),
-    ))
+    Ok(with_etag(StatusCode::CREATED, category(row)))
 }
 
 /// Change a category
 ///
 /// Absent fields stay as they are; `"parent_id": null` makes the category top-level. The new
-/// parent must be a live category that is not this one nor below it.
+/// parent must be a live category that is not this one nor below it. Optimistic concurrency:
+/// `version` in the body, and `If-Match` when sent, must name the current version, or the
+/// write answers 412 and changes nothing.
 #[utoipa::path(
     patch,
     path = "/api/v1/admin/categories/{id}",
     tag = "catalog admin",
     request_body = UpdateCategory,
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The category's id")),
+    params(
+        ("id" = Uuid, Path, description = "The category's id"),
+        ("If-Match" = Option<String>, Header, description = "The version read, quoted: \"3\""),
+    ),
     responses(
-        (status = 200, description = "The changed category", body = Category),
+        (status = 200, description = "The changed category", body = Category,
+            headers(("ETag" = String, description = "The new version, quoted"))),
+        (status = 400, description = "If-Match is malformed", body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "No such category", body = Problem, content_type = PROBLEM_JSON),
         (status = 409, description = "The slug is taken", body = Problem, content_type = PROBLEM_JSON),
+        (status = 412, description = "The category changed since it was read", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "A field is invalid, or the parent does not exist or would make a cycle", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn update_category(
     State(state): State<AppState>,
     _admin: Admin,
+    headers: HeaderMap,
     Path(id): Path<Uuid>,
     Json(update): Json<UpdateCategory>,
-) -> ApiResult<Json<Category>> {
+) -> ApiResult<Response> {
+    let matching = versions::if_match(&headers)?;
     let errors = fields::check_category_update(&update);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
     let mut tx = state.db.begin().await?;
     lock_tree(&mut tx).await?;
-    let exists: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM categories WHERE id = $1 AND deleted_at IS NULL")
+    // No row lock needed: `lock_tree` keeps every other category write out until commit.
+    let version: Option<i64> =
+        sqlx::query_scalar("SELECT version FROM categories WHERE id = $1 AND deleted_at IS NULL")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-    exists.ok_or_else(not_found)?;
+    let version = version.ok_or_else(not_found)?;
+    versions::check_current(
+        "category",
+        version,
+        Some(update.version),
+        matching.as_deref(),
+    )?;
     if let Some(Some(parent)) = update.parent_id {
         check_parent(&mut tx, id, parent).await?;
     }
-    let row: CategoryRow = sqlx::query_as(
+    let row: CategoryRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE categories SET slug = COALESCE($2, slug), name = COALESCE($3, name), \
-           parent_id = CASE WHEN $4 THEN $5 ELSE parent_id END \
-         WHERE id = $1 RETURNING id, slug, name, parent_id",
-    )
+           parent_id = CASE WHEN $4 THEN $5 ELSE parent_id END, version = version + 1 \
+         WHERE id = $1 RETURNING {CATEGORY_COLUMNS}"
+    )))
     .bind(id)
     .bind(&update.slug)
     .bind(&update.name)
@@ -205,7 +237,7 @@ pub(crate) async fn update_category(
     .on_constraint("categories_slug_key", |_| taken("slug", "category"))?;
     tx.commit().await?;
     state.cache.invalidate_categories().await;
-    Ok(Json(category(row)))
+    Ok(with_etag(StatusCode::OK, category(row)))
 }
 
 /// Refuses `parent` as the new parent of `id` unless it is live and neither `id` nor one of
@@ -246,35 +278,44 @@ async fn check_parent(tx: &mut PgConnection, id: Uuid, parent: Uuid) -> ApiResul
 /// Delete a category
 ///
 /// Only an empty category can be deleted: move or delete its products and subcategories
-/// first. Its slug is free for a new category.
+/// first. Its slug is free for a new category. `If-Match`, when sent, must name the current
+/// version.
 #[utoipa::path(
     delete,
     path = "/api/v1/admin/categories/{id}",
     tag = "catalog admin",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The category's id")),
+    params(
+        ("id" = Uuid, Path, description = "The category's id"),
+        ("If-Match" = Option<String>, Header, description = "The version read, quoted: \"3\""),
+    ),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "If-Match is malformed", body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "No such category", body = Problem, content_type = PROBLEM_JSON),
         (status = 409, description = "The category still has products or subcategories", body = Problem, content_type = PROBLEM_JSON),
+        (status = 412, description = "The category changed since it was read", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn delete_category(
     State(state): State<AppState>,
     _admin: Admin,
+    headers: HeaderMap,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
+    let matching = versions::if_match(&headers)?;
     let mut tx = state.db.begin().await?;
     lock_tree(&mut tx).await?;
     // The row lock waits for product writes holding the category (`lock_live`), so the
     // count below sees the products they added.
-    let exists: Option<i32> = sqlx::query_scalar(
-        "SELECT 1 FROM categories WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+    let version: Option<i64> = sqlx::query_scalar(
+        "SELECT version FROM categories WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
     )
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
-    exists.ok_or_else(not_found)?;
+    let version = version.ok_or_else(not_found)?;
+    versions::check_current("category", version, None, matching.as_deref())?;
     let (products, children): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM products WHERE category_id = $1 AND deleted_at IS NULL), \
                 (SELECT count(*) FROM categories WHERE parent_id = $1 AND deleted_at IS NULL)",
@@ -288,7 +329,7 @@ pub(crate) async fn delete_category(
              Move or delete them first."
         )));
     }
-    sqlx::query("UPDATE categories SET deleted_at = now() WHERE id = $1")
+    sqlx::query("UPDATE categories SET deleted_at = now(), version = version + 1 WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;

@@ -108,13 +108,7 @@ pub(crate) fn check_new_product(product: &NewProduct, currency: Currency) -> Vec
 /// `image_url` removes the image.
 pub(crate) fn check_update(update: &UpdateProduct, currency: Currency) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    if update.version < 1 {
-        errors.push(field_error(
-            "version",
-            "invalid",
-            "must be a version read from the product",
-        ));
-    }
+    check_version(&mut errors, update.version, "product");
     if let Some(sku) = &update.sku {
         check_sku(&mut errors, sku);
     }
@@ -151,6 +145,7 @@ pub(crate) fn check_new_category(category: &NewCategory) -> Vec<FieldError> {
 /// may go depends on the tree, so the database checks it.
 pub(crate) fn check_category_update(update: &UpdateCategory) -> Vec<FieldError> {
     let mut errors = Vec::new();
+    check_version(&mut errors, update.version, "category");
     if let Some(slug) = &update.slug {
         check_slug(&mut errors, "slug", slug);
     }
@@ -158,6 +153,17 @@ pub(crate) fn check_category_update(update: &UpdateCategory) -> Vec<FieldError> 
         check_name(&mut errors, "name", name);
     }
     errors
+}
+
+/// Versions start at 1, so a lower one cannot have been read from the `what` it changes.
+fn check_version(errors: &mut Vec<FieldError>, version: i64, what: &str) {
+    if version < 1 {
+        errors.push(field_error(
+            "version",
+            "invalid",
+            format!("must be a version read from the {what}"),
+        ));
+    }
 }
 
 fn check_sku(errors: &mut Vec<FieldError>, sku: &str) {
@@ -395,6 +401,13 @@ mod tests {
             active: None,
         };
         assert_eq!(fields(&check_update(&update, usd())), ["name"]);
+        let update = UpdateCategory {
+            version: 0,
+            slug: None,
+            name: Some(String::new()),
+            parent_id: Some(None),
+        };
+        assert_eq!(fields(&check_category_update(&update)), ["version", "name"]);
     }
 
     proptest! {

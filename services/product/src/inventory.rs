@@ -37,6 +37,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::catalog;
+use crate::versions;
 
 /// Most lines a reservation may hold.
 const MAX_LINES: usize = 100;
@@ -91,7 +92,7 @@ pub(crate) async fn set_stock(
         .ok_or_else(|| ApiError::NotFound("There is no such product.".to_owned()))?;
     tx.commit().await?;
     state.cache.invalidate_products([id]).await;
-    Ok(catalog::with_etag(StatusCode::OK, product))
+    Ok(versions::with_etag(StatusCode::OK, product))
 }
 
 fn status_name(status: ReservationStatus) -> &'static str {

@@ -8,6 +8,7 @@
 //! - [`cache`]: cache-aside on Redis that falls back to Postgres;
 //! - `images`: product images generated as SVG; [`seed`]: the demo catalog;
 //! - [`config`]: the service's settings; [`fields`]: the rules catalog fields follow;
+//! - `versions`: optimistic concurrency, versions as `ETag`s and `If-Match`;
 //! - `openapi`: the public API's OpenAPI document, at `/openapi.json`.
 //!
 //! Routes under `/api/v1` are public (through the gateway); routes under `/internal` are for
@@ -29,6 +30,7 @@ pub mod inventory;
 mod openapi;
 mod search;
 pub mod seed;
+mod versions;
 
 use cache::Cache;
 use config::CatalogSettings;

@@ -101,7 +101,7 @@ async fn an_admin_renames_and_moves_a_category_and_the_cached_list_follows() {
     let response = app
         .patch_category(
             headphones.id,
-            &json!({"slug": "head-fi", "name": "Head-fi", "parent_id": computers.id}),
+            &json!({"version": 1, "slug": "head-fi", "name": "Head-fi", "parent_id": computers.id}),
         )
         .send()
         .await
@@ -112,6 +112,7 @@ async fn an_admin_renames_and_moves_a_category_and_the_cached_list_follows() {
         slug: "head-fi".to_owned(),
         name: "Head-fi".to_owned(),
         parent_id: Some(computers.id),
+        version: 2,
     };
     assert_eq!(response.json::<Category>().await.expect("category"), moved);
     assert!(
@@ -127,14 +128,21 @@ async fn an_admin_renames_and_moves_a_category_and_the_cached_list_follows() {
         ["Studio headphones"]
     );
 
+    // A write without changes still counts a version, as for products.
     let unchanged = app
-        .patch_category(headphones.id, &json!({}))
+        .patch_category(headphones.id, &json!({"version": 2}))
         .send()
         .await
         .expect("request");
-    assert_eq!(unchanged.json::<Category>().await.expect("category"), moved);
+    assert_eq!(
+        unchanged.json::<Category>().await.expect("category"),
+        Category {
+            version: 3,
+            ..moved.clone()
+        }
+    );
     let top_level = app
-        .patch_category(headphones.id, &json!({"parent_id": null}))
+        .patch_category(headphones.id, &json!({"version": 3, "parent_id": null}))
         .send()
         .await
         .expect("request");
@@ -142,6 +150,7 @@ async fn an_admin_renames_and_moves_a_category_and_the_cached_list_follows() {
     assert_eq!(top_level.parent_id, None);
     let expected = Category {
         parent_id: None,
+        version: 4,
         ..moved
     };
     assert_eq!(top_level, expected);
@@ -158,26 +167,53 @@ async fn bad_category_changes_are_refused_naming_the_field_and_change_nothing() 
     let before = app.categories().await;
 
     let cases = [
-        (json!({"slug": "other"}), 409, "slug", "taken"),
-        (json!({"slug": "Not A Slug"}), 422, "slug", "invalid"),
-        (json!({"slug": null}), 422, "slug", "invalid"),
-        (json!({"name": ""}), 422, "name", "required"),
-        (json!({"name": null}), 422, "name", "invalid"),
+        (json!({"version": 1, "slug": "other"}), 409, "slug", "taken"),
         (
-            json!({"parent_id": Uuid::new_v4()}),
+            json!({"version": 1, "slug": "Not A Slug"}),
+            422,
+            "slug",
+            "invalid",
+        ),
+        (json!({"version": 1, "slug": null}), 422, "slug", "invalid"),
+        (json!({"version": 1, "name": ""}), 422, "name", "required"),
+        (json!({"version": 1, "name": null}), 422, "name", "invalid"),
+        (
+            json!({"version": 1, "parent_id": Uuid::new_v4()}),
             422,
             "parent_id",
             "unknown",
         ),
-        (json!({"parent_id": "nope"}), 422, "parent_id", "invalid"),
-        (json!({"parent_id": root.id}), 422, "parent_id", "cycle"),
         (
-            json!({"parent_id": grandchild.id}),
+            json!({"version": 1, "parent_id": "nope"}),
+            422,
+            "parent_id",
+            "invalid",
+        ),
+        (
+            json!({"version": 1, "parent_id": root.id}),
             422,
             "parent_id",
             "cycle",
         ),
-        (json!({"parent": other.id}), 422, "parent", "invalid"),
+        (
+            json!({"version": 1, "parent_id": grandchild.id}),
+            422,
+            "parent_id",
+            "cycle",
+        ),
+        (
+            json!({"version": 1, "parent": other.id}),
+            422,
+            "parent",
+            "invalid",
+        ),
+        (json!({"name": "Unversioned"}), 422, "version", "invalid"),
+        (
+            json!({"version": 0, "name": "Zero"}),
+            422,
+            "version",
+            "invalid",
+        ),
     ];
     for (body, status, field, code) in cases {
         let response = app
@@ -191,7 +227,7 @@ async fn bad_category_changes_are_refused_naming_the_field_and_change_nothing() 
     }
     // A move may not close a cycle through several levels either.
     let response = app
-        .patch_category(child.id, &json!({"parent_id": grandchild.id}))
+        .patch_category(child.id, &json!({"version": 1, "parent_id": grandchild.id}))
         .send()
         .await
         .expect("request");
@@ -199,7 +235,7 @@ async fn bad_category_changes_are_refused_naming_the_field_and_change_nothing() 
     assert_eq!(app.categories().await, before, "nothing changed");
 
     let unknown = app
-        .patch_category(Uuid::new_v4(), &json!({"name": "Ghost"}))
+        .patch_category(Uuid::new_v4(), &json!({"version": 1, "name": "Ghost"}))
         .send()
         .await
         .expect("request");
@@ -210,7 +246,7 @@ async fn bad_category_changes_are_refused_naming_the_field_and_change_nothing() 
                 .client
                 .patch(app.url("/api/v1/admin/categories/42")),
         )
-        .json(&json!({"name": "Ghost"}))
+        .json(&json!({"version": 1, "name": "Ghost"}))
         .send()
         .await
         .expect("request");
@@ -219,7 +255,7 @@ async fn bad_category_changes_are_refused_naming_the_field_and_change_nothing() 
         app.server
             .client
             .patch(app.url(&format!("/api/v1/admin/categories/{}", other.id)))
-            .json(&json!({"name": "Mine"})),
+            .json(&json!({"version": 1, "name": "Mine"})),
         app.server
             .client
             .delete(app.url(&format!("/api/v1/admin/categories/{}", other.id))),
@@ -227,6 +263,93 @@ async fn bad_category_changes_are_refused_naming_the_field_and_change_nothing() 
         problem(request.send().await.expect("request"), 401).await;
     }
     assert_eq!(app.categories().await, before);
+}
+
+/// Two admins editing one category: the second, based on the version before the first's
+/// write, is refused rather than silently undoing it.
+#[tokio::test]
+async fn a_stale_category_write_is_refused_with_412_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .as_admin(app.post("/api/v1/admin/categories"))
+        .json(&json!({"slug": "audio", "name": "Audio"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(created.headers()["etag"], "\"1\"");
+    let audio: Category = created.json().await.expect("category");
+    assert_eq!(audio.version, 1);
+    let patch = |body: Value, if_match: Option<&str>| {
+        let mut request = app.patch_category(audio.id, &body);
+        if let Some(tag) = if_match {
+            request = request.header("if-match", tag);
+        }
+        request.send()
+    };
+
+    let first = patch(json!({"version": 1, "name": "First"}), None)
+        .await
+        .expect("request");
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["etag"], "\"2\"");
+    assert_eq!(first.json::<Category>().await.expect("category").version, 2);
+    let after_first = app.categories().await;
+    assert_eq!(
+        (after_first[0].name.as_str(), after_first[0].version),
+        ("First", 2),
+        "the cached list follows"
+    );
+
+    let stale = patch(json!({"version": 1, "name": "Second"}), None)
+        .await
+        .expect("request");
+    let body = problem(stale, 412).await;
+    assert_eq!(body["type"], "/problems/precondition-failed");
+    let stale_etag = patch(json!({"version": 2, "name": "Third"}), Some("\"1\""))
+        .await
+        .expect("request");
+    problem(stale_etag, 412).await;
+    let stale_move = patch(json!({"version": 1, "parent_id": null}), Some("\"1\""))
+        .await
+        .expect("request");
+    problem(stale_move, 412).await;
+    let malformed = patch(json!({"version": 2, "name": "Fourth"}), Some("two"))
+        .await
+        .expect("request");
+    assert_eq!(fields(&problem(malformed, 400).await), ["If-Match"]);
+    let stale_delete = app
+        .delete_category(audio.id)
+        .header("if-match", "\"1\"")
+        .send()
+        .await
+        .expect("request");
+    problem(stale_delete, 412).await;
+    let stored: (String, i64) =
+        sqlx::query_as("SELECT name, version FROM categories WHERE id = $1")
+            .bind(audio.id)
+            .fetch_one(app.state.db())
+            .await
+            .expect("the row");
+    assert_eq!(stored, ("First".to_owned(), 2), "nothing changed");
+    assert_eq!(app.categories().await, after_first);
+
+    let fresh = patch(json!({"version": 2, "name": "Fifth"}), Some("\"2\""))
+        .await
+        .expect("request");
+    assert_eq!(fresh.status(), StatusCode::OK);
+    assert_eq!(fresh.headers()["etag"], "\"3\"");
+    let fresh: Category = fresh.json().await.expect("category");
+    assert_eq!((fresh.name.as_str(), fresh.version), ("Fifth", 3));
+    assert_eq!(app.categories().await, [fresh]);
+    let deleted = app
+        .delete_category(audio.id)
+        .header("if-match", "\"3\"")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.categories().await, []);
 }
 
 #[tokio::test]
@@ -272,7 +395,7 @@ async fn only_an_empty_category_can_be_deleted_and_its_slug_is_then_free() {
         .expect("request");
     problem(again, 404).await;
     let edit = app
-        .patch_category(speakers.id, &json!({"name": "Back"}))
+        .patch_category(speakers.id, &json!({"version": 2, "name": "Back"}))
         .send()
         .await
         .expect("request");
@@ -284,7 +407,7 @@ async fn only_an_empty_category_can_be_deleted_and_its_slug_is_then_free() {
         .await;
     assert_eq!(fields(&problem(orphan, 422).await), ["category_id"]);
     let moved = app
-        .patch_category(audio.id, &json!({"parent_id": speakers.id}))
+        .patch_category(audio.id, &json!({"version": 1, "parent_id": speakers.id}))
         .send()
         .await
         .expect("request");
@@ -332,7 +455,7 @@ async fn crossing_moves_at_once_never_make_a_cycle() {
         let moves = [(a.id, b.id), (b.id, a.id)].map(|(id, parent)| {
             let app = &app;
             async move {
-                app.patch_category(id, &json!({"parent_id": parent}))
+                app.patch_category(id, &json!({"version": 1, "parent_id": parent}))
                     .send()
                     .await
                     .expect("request")

@@ -52,7 +52,31 @@ async fn the_public_api_is_described_and_the_internal_one_is_not() {
     ] {
         assert!(names.contains(&name), "{name} in {names:?}");
     }
+    // Categories are edited under a version, like products: both writes document the
+    // optional If-Match and the 412 of a stale one.
+    for (path, method) in [
+        ("/api/v1/admin/categories/{id}", "patch"),
+        ("/api/v1/admin/categories/{id}", "delete"),
+        ("/api/v1/admin/products/{id}", "patch"),
+    ] {
+        let operation = &paths[path][method];
+        assert!(operation["responses"]["412"].is_object(), "{method} {path}");
+        let if_match = operation["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .find(|p| p["name"] == "If-Match")
+            .unwrap_or_else(|| panic!("{method} {path} documents If-Match"));
+        assert_eq!(if_match["in"], "header");
+        assert_eq!(if_match["required"], false, "{method} {path}");
+    }
+    let updated = &paths["/api/v1/admin/categories/{id}"]["patch"]["responses"]["200"];
+    assert!(updated["headers"]["ETag"].is_object(), "{updated}");
     let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for (schema, field) in [("Category", "version"), ("UpdateCategory", "version")] {
+        let required = schemas[schema]["required"].as_array().expect("required");
+        assert!(required.contains(&field.into()), "{schema}.{field}");
+    }
     for schema in [
         "Product",
         "NewProduct",

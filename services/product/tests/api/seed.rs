@@ -131,7 +131,7 @@ async fn a_re_run_keeps_what_admins_changed_and_only_adds_what_is_missing() {
                 .client
                 .patch(app.url(&format!("/api/v1/admin/categories/{renamed}"))),
         )
-        .json(&json!({"name": "Sound"}))
+        .json(&json!({"version": 1, "name": "Sound"}))
         .send()
         .await
         .expect("request");

@@ -230,3 +230,43 @@ async fn hashes_made_with_older_parameters_are_upgraded_at_login() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn hashing_leaves_the_async_executor_free() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    // Costly parameters make one hash last long enough that a blocked executor would show.
+    let app = TestApp::with_env(&[("ARGON2_MEMORY_KIB", "8192"), ("ARGON2_ITERATIONS", "3")]).await;
+    // This test's runtime has one thread, shared by the service and the ticker: if a hash ran
+    // on it, the ticker would stall for the whole hash.
+    let longest_gap_us = Arc::new(AtomicU64::new(0));
+    let ticker = tokio::spawn({
+        let longest_gap_us = longest_gap_us.clone();
+        async move {
+            let mut interval = tokio::time::interval(Duration::from_millis(5));
+            interval.tick().await;
+            let mut last = tokio::time::Instant::now();
+            loop {
+                interval.tick().await;
+                let now = tokio::time::Instant::now();
+                let gap = u64::try_from((now - last).as_micros()).unwrap_or(u64::MAX);
+                longest_gap_us.fetch_max(gap, Ordering::Relaxed);
+                last = now;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    let response = app.register("slow@example.com", PASSWORD, "Slow").await;
+    let took = started.elapsed();
+    ticker.abort();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let longest_gap = Duration::from_micros(longest_gap_us.load(Ordering::Relaxed));
+    // A hash on the executor would stall it for about the whole request.
+    assert!(
+        longest_gap * 2 < took,
+        "the executor stalled for {longest_gap:?} of a {took:?} registration"
+    );
+}

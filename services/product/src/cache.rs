@@ -43,16 +43,19 @@ impl std::fmt::Debug for Cache {
     }
 }
 
+// The keys are public so that tests can look at what is cached without repeating the scheme.
+// Each is relative to the configured prefix (`RedisConfig::key`).
+
 /// The key of the cached category list.
-const CATEGORIES: &str = "categories";
+pub const CATEGORIES: &str = "categories";
 
 /// The key of one product's cached detail.
-pub(crate) fn product_key(id: Uuid) -> String {
+pub fn product_key(id: Uuid) -> String {
     format!("product:{id}")
 }
 
 /// The key mapping a product slug to its id.
-pub(crate) fn slug_key(slug: &str) -> String {
+pub fn slug_key(slug: &str) -> String {
     format!("product-slug:{slug}")
 }
 

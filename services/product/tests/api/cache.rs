@@ -4,10 +4,130 @@ use std::time::Duration;
 
 use contracts::catalog::Product;
 use kit::cache::RedisConfig;
+use product::cache::{CATEGORIES, product_key, slug_key};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use testkit::TcpProxy;
 
-use crate::helpers::{TestApp, closed_port, product_body};
+use crate::helpers::{CACHE_TTL, TestApp, closed_port, eventually, product_body, redis_addr};
+
+/// The status of `/readyz` and of its Redis check.
+async fn readiness(app: &TestApp) -> (StatusCode, String, String) {
+    let ready = app.get("/readyz").send().await.expect("request");
+    let status = ready.status();
+    let report: Value = ready.json().await.expect("report");
+    let redis = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "redis")
+        .expect("a redis check")["status"]
+        .as_str()
+        .expect("a status")
+        .to_owned();
+    let overall = report["status"].as_str().expect("a status").to_owned();
+    (status, overall, redis)
+}
+
+/// An entry a write failed to delete (Redis was away) or a read stored just after a write
+/// deleted it would otherwise stay stale for good: every entry has to expire.
+#[tokio::test]
+async fn every_cached_entry_expires_within_the_configured_ttl() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("mice", None).await;
+    let product = app
+        .create_product(&product_body("Mouse", category.id, 1999, 3))
+        .await;
+    for path in [
+        format!("/api/v1/products/{}", product.slug),
+        "/api/v1/categories".to_owned(),
+    ] {
+        let response = app.get(&path).send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    for key in [
+        product_key(product.id),
+        slug_key(&product.slug),
+        CATEGORIES.to_owned(),
+    ] {
+        // -2: no such key, -1: no expiry.
+        let ttl: i64 = app.redis("TTL", &key).await;
+        assert!(
+            ttl > 0 && ttl.unsigned_abs() <= CACHE_TTL.as_secs(),
+            "{key}: TTL {ttl}, configured {CACHE_TTL:?}"
+        );
+    }
+}
+
+/// Redis going away mid-flight, not only being absent from the start: the pooled connections
+/// break under the service. Reads fall back to Postgres, and the cache is used again once
+/// Redis is back.
+#[tokio::test]
+async fn when_redis_goes_away_after_the_cache_is_warm_reads_answer_from_postgres_until_it_is_back()
+{
+    let proxy = TcpProxy::start(redis_addr()).await;
+    let app = TestApp::behind_redis_proxy(&proxy).await;
+    let category = app.create_category("mice", None).await;
+    let product = app
+        .create_product(&product_body("Mouse", category.id, 1999, 3))
+        .await;
+    let path = format!("/api/v1/products/{}", product.id);
+    assert_eq!(app.product(product.id).await, product);
+    assert!(app.is_cached(product.id).await, "the cache is warm");
+    assert_eq!(readiness(&app).await.1, "ready");
+
+    proxy.stop();
+    // Renamed behind the service's back: only a read from Postgres can show the new name.
+    let rename = |name: &'static str| {
+        sqlx::query("UPDATE products SET name = $2 WHERE id = $1")
+            .bind(product.id)
+            .bind(name)
+            .execute(app.state.db())
+    };
+    rename("Renamed mouse").await.expect("rename");
+    for _ in 0..3 {
+        let response = app.get(&path).send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::OK);
+        let read: Product = response.json().await.expect("product");
+        assert_eq!(read.name, "Renamed mouse", "read from Postgres");
+    }
+    let by_slug = app
+        .get(&format!("/api/v1/products/{}", product.slug))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(by_slug.status(), StatusCode::OK);
+    let categories = app.get("/api/v1/categories").send().await.expect("request");
+    assert_eq!(categories.status(), StatusCode::OK);
+    assert!(
+        app.is_cached(product.id).await,
+        "the stale entry is still in Redis"
+    );
+    assert_eq!(
+        readiness(&app).await,
+        (StatusCode::OK, "degraded".to_owned(), "degraded".to_owned())
+    );
+
+    proxy.resume().await;
+    eventually("readiness to see Redis again", || async {
+        (readiness(&app).await.1 == "ready").then_some(())
+    })
+    .await;
+    // Whatever the entry holds now, the next read stores the current row again...
+    let _: i64 = app.redis("DEL", &product_key(product.id)).await;
+    assert_eq!(app.product(product.id).await.name, "Renamed mouse");
+    assert!(
+        app.is_cached(product.id).await,
+        "the cache is written again"
+    );
+    // ...and reads come from it: a change made behind the service's back stays unseen.
+    rename("Unseen mouse").await.expect("rename");
+    assert_eq!(
+        app.product(product.id).await.name,
+        "Renamed mouse",
+        "read from the cache"
+    );
+}
 
 #[tokio::test]
 async fn with_redis_down_reads_answer_from_postgres_and_readiness_is_degraded() {

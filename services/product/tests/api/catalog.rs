@@ -147,13 +147,10 @@ async fn after_a_price_update_the_next_read_shows_the_new_price() {
     // Read twice so the detail is certainly cached.
     assert_eq!(app.product(product.id).await.price.amount, 44900);
     assert_eq!(app.product(product.id).await.price.amount, 44900);
-    let mut redis = app.redis.pool().expect("pool").get().await.expect("redis");
-    let cached: bool = deadpool_redis::redis::cmd("EXISTS")
-        .arg(app.redis.key(&format!("product:{}", product.id)))
-        .query_async(&mut redis)
-        .await
-        .expect("exists");
-    assert!(cached, "the detail is served from the cache");
+    assert!(
+        app.is_cached(product.id).await,
+        "the detail is served from the cache"
+    );
 
     let response = app
         .as_admin(

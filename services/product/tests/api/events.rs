@@ -151,6 +151,9 @@ async fn a_paid_event_commits_and_a_cancelled_one_releases() {
         );
     }
     assert_eq!(app.inventory(product.id).await, (10, 5));
+    // A cached detail, which the cancellation must invalidate for the shop to show its units.
+    assert_eq!(app.product(product.id).await.stock, 5);
+    assert!(app.is_cached(product.id).await);
 
     consuming
         .publish_event(&event(OrderEventKind::Paid, paid_order, product.id, 3))
@@ -175,7 +178,11 @@ async fn a_paid_event_commits_and_a_cancelled_one_releases() {
     );
     assert_eq!(reservation_status(app, paid_order).await, "committed");
     assert_eq!(reservation_status(app, cancelled_order).await, "released");
-    assert_eq!(app.product(product.id).await.stock, 7, "cache invalidated");
+    assert_eq!(
+        app.product(product.id).await.stock,
+        7,
+        "the cancellation invalidated the cached detail"
+    );
 }
 
 /// Settling is idempotent by reservation state too, so a copy that arrives right after the

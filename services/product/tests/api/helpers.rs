@@ -1,10 +1,12 @@
 //! Starting the service on a fresh database, and the requests tests make.
 
 use std::future::Future;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use contracts::catalog::{Category, Product};
 use contracts::money::Currency;
+use deadpool_redis::redis::{self, FromRedisValue};
 use kit::cache::{RedisCheck, RedisConfig};
 use kit::db::PostgresCheck;
 use kit::health::Health;
@@ -12,13 +14,16 @@ use kit::identity::{USER_ID_HEADER, USER_ROLES_HEADER};
 use kit::metrics::Metrics;
 use kit::server::{Ops, router};
 use kit::shutdown::Shutdown;
-use product::cache::Cache;
+use product::cache::{Cache, product_key};
 use product::config::CatalogSettings;
 use product::{AppState, MIGRATOR};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
-use testkit::{TestDb, TestRedis, TestServer, http_config};
+use testkit::{TcpProxy, TestDb, TestRedis, TestServer, http_config, redis_url};
 use uuid::Uuid;
+
+/// How long the service under test caches an entry.
+pub(crate) const CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// A running product service on its own database and Redis prefix.
 pub(crate) struct TestApp {
@@ -45,11 +50,21 @@ impl TestApp {
         Self::with_redis(TestRedis::default().config()).await
     }
 
+    /// The service caching in the shared Redis through `proxy` (started on [`redis_addr`]),
+    /// so a test can take Redis away from this service alone.
+    pub(crate) async fn behind_redis_proxy(proxy: &TcpProxy) -> Self {
+        let direct = TestRedis::default().config();
+        let url = direct
+            .url
+            .replacen(redis_host_port(&direct.url), &proxy.addr().to_string(), 1);
+        Self::with_redis(RedisConfig { url, ..direct }).await
+    }
+
     /// The service caching in `redis`, which may be unreachable.
     pub(crate) async fn with_redis(redis: RedisConfig) -> Self {
         let db = TestDb::migrated(&MIGRATOR).await;
         let pool = redis.pool().expect("redis pool");
-        let cache = Cache::new(pool.clone(), redis.clone(), Duration::from_secs(300));
+        let cache = Cache::new(pool.clone(), redis.clone(), CACHE_TTL);
         let state = AppState::new(db.pool.clone(), cache, settings());
         let shutdown = Shutdown::new();
         let ops = Ops {
@@ -66,6 +81,31 @@ impl TestApp {
             state,
             redis,
         }
+    }
+
+    /// Runs `command` on `key` (under the service's prefix) on the shared Redis itself,
+    /// around the service and any proxy between them, to see what the service cached.
+    pub(crate) async fn redis<T: FromRedisValue>(&self, command: &str, key: &str) -> T {
+        let store = RedisConfig {
+            url: redis_url(),
+            ..self.redis.clone()
+        };
+        let mut connection = store
+            .pool()
+            .expect("redis pool")
+            .get()
+            .await
+            .expect("redis");
+        redis::cmd(command)
+            .arg(store.key(key))
+            .query_async(&mut connection)
+            .await
+            .unwrap_or_else(|error| panic!("{command} {key}: {error}"))
+    }
+
+    /// Whether the detail of product `id` is in the cache.
+    pub(crate) async fn is_cached(&self, id: Uuid) -> bool {
+        self.redis("EXISTS", &product_key(id)).await
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -155,6 +195,25 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::OK, "{query}");
         response.json().await.expect("page")
     }
+}
+
+/// The `host:port` of a `redis://[user:password@]host:port[/db]` URL.
+fn redis_host_port(url: &str) -> &str {
+    url.split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|authority| authority.rsplit('@').next())
+        .unwrap_or_else(|| panic!("TEST_REDIS_URL is a redis:// URL: {url}"))
+}
+
+/// The address of the shared Redis (`TEST_REDIS_URL`), for a [`TcpProxy`] in front of it.
+pub(crate) fn redis_addr() -> SocketAddr {
+    let url = redis_url();
+    redis_host_port(&url)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .unwrap_or_else(|| panic!("TEST_REDIS_URL names a resolvable host:port: {url}"))
 }
 
 /// A product body with the given fields and sensible rest.

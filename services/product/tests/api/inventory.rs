@@ -114,6 +114,7 @@ async fn an_expired_reservation_gives_its_stock_back() {
         StatusCode::CREATED
     );
     assert_eq!(app.product(product.id).await.stock, 0);
+    assert!(app.is_cached(product.id).await);
     // Move the deadline into the past rather than waiting for it.
     sqlx::query(
         "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE order_id = $1",
@@ -164,6 +165,10 @@ async fn commit_sells_the_units_and_release_returns_them() {
     app.reserve(paid, &[(product.id, 3)]).await;
     app.reserve(cancelled, &[(product.id, 2)]).await;
     assert_eq!(app.inventory(product.id).await, (10, 5));
+    // Each step below starts from a cached detail, so a step that forgot to invalidate it
+    // would show the old stock.
+    assert_eq!(app.product(product.id).await.stock, 5);
+    assert!(app.is_cached(product.id).await);
 
     for _ in 0..2 {
         let commit = internal(&app, paid, "commit")
@@ -175,6 +180,12 @@ async fn commit_sells_the_units_and_release_returns_them() {
         assert_eq!(commit.status, ReservationStatus::Committed);
         assert_eq!(app.inventory(product.id).await, (7, 2), "committed once");
     }
+    assert_eq!(
+        app.product(product.id).await.stock,
+        5,
+        "a commit sells units that were already held: nothing more is available"
+    );
+    assert!(app.is_cached(product.id).await);
     for _ in 0..2 {
         let release = internal(&app, cancelled, "release")
             .send()
@@ -183,7 +194,12 @@ async fn commit_sells_the_units_and_release_returns_them() {
         assert_eq!(release.status(), StatusCode::OK);
         assert_eq!(app.inventory(product.id).await, (7, 0), "released once");
     }
-    assert_eq!(app.product(product.id).await.stock, 7);
+    assert_eq!(
+        app.product(product.id).await.stock,
+        7,
+        "the release invalidated the cached detail"
+    );
+    assert!(app.is_cached(product.id).await);
     for _ in 0..2 {
         let restock = internal(&app, paid, "release")
             .send()
@@ -196,6 +212,11 @@ async fn commit_sells_the_units_and_release_returns_them() {
             "a paid order cancelled before shipping restocks, once"
         );
     }
+    assert_eq!(
+        app.product(product.id).await.stock,
+        10,
+        "the restock invalidated the cached detail"
+    );
     problem(
         internal(&app, cancelled, "commit")
             .send()
@@ -272,6 +293,7 @@ async fn an_admin_sets_the_units_available_to_sell() {
     let product = stocked(&app, "Speaker", 5).await;
     app.reserve(Uuid::new_v4(), &[(product.id, 2)]).await;
     assert_eq!(app.product(product.id).await.stock, 3);
+    assert!(app.is_cached(product.id).await);
     let path = format!("/api/v1/admin/products/{}/stock", product.id);
     let response = app
         .as_admin(app.server.client.put(app.url(&path)))

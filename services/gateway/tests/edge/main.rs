@@ -1,8 +1,10 @@
 //! The gateway's own behaviour at the edge, against upstreams the tests control: what it
 //! forwards and adds, when it stops contacting an upstream and when it tries again, its rate
-//! limit buckets, CORS, its ops listener and the merged API document.
+//! limit buckets, CORS, its ops listener and the merged API document; and, in [`transport`],
+//! body limits, streaming, HTTP/2 to upstreams and per-route timeouts.
 
 mod harness;
+mod transport;
 mod upstream;
 
 use std::time::Duration;

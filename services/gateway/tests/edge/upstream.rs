@@ -1,8 +1,11 @@
 //! An upstream the test controls: a plain HTTP/1.1 server on a raw TCP listener that records
 //! every request it reads and answers as told, hangs, or drops the connection unanswered.
+//! It also counts the requests it began to read, so a test can tell a request that never
+//! arrived from one whose body was cut short.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -41,6 +44,7 @@ impl Seen {
 struct Shared {
     mode: watch::Sender<Mode>,
     seen: Mutex<Vec<Seen>>,
+    started: AtomicUsize,
 }
 
 /// A running controlled upstream; stops when dropped.
@@ -63,6 +67,7 @@ impl Upstream {
         let shared = Arc::new(Shared {
             mode: watch::Sender::new(mode),
             seen: Mutex::new(Vec::new()),
+            started: AtomicUsize::new(0),
         });
         let accepting = shared.clone();
         let task = tokio::spawn(async move {
@@ -91,8 +96,14 @@ impl Upstream {
             .clone()
     }
 
+    /// How many requests were read whole, head and body.
     pub(crate) fn requests(&self) -> usize {
         self.seen().len()
+    }
+
+    /// How many requests were begun: their request line arrived, whether or not the rest did.
+    pub(crate) fn started(&self) -> usize {
+        self.shared.started.load(Ordering::SeqCst)
     }
 
     /// The last request read.
@@ -117,7 +128,7 @@ impl Upstream {
 async fn serve(stream: TcpStream, shared: Arc<Shared>) {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
-    while let Some(seen) = read_request(&mut reader).await {
+    while let Some(seen) = read_request(&mut reader, &shared.started).await {
         shared
             .seen
             .lock()
@@ -151,12 +162,17 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
     }
 }
 
-/// Reads one request (head and body); `None` at the end of the connection.
-async fn read_request<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> Option<Seen> {
+/// Reads one request (head and body), counting it in `started` once its first line is in;
+/// `None` at the end of the connection, or when it ends mid-request.
+async fn read_request<R: AsyncBufReadExt + Unpin>(
+    reader: &mut R,
+    started: &AtomicUsize,
+) -> Option<Seen> {
     let mut line = String::new();
     if reader.read_line(&mut line).await.ok()? == 0 {
         return None;
     }
+    started.fetch_add(1, Ordering::SeqCst);
     let mut parts = line.split_whitespace();
     let method = parts.next()?.to_owned();
     let path = parts.next()?.to_owned();

@@ -8,12 +8,16 @@
 //! Verified tokens are remembered for a while (see [`crate::verified`]), so a client's every
 //! request does not pay for a signature check; fetching new keys forgets them all, so a token
 //! signed with a key the JWKS no longer lists is checked, and refused, at once.
+//!
+//! What the caller sent as identity is never passed on: the proxy drops every `x-user-*`
+//! header of the request and sets the verified caller's (see [`Verified::identity_headers`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::Request;
 use contracts::auth::{Claims, Role};
+use http::HeaderName;
 use http::header::{self, HeaderValue};
 use kit::ApiError;
 use kit::identity::{Identity, USER_ID_HEADER, USER_ROLES_HEADER};
@@ -54,7 +58,19 @@ pub struct Verified {
     roles: HeaderValue,
 }
 
+// Constants, so that setting them does not copy a name into the header map for each request.
+const USER_ID: HeaderName = HeaderName::from_static(USER_ID_HEADER);
+const USER_ROLES: HeaderName = HeaderName::from_static(USER_ROLES_HEADER);
+
 impl Verified {
+    /// The headers that tell an upstream who the caller is.
+    pub fn identity_headers(&self) -> [(HeaderName, HeaderValue); 2] {
+        [
+            (USER_ID, self.user_id.clone()),
+            (USER_ROLES, self.roles.clone()),
+        ]
+    }
+
     fn new(claims: Claims) -> Result<Self, ApiError> {
         let header = |value: String| {
             HeaderValue::try_from(value)
@@ -164,25 +180,25 @@ fn bearer(headers: &http::HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Whom a request counts against, once its caller is known.
-#[derive(Debug, Clone, Copy)]
+/// Who sent a request, as far as the gateway can tell.
+#[derive(Debug, Clone)]
 pub struct Caller {
     /// The user when signed in, the address otherwise: the API and storefront buckets' key.
     pub key: ClientKey,
-    /// The address, token or not: the credentials bucket's key.
+    /// The address, token or not: the credentials bucket's key, and the access log's client.
     pub ip: Option<ClientIp>,
+    /// The verified token, when one was sent: the identity the upstream is told.
+    pub verified: Option<Arc<Verified>>,
 }
 
-/// Drops client-sent identity headers, verifies the bearer token when there is one, enforces
-/// `access`, and vouches for a verified caller upstream with the identity headers.
+/// Verifies the bearer token when there is one and enforces `access`. The request is only read
+/// (borrowed mutably to keep the future `Send`): the proxy replaces the caller's `x-user-*`
+/// headers with [`Caller::verified`]'s.
 pub async fn authenticate(
     state: &AppState,
     request: &mut Request,
     access: Access,
 ) -> Result<Caller, ApiError> {
-    let headers = request.headers_mut();
-    headers.remove(USER_ID_HEADER);
-    headers.remove(USER_ROLES_HEADER);
     let verified = match bearer(request.headers()) {
         Some(token) => Some(state.keys.verify(token).await?),
         None => None,
@@ -195,12 +211,7 @@ pub async fn authenticate(
         (Some(verified), Access::Admin) if !verified.claims.has_role(Role::Admin) => {
             return Err(ApiError::Forbidden("This needs the admin role.".to_owned()));
         }
-        (Some(verified), _) => {
-            let headers = request.headers_mut();
-            headers.insert(USER_ID_HEADER, verified.user_id.clone());
-            headers.insert(USER_ROLES_HEADER, verified.roles.clone());
-            ClientKey::User(verified.claims.sub)
-        }
+        (Some(verified), _) => ClientKey::User(verified.claims.sub),
         (None, Access::Public) => match ip {
             Some(ClientIp(ip)) => ClientKey::Ip(ip),
             None => {
@@ -210,7 +221,7 @@ pub async fn authenticate(
             }
         },
     };
-    Ok(Caller { key, ip })
+    Ok(Caller { key, ip, verified })
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ use prometheus_client::metrics::family::Family;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::auth::Keys;
+use crate::auth::{Caller, Keys};
 use crate::config::GatewayConfig;
 use crate::openapi::Docs;
 use crate::proxy::Proxy;
@@ -168,13 +168,23 @@ fn app(state: Arc<AppState>, config: &GatewayConfig, shutdown: &Shutdown) -> Rou
         .with_state(state)
 }
 
+/// A request let in: its route, when one serves it, its caller and the caller's allowance.
+struct Admitted {
+    route: Option<Route>,
+    caller: Caller,
+    allowance: Allowance,
+}
+
 /// What every public route does first: authenticates the caller for the route's access level
 /// (see [`auth::authenticate`]), then counts the request against `bucket`.
+///
+/// `request` is borrowed mutably though it is only read: a shared borrow held across an await
+/// would make the handler's future not `Send`, since a body is not `Sync`.
 async fn admit(
     state: &AppState,
     request: &mut Request,
     bucket: Bucket,
-) -> Result<(Option<Route>, Allowance), Refusal> {
+) -> Result<Admitted, Refusal> {
     let route = routes::resolve(
         request.method(),
         request.uri().path(),
@@ -183,7 +193,11 @@ async fn admit(
     let access = route.map_or(Access::Public, |route| route.access);
     let caller = auth::authenticate(state, request, access).await?;
     let allowance = state.limits.check(bucket, caller.key, caller.ip)?;
-    Ok((route, allowance))
+    Ok(Admitted {
+        route,
+        caller,
+        allowance,
+    })
 }
 
 async fn api(State(state): State<Arc<AppState>>, request: Request) -> Response {
@@ -200,14 +214,18 @@ async fn storefront(State(state): State<Arc<AppState>>, request: Request) -> Res
 
 async fn document(State(state): State<Arc<AppState>>, mut request: Request) -> Response {
     match admit(&state, &mut request, Bucket::Api).await {
-        Ok((_, allowance)) => allowance.annotate(openapi::document(&state).await.into_response()),
+        Ok(Admitted { allowance, .. }) => {
+            allowance.annotate(openapi::document(&state).await.into_response())
+        }
         Err(refusal) => refusal.into_response(),
     }
 }
 
 async fn page(State(state): State<Arc<AppState>>, mut request: Request) -> Response {
     match admit(&state, &mut request, Bucket::Api).await {
-        Ok((_, allowance)) => allowance.annotate(openapi::page(&state).await.into_response()),
+        Ok(Admitted { allowance, .. }) => {
+            allowance.annotate(openapi::page(&state).await.into_response())
+        }
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -253,7 +271,11 @@ fn cors(origins: &[String]) -> CorsLayer {
 }
 
 async fn forward(state: &AppState, mut request: Request, bucket: Bucket) -> Response {
-    let (route, allowance) = match admit(state, &mut request, bucket).await {
+    let Admitted {
+        route,
+        caller,
+        allowance,
+    } = match admit(state, &mut request, bucket).await {
         Ok(admitted) => admitted,
         Err(refusal) => return refusal.into_response(),
     };
@@ -274,7 +296,7 @@ async fn forward(state: &AppState, mut request: Request, bucket: Bucket) -> Resp
     let started = Instant::now();
     let response = state
         .proxy
-        .forward(route, request, client)
+        .forward(route, request, client, caller.verified.as_deref())
         .await
         .unwrap_or_else(IntoResponse::into_response);
     state

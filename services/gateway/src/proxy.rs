@@ -1,8 +1,10 @@
 //! Forwarding a request to its upstream and the answer back, streamed both ways.
 //!
-//! The request keeps its method, path, query and body; hop-by-hop headers are dropped, the
-//! `X-Forwarded-*` headers are set, and the current trace context is injected so the upstream's
-//! spans join the gateway's. Each upstream has a circuit breaker (see [`crate::breaker`] for
+//! The request keeps its method, path, query and body; hop-by-hop headers are dropped, and so
+//! is every `x-user-*` header the caller sent, since upstreams trust those names to come from
+//! the gateway: the verified caller's identity is set in their place. The `X-Forwarded-*`
+//! headers are set, and the current trace context is injected so the upstream's spans join the
+//! gateway's. Each upstream has a circuit breaker (see [`crate::breaker`] for
 //! what counts as a failure).
 //!
 //! Retries: a request whose method is idempotent (GET, HEAD, OPTIONS, PUT, DELETE) and that has
@@ -28,6 +30,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use kit::ApiError;
 
+use crate::auth::Verified;
 use crate::breaker::{Breaker, Permit};
 use crate::config::{GatewayConfig, Resilience};
 use crate::routes::{Route, Upstream};
@@ -94,12 +97,13 @@ impl Proxy {
         self.bases.contains_key(&Upstream::Web)
     }
 
-    /// Forwards `request` along `route`.
+    /// Forwards `request` along `route`, from the peer `client`, vouching for `identity`.
     pub async fn forward(
         &self,
         route: Route,
         request: Request<Body>,
         client: Option<SocketAddr>,
+        identity: Option<&Verified>,
     ) -> Result<Response, ApiError> {
         let upstream = route.upstream;
         let (base, breaker) = match (self.bases.get(&upstream), self.breakers.get(&upstream)) {
@@ -119,7 +123,7 @@ impl Proxy {
             Body::new(Limited::new(body, self.body_limit))
         };
         let mut outgoing = Request::from_parts(parts, body);
-        prepare(&mut outgoing, base, client)?;
+        prepare(&mut outgoing, base, client, identity)?;
         let timeout = route.timeout(&self.resilience);
         let attempts = if replayable {
             self.resilience.retries + 1
@@ -213,6 +217,7 @@ fn prepare(
     request: &mut Request<Body>,
     base: &Uri,
     client: Option<SocketAddr>,
+    identity: Option<&Verified>,
 ) -> Result<(), ApiError> {
     // The upstream's scheme and authority with the request's own path and query, moved
     // rather than printed and parsed again.
@@ -224,9 +229,14 @@ fn prepare(
     *request.uri_mut() = Uri::from_parts(target)
         .map_err(|e| ApiError::bad_request(format!("Invalid request target: {e}")))?;
     let headers = request.headers_mut();
-    strip_hop_by_hop(headers);
+    strip(headers, Strip::HopByHopAndIdentity);
     // Identity reaches upstreams only as the gateway's own headers, set after verification.
     headers.remove(header::AUTHORIZATION);
+    if let Some(identity) = identity {
+        for (name, value) in identity.identity_headers() {
+            headers.insert(name, value);
+        }
+    }
     if let Some(host) = headers.remove(header::HOST) {
         headers.insert(X_FORWARDED_HOST, host);
     }
@@ -244,7 +254,19 @@ fn prepare(
     Ok(())
 }
 
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+/// What [`strip`] drops besides the hop-by-hop headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strip {
+    /// Nothing else: an answer.
+    HopByHop,
+    /// Every `x-user-*` header too: a caller's request, whose claims to an identity are void.
+    HopByHopAndIdentity,
+}
+
+/// The names upstreams read identity from (see `kit::identity`), all reserved to the gateway.
+const IDENTITY_PREFIX: &str = "x-user-";
+
+fn strip(headers: &mut HeaderMap, what: Strip) {
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -254,9 +276,16 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .collect();
     // One pass over the names present rather than a removal (a hash and a probe) for each
     // hop-by-hop name: this runs twice per request, and a message rarely carries any of them.
+    // The identity prefix is checked in the same pass, so a spoofed `x-user-anything` costs
+    // nothing extra to find.
+    let identity = what == Strip::HopByHopAndIdentity;
     let present: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| HOP_BY_HOP.contains(name) || listed.contains(name))
+        .filter(|name| {
+            HOP_BY_HOP.contains(name)
+                || listed.contains(name)
+                || (identity && name.as_str().starts_with(IDENTITY_PREFIX))
+        })
         .cloned()
         .collect();
     for name in present {
@@ -266,7 +295,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 fn into_response(response: http::Response<hyper::body::Incoming>) -> Response {
     let (mut parts, body) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
+    strip(&mut parts.headers, Strip::HopByHop);
     Response::from_parts(parts, Body::new(body.map_err(axum::Error::new))).into_response()
 }
 
@@ -295,9 +324,18 @@ mod tests {
         headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         headers.insert("x-secret-hop", HeaderValue::from_static("1"));
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        strip_hop_by_hop(&mut headers);
+        headers.insert(
+            "x-user-email",
+            HeaderValue::from_static("answer@shop.example"),
+        );
+        let mut answer = headers.clone();
+        strip(&mut headers, Strip::HopByHopAndIdentity);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key(header::ACCEPT));
+        // An upstream's answer keeps its own `x-user-*` headers: they vouch for nothing there.
+        strip(&mut answer, Strip::HopByHop);
+        assert_eq!(answer.len(), 2);
+        assert!(answer.contains_key("x-user-email"));
     }
 
     #[test]
@@ -307,6 +345,7 @@ mod tests {
             .header(header::HOST, "shop.example")
             .header(header::AUTHORIZATION, "Bearer abc")
             .header("x-forwarded-for", "203.0.113.9")
+            .header("x-user-id", "someone-else")
             .body(Body::empty())
             .expect("request");
         let base: Uri = "http://product:8080".parse().expect("uri");
@@ -314,6 +353,7 @@ mod tests {
             &mut request,
             &base,
             Some(SocketAddr::from(([10, 0, 0, 7], 5555))),
+            None,
         )
         .expect("prepare");
         assert_eq!(request.uri(), "http://product:8080/api/v1/products?q=mouse");
@@ -321,6 +361,7 @@ mod tests {
         assert!(!headers.contains_key(header::AUTHORIZATION));
         assert_eq!(headers["x-forwarded-host"], "shop.example");
         assert_eq!(headers["x-forwarded-for"], "203.0.113.9, 10.0.0.7");
+        assert!(!headers.contains_key("x-user-id"), "anonymous: no identity");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The caller's identity, as the gateway vouches for it.
 //!
-//! The gateway verifies the access token, strips any `x-user-*` headers a client sent, and sets
-//! `x-user-id` and `x-user-roles` for the upstream. Services therefore read identity from those
-//! headers and never parse tokens themselves; the mesh (mTLS + AuthorizationPolicy) ensures
-//! only the gateway can reach them.
+//! The gateway verifies the access token, drops every request header whose name starts with
+//! `x-user-` (whatever follows, in any case), and sets `x-user-id` and `x-user-roles` for the
+//! upstream. Services therefore read identity from those headers and never parse tokens
+//! themselves; the mesh (mTLS + AuthorizationPolicy) ensures only the gateway can reach them.
+//! The whole `x-user-` prefix is the gateway's: a header added under it later cannot carry a
+//! caller's claim through, since the gateway never forwards one it did not set.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

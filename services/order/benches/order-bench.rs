@@ -97,6 +97,10 @@ async fn main() -> anyhow::Result<()> {
         ("AMQP_URL", amqp.url.clone()),
         ("AMQP_EXCHANGE", amqp.exchange.clone()),
         ("PRODUCT_URL", format!("http://{}", product.addr)),
+        (
+            "IDEMPOTENCY_SECRET",
+            format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()),
+        ),
         ("TAX_RATE_BPS", "800".to_owned()),
         (
             "PAYMENT_TEST_LATENCY_MS",

@@ -67,7 +67,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::cart;
 use crate::catalog_client::{Commit, ReserveOutcome};
-use crate::idempotency::{self, Claim, StoredResponse};
+use crate::idempotency::{self, Claim, FingerprintKey, StoredResponse};
 use crate::orders::{self, NewOrder};
 use crate::payments::{self, Authorisation, PaymentRequest};
 use crate::pricing::{PricedLine, Unsellable};
@@ -109,7 +109,7 @@ pub(crate) async fn checkout(
 ) -> ApiResult<Response> {
     let key = idempotency::key_from(&headers)?;
     let checkout = Checkout::parse(request, OffsetDateTime::now_utc().date())?;
-    let hash = idempotency::fingerprint(&checkout.fingerprint());
+    let hash = checkout.fingerprint(&state.fingerprint_key)?;
     let user_id = identity.user_id;
     match idempotency::claim(
         &state.pool,
@@ -179,15 +179,17 @@ struct Checkout {
     card: CardDetails,
 }
 
-/// What makes two checkout requests "the same": the address and the card's last four digits
-/// and expiry. The full card number and the CVC are left out, so not even a hash of them is
-/// stored.
+/// What makes two checkout requests "the same": all of it, the address as validated (trimmed)
+/// and the card number without its spaces and dashes. It holds the card number and the CVC,
+/// so it only ever exists to be hashed under the service's key ([`FingerprintKey`]): never
+/// stored, logged or hashed without it.
 #[derive(Serialize)]
 struct Fingerprint<'a> {
     shipping_address: &'a ShippingAddress,
-    card_last4: String,
+    card_number: String,
     exp_month: u8,
     exp_year: u16,
+    cvc: &'a str,
 }
 
 impl Checkout {
@@ -207,14 +209,17 @@ impl Checkout {
         }
     }
 
-    fn fingerprint(&self) -> Vec<u8> {
-        serde_json::to_vec(&Fingerprint {
+    /// The request's fingerprint under `key`, as stored with its `Idempotency-Key`.
+    fn fingerprint(&self, key: &FingerprintKey) -> ApiResult<String> {
+        let canonical = serde_json::to_vec(&Fingerprint {
             shipping_address: &self.shipping_address,
-            card_last4: self.card.last4(),
+            card_number: payments::digits(&self.card.number),
             exp_month: self.card.exp_month,
             exp_year: self.card.exp_year,
+            cvc: &self.card.cvc,
         })
-        .unwrap_or_default()
+        .map_err(|e| ApiError::Internal(e.into()))?;
+        Ok(key.fingerprint(&canonical))
     }
 }
 
@@ -654,18 +659,43 @@ mod tests {
     }
 
     #[test]
-    fn the_fingerprint_has_no_card_secrets() {
+    fn the_fingerprint_covers_the_whole_card_under_the_key() {
+        let key = FingerprintKey::new(b"0123456789abcdef0123456789abcdef");
+        let fingerprint = |request: CheckoutRequest| {
+            Checkout::parse(request, TODAY)
+                .expect("valid")
+                .fingerprint(&key)
+                .expect("fingerprint")
+        };
+        let first = fingerprint(request());
+        assert_eq!(first.len(), 64);
+        assert!(first.bytes().all(|b| b.is_ascii_hexdigit()), "{first}");
+
+        // The same card written differently, or the address with other padding, is the same
+        // request.
+        let mut compact = request();
+        compact.card.number = "4242424242424242".to_owned();
+        compact.shipping_address.recipient = "Ada Lovelace".to_owned();
+        assert_eq!(fingerprint(compact), first);
+
+        // Any other card detail makes another request, the last four digits kept as well.
+        let mut other_digits = request();
+        other_digits.card.number = "4000 0000 0002 4242".to_owned();
+        let mut other_cvc = request();
+        other_cvc.card.cvc = "124".to_owned();
+        let mut other_expiry = request();
+        other_expiry.card.exp_month = 11;
+        for other in [other_digits, other_cvc, other_expiry] {
+            assert_ne!(fingerprint(other), first);
+        }
+
+        // Under another key the same request hashes differently: the value cannot be found
+        // by hashing candidate cards without the key.
+        let other_key = FingerprintKey::new(b"another secret, just as long as the first");
         let checkout = Checkout::parse(request(), TODAY).expect("valid");
-        let fingerprint = String::from_utf8(checkout.fingerprint()).expect("json");
-        assert!(!fingerprint.contains("4242 4242 4242"), "{fingerprint}");
-        assert!(!fingerprint.contains("123\""), "{fingerprint}");
-        assert!(
-            fingerprint.contains("\"card_last4\":\"4242\""),
-            "{fingerprint}"
+        assert_ne!(
+            checkout.fingerprint(&other_key).expect("fingerprint"),
+            first
         );
-        let mut other_card = request();
-        other_card.card.number = "4000 0000 0000 0002".to_owned();
-        let other = Checkout::parse(other_card, TODAY).expect("valid");
-        assert_ne!(checkout.fingerprint(), other.fingerprint());
     }
 }

@@ -7,6 +7,12 @@
 //!
 //! - `PRODUCT_URL` (required): the product service's base URL, such as `http://product:8080`;
 //!   its `/internal/*` API prices carts and reserves stock.
+//! - `IDEMPOTENCY_SECRET` (required): at least 32 bytes of random text (such as the output of
+//!   `openssl rand -hex 32`), the key of the HMAC that fingerprints checkout requests, so that
+//!   what is stored under an `Idempotency-Key` cannot be traced back to the card
+//!   ([`crate::idempotency::FingerprintKey`]). Every replica needs the same one, kept across
+//!   restarts: while a key is remembered (24 hours), a retry fingerprinted under another
+//!   secret counts as a different request and gets 422.
 //! - `PRODUCT_TIMEOUT_MS` (default 2000): the longest one call to the product service may take.
 //! - `PRODUCT_RETRIES` (default 2): how many times a failed call (connection error, timeout,
 //!   5xx) is retried, with exponential backoff. Every call is idempotent, so retrying is safe.
@@ -48,6 +54,7 @@ use kit::amqp::AmqpConfig;
 use kit::config::{ConfigError, Env};
 use kit::db::DatabaseConfig;
 
+use crate::idempotency::FingerprintKey;
 use crate::pricing::Pricing;
 
 /// Everything the order service reads from its environment.
@@ -63,6 +70,8 @@ pub struct Config {
     pub pricing: Pricing,
     /// Checkout behaviour.
     pub checkout: CheckoutSettings,
+    /// The key of checkout request fingerprints.
+    pub fingerprint_key: FingerprintKey,
     /// The background work: sweeper and outbox relay.
     pub background: BackgroundSettings,
     /// The built-in test payment provider.
@@ -139,6 +148,25 @@ impl FromStr for Rate {
             Err("out of range".to_owned())
         }
     }
+}
+
+/// The shortest `IDEMPOTENCY_SECRET` accepted: an HMAC-SHA256 key shorter than its output is
+/// weaker than the hash.
+const MIN_SECRET_LEN: usize = 32;
+
+/// Reads `IDEMPOTENCY_SECRET`. Its value is never repeated in an error.
+fn fingerprint_key(env: &Env) -> Result<FingerprintKey, ConfigError> {
+    let expected = "at least 32 characters of random text, the same on every replica";
+    let secret: String = env.required("IDEMPOTENCY_SECRET", expected)?;
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(ConfigError::Invalid {
+            name: "IDEMPOTENCY_SECRET".into(),
+            value: "<redacted>".into(),
+            expected: expected.into(),
+            reason: format!("it is {} bytes long", secret.len()),
+        });
+    }
+    Ok(FingerprintKey::new(secret.as_bytes()))
 }
 
 /// The largest tax rate accepted: 100 %.
@@ -248,6 +276,7 @@ impl Config {
                 )?,
             },
             checkout: CheckoutSettings::from_env(env)?,
+            fingerprint_key: fingerprint_key(env)?,
             background: BackgroundSettings {
                 sweep_interval: positive_seconds(env, "ORDER_SWEEP_SECS", 60)?,
                 outbox_poll: positive_millis(env, "OUTBOX_POLL_MS", 200)?,
@@ -305,8 +334,11 @@ mod tests {
             ("DATABASE_URL", "postgres://postgres@127.0.0.1/orders"),
             ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             ("PRODUCT_URL", "http://product:8080/"),
+            ("IDEMPOTENCY_SECRET", SECRET),
         ]
     }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
     fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
         let mut pairs = base();
@@ -353,6 +385,28 @@ mod tests {
             invalid_name(Config::from_env(&Env::from_pairs(pairs))),
             "PRODUCT_URL"
         );
+    }
+
+    #[test]
+    fn the_idempotency_secret_is_required_long_and_never_shown() {
+        let mut pairs = base();
+        pairs.retain(|(name, _)| *name != "IDEMPOTENCY_SECRET");
+        let missing = Config::from_env(&Env::from_pairs(pairs.clone())).expect_err("missing");
+        assert!(
+            missing
+                .to_string()
+                .starts_with("IDEMPOTENCY_SECRET is not set"),
+            "{missing}"
+        );
+        pairs.push(("IDEMPOTENCY_SECRET", "short-but-secret"));
+        let short = Config::from_env(&Env::from_pairs(pairs))
+            .expect_err("too short")
+            .to_string();
+        assert!(short.starts_with("IDEMPOTENCY_SECRET="), "{short}");
+        assert!(short.contains("16 bytes long"), "{short}");
+        assert!(!short.contains("short-but-secret"), "{short}");
+        let config = with(&[]).expect("32 bytes are enough");
+        assert!(!format!("{config:?}").contains(SECRET));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! Keys belong to a user: `(user_id, key)` is the primary key of `idempotency_keys`. The first
 //! request inserts the row (`INSERT ... ON CONFLICT DO NOTHING`) and so becomes the one that
-//! does the work; the row then holds the request's fingerprint and, once it finishes, its
-//! response (status, content type and body bytes). A request that finds the row:
+//! does the work; the row then holds the request's fingerprint (a keyed hash,
+//! [`FingerprintKey`]) and, once it finishes, its response (status, content type and body
+//! bytes). A request that finds the row:
 //!
 //! - with another fingerprint: 422 naming `Idempotency-Key` (a key is for one request only);
 //! - with a response: gets that response again, byte for byte;
@@ -20,9 +21,10 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, KeyInit, Mac};
 use kit::error::field_error;
 use kit::{ApiError, ApiResult};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -55,12 +57,48 @@ pub fn key_from(headers: &HeaderMap) -> ApiResult<String> {
     Ok(key.to_owned())
 }
 
-/// The fingerprint of a request: SHA-256 of its canonical form, hex-encoded.
-pub fn fingerprint(canonical: &[u8]) -> String {
-    Sha256::digest(canonical)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+/// The key request fingerprints are computed with: `IDEMPOTENCY_SECRET`.
+///
+/// A fingerprint covers the whole request, card number and CVC included, so that a retry that
+/// changes any of them is refused rather than answered with another request's outcome. A plain
+/// digest of that would give the card away: a card number has little entropy (a known prefix,
+/// a check digit, and the last four are stored in the clear), and a CVC has at most four
+/// digits, so trying every candidate against a SHA-256 is cheap. An HMAC-SHA256 under a
+/// secret that only the service holds can only be recomputed with that secret, so the
+/// stored value tells nothing about the card.
+///
+/// Every replica needs the same secret and it must survive restarts, or a retry that reaches
+/// another process than the first request would no longer match its own fingerprint.
+#[derive(Clone)]
+pub struct FingerprintKey(Hmac<Sha256>);
+
+impl FingerprintKey {
+    /// The key `secret`; [`crate::config`] checks that it is long enough.
+    pub fn new(secret: &[u8]) -> Self {
+        Self(
+            <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+                .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length")),
+        )
+    }
+
+    /// The fingerprint of a request: HMAC-SHA256 of its canonical form, hex-encoded.
+    pub fn fingerprint(&self, canonical: &[u8]) -> String {
+        // The keyed state is cloned rather than rebuilt, so the key is not hashed again for
+        // every request.
+        let mut mac = self.0.clone();
+        mac.update(canonical);
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FingerprintKey(<redacted>)")
+    }
 }
 
 /// A response as stored and replayed.
@@ -245,14 +283,17 @@ mod tests {
     }
 
     #[test]
-    fn fingerprints_are_stable_hex_digests() {
-        let a = fingerprint(b"{\"a\":1}");
-        assert_eq!(a.len(), 64);
-        assert_eq!(a, fingerprint(b"{\"a\":1}"));
-        assert_ne!(a, fingerprint(b"{\"a\":2}"));
+    fn fingerprints_are_hmac_sha256_under_the_key() {
+        // RFC 4231, test case 2.
+        let key = FingerprintKey::new(b"Jefe");
         assert_eq!(
-            fingerprint(b""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            key.fingerprint(b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+        let a = key.fingerprint(b"{\"a\":1}");
+        assert_eq!(a, key.fingerprint(b"{\"a\":1}"), "stable");
+        assert_ne!(a, key.fingerprint(b"{\"a\":2}"));
+        assert_ne!(a, FingerprintKey::new(b"another").fingerprint(b"{\"a\":1}"));
+        assert_eq!(format!("{key:?}"), "FingerprintKey(<redacted>)");
     }
 }

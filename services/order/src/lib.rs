@@ -33,6 +33,7 @@ use sqlx::PgPool;
 
 use crate::catalog_client::CatalogClient;
 use crate::config::{BackgroundSettings, CheckoutSettings, Config};
+use crate::idempotency::FingerprintKey;
 use crate::outbox::{OutboxSignal, Relay};
 use crate::payments::{PaymentProvider, TestPaymentProvider};
 use crate::pricing::Pricing;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub pricing: Pricing,
     /// Checkout settings.
     pub checkout: CheckoutSettings,
+    /// The key of checkout request fingerprints.
+    pub fingerprint_key: FingerprintKey,
     /// Wakes the outbox relay after a commit.
     pub outbox: OutboxSignal,
 }
@@ -66,6 +69,7 @@ impl AppState {
             payments: Arc::new(TestPaymentProvider::new(config.payment)),
             pricing: config.pricing,
             checkout: config.checkout,
+            fingerprint_key: config.fingerprint_key.clone(),
             outbox: OutboxSignal::default(),
         })
     }

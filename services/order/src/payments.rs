@@ -168,7 +168,7 @@ fn declined(reason: &str) -> Authorisation {
 }
 
 /// The digits of a card number, without spaces or dashes.
-fn digits(number: &str) -> String {
+pub(crate) fn digits(number: &str) -> String {
     number.chars().filter(char::is_ascii_digit).collect()
 }
 

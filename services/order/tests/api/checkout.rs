@@ -365,6 +365,62 @@ async fn a_key_is_for_one_request_and_is_required() {
 }
 
 #[tokio::test]
+async fn a_retry_with_other_card_digits_or_cvc_is_another_request() {
+    let provider = CountingProvider::new();
+    let shop = Shop::with(Options {
+        payments: Some(provider.clone()),
+        ..Options::default()
+    })
+    .await;
+    let mug = shop.add_product("Mug", 1000, 20).await;
+    let alice = customer();
+    shop.add_to_cart(alice, mug, 1).await;
+    let key = key();
+    let first = shop.checkout(alice, &key, checkout_body(CARD_OK)).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+
+    // The same request replays, also with the card number written without its spaces.
+    for number in [CARD_OK, "4242424242424242"] {
+        let replay = shop.checkout(alice, &key, checkout_body(number)).await;
+        assert_eq!(replay.bytes, first.bytes, "{number}");
+    }
+    // Another card with the same last four digits and expiry, or another CVC, is another
+    // request: replaying the first one's payment to it would be wrong.
+    let other_digits = checkout_body("4000 0000 0002 4242");
+    let mut other_cvc = checkout_body(CARD_OK);
+    other_cvc["card"]["cvc"] = json!("124");
+    for body in [other_digits, other_cvc] {
+        let answer = shop.checkout(alice, &key, body).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{:?}",
+            answer.body
+        );
+        assert_eq!(answer.fields(), ["Idempotency-Key"]);
+    }
+    assert_eq!(provider.charged(), 1);
+    assert_eq!(shop.orders(alice).await.len(), 1);
+
+    // What is stored is a digest, holding neither the card number nor the CVC.
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT request_hash FROM idempotency_keys WHERE key = $1")
+            .bind(&key)
+            .fetch_all(&shop.order_db.pool)
+            .await
+            .expect("the key's fingerprint");
+    assert_eq!(stored.len(), 1);
+    let hash = &stored[0];
+    assert_eq!(hash.len(), 64, "{hash}");
+    assert!(
+        hash.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "a hex digest, nothing else: {hash}"
+    );
+    assert!(!hash.contains("4242424242424242"), "{hash}");
+}
+
+#[tokio::test]
 async fn bad_input_is_422_naming_the_field_and_writes_nothing() {
     let shop = Shop::start().await;
     let mug = shop.add_product("Mug", 1000, 20).await;

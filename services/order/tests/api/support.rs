@@ -163,6 +163,7 @@ impl Shop {
             ),
             ("AMQP_EXCHANGE", amqp.exchange.clone()),
             ("PRODUCT_URL", product_url),
+            ("IDEMPOTENCY_SECRET", secret()),
             ("TAX_RATE_BPS", "800".to_owned()),
             ("OUTBOX_POLL_MS", "50".to_owned()),
             // The tests run the sweeper's work themselves, when they mean to.
@@ -439,12 +440,15 @@ impl Shop {
     }
 }
 
+/// A random secret of 64 characters, for a key the settings require.
+fn secret() -> String {
+    format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
+}
+
 async fn start_product(db: &TestDb) -> (TestServer, product::AppState) {
-    let settings = product::config::CatalogSettings::from_env(&Env::from_pairs([(
-        "CURSOR_SECRET",
-        format!("{}{}", Uuid::new_v4(), Uuid::new_v4()),
-    )]))
-    .expect("product settings");
+    let settings =
+        product::config::CatalogSettings::from_env(&Env::from_pairs([("CURSOR_SECRET", secret())]))
+            .expect("product settings");
     let state =
         product::AppState::new(db.pool.clone(), product::cache::Cache::disabled(), settings);
     let shutdown = Shutdown::new();

@@ -18,6 +18,7 @@ use frontend::components::{
     AdminGuard, CartView, ErrorNotice, ErrorSummary, OrderSummary, ProductCard, ProductDraft,
     ProductForm, UnavailableLines,
 };
+use frontend::pages::Home;
 use frontend::session::{Session, SessionHandle};
 use time::macros::datetime;
 use uuid::Uuid;
@@ -51,6 +52,7 @@ fn product(stock: u32) -> Product {
         attributes: BTreeMap::new(),
         category_id: Uuid::from_u128(1),
         active: true,
+        featured: false,
         stock,
         version: 3,
         created_at: datetime!(2024-05-01 12:00 UTC),
@@ -207,6 +209,50 @@ async fn field_errors_are_shown_next_to_the_field_they_name() {
     assert!(html.contains("href=\"#product-sku\""), "{html}");
     assert!(html.contains("role=\"alert\""), "{html}");
     assert_eq!(errors.get("price").as_deref(), Some("must not be negative"));
+}
+
+#[tokio::test]
+async fn the_product_form_has_a_labelled_featured_checkbox_that_shows_the_product() {
+    let form = |featured: bool| {
+        let draft = ProductDraft {
+            featured,
+            ..ProductDraft::from(&product(3))
+        };
+        move || {
+            html! {
+                <ProductForm draft={draft} errors={FieldErrors::default()} categories={Vec::new()}
+                    is_new=false busy=false on_change={Callback::noop()} on_submit={Callback::noop()} />
+            }
+        }
+    };
+    let html = render(None, form(true)).await;
+    let checkbox = tag_with_id(&html, "product-featured");
+    assert!(checkbox.contains("type=\"checkbox\""), "{checkbox}");
+    assert!(checkbox.contains("checked"), "{checkbox}");
+    assert_eq!(
+        text_with(&html, "for=\"product-featured\""),
+        "Featured (shown on the home page)"
+    );
+    let html = render(None, form(false)).await;
+    let checkbox = tag_with_id(&html, "product-featured");
+    assert!(!checkbox.contains("checked"), "{checkbox}");
+}
+
+#[tokio::test]
+async fn the_home_page_has_a_featured_section_between_categories_and_new_arrivals() {
+    let html = render(None, || html! { <Home /> }).await;
+    let sections: Vec<usize> = ["categories", "featured", "arrivals"]
+        .iter()
+        .map(|name| {
+            let section = tag_with(&html, &format!("aria-labelledby=\"{name}-heading\""));
+            assert!(section.starts_with("<section"), "{section}");
+            html.find(section).expect("the section")
+        })
+        .collect();
+    assert!(sections.is_sorted(), "{html}");
+    assert_eq!(text_with(&html, "id=\"featured-heading\""), "Featured");
+    // Before the fetch answers, the section says what it is waiting for.
+    assert!(html.contains("Loading featured products…"), "{html}");
 }
 
 #[tokio::test]

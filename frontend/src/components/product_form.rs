@@ -32,6 +32,8 @@ pub struct ProductDraft {
     pub category_id: String,
     /// Whether it is for sale.
     pub active: bool,
+    /// Whether the home page features it.
+    pub featured: bool,
     /// Units on hand, for a new product (existing ones change stock separately).
     pub stock: String,
 }
@@ -48,6 +50,7 @@ impl Default for ProductDraft {
             image_url: String::new(),
             category_id: String::new(),
             active: true,
+            featured: false,
             stock: "0".to_owned(),
         }
     }
@@ -65,6 +68,7 @@ impl From<&Product> for ProductDraft {
             image_url: product.image_url.clone().unwrap_or_default(),
             category_id: product.category_id.to_string(),
             active: product.active,
+            featured: product.featured,
             stock: product.stock.to_string(),
         }
     }
@@ -91,6 +95,7 @@ impl ProductDraft {
         ("image_url", "Image URL"),
         ("stock", "Units in stock"),
         ("active", "For sale"),
+        ("featured", "Featured"),
     ];
 
     fn check(&self, with_stock: bool) -> Result<Checked, FieldErrors> {
@@ -150,6 +155,7 @@ impl ProductDraft {
             attributes: BTreeMap::new(),
             category_id: checked.category_id,
             active: self.active,
+            featured: self.featured,
             stock: checked.stock,
         })
     }
@@ -171,6 +177,7 @@ impl ProductDraft {
             category_id: (checked.category_id != product.category_id)
                 .then_some(checked.category_id),
             active: (self.active != product.active).then_some(self.active),
+            featured: (self.featured != product.featured).then_some(self.featured),
         })
     }
 }
@@ -206,14 +213,13 @@ pub fn ProductForm(props: &ProductFormProps) -> Html {
             on_change.emit(draft);
         })
     };
-    let on_active = {
+    let toggle = |set: fn(&mut ProductDraft, bool)| {
         let draft = props.draft.clone();
         let on_change = props.on_change.clone();
-        Callback::from(move |active: bool| {
-            on_change.emit(ProductDraft {
-                active,
-                ..draft.clone()
-            });
+        Callback::from(move |on: bool| {
+            let mut draft = draft.clone();
+            set(&mut draft, on);
+            on_change.emit(draft);
         })
     };
     let onsubmit = props.on_submit.reform(|e: SubmitEvent| e.prevent_default());
@@ -260,7 +266,9 @@ pub fn ProductForm(props: &ProductFormProps) -> Html {
                     inputmode="numeric" oninput={setter(|d, v| d.stock = v)} error={errors.get("stock")} />
             }
             <Checkbox id={id("active")} label="For sale (shown in the shop)" checked={draft.active}
-                onchange={on_active} error={errors.get("active")} />
+                onchange={toggle(|d, on| d.active = on)} error={errors.get("active")} />
+            <Checkbox id={id("featured")} label="Featured (shown on the home page)" checked={draft.featured}
+                onchange={toggle(|d, on| d.featured = on)} error={errors.get("featured")} />
             <p class="form__actions">
                 <button type="submit" class="button button--primary" disabled={props.busy}>
                     { if props.is_new { "Create product" } else { "Save changes" } }
@@ -288,6 +296,7 @@ mod tests {
             attributes: BTreeMap::new(),
             category_id: Uuid::from_u128(2),
             active: true,
+            featured: false,
             stock: 4,
             version: 7,
             created_at: datetime!(2024-05-01 12:00 UTC),
@@ -306,7 +315,12 @@ mod tests {
         assert_eq!(update.price.map(|p| p.amount), Some(1300));
         assert_eq!(update.name, None);
         assert_eq!(update.active, None);
+        assert_eq!(update.featured, None);
         assert_eq!(update.image_url, None);
+
+        draft.featured = true;
+        let update = draft.to_update(&product).expect("valid");
+        assert_eq!(update.featured, Some(true));
     }
 
     #[test]
@@ -357,6 +371,7 @@ mod tests {
         assert_eq!(new.price.amount, 450);
         assert_eq!(new.stock, 12);
         assert!(new.active);
+        assert!(!new.featured, "a new product is not featured unless ticked");
         assert_eq!(new.image_url, None);
     }
 }

@@ -74,6 +74,8 @@ impl Filters {
             min_price,
             max_price,
             in_stock: self.in_stock.then_some(true),
+            // The home page's featured list is not one of the catalog's filters.
+            featured: None,
             sort: SORTS
                 .iter()
                 .find(|(_, value, _)| *value == self.sort)
@@ -324,6 +326,7 @@ mod tests {
             min_price: Some(500),
             max_price: Some(2000),
             in_stock: Some(true),
+            featured: None,
             sort: Some(ProductSort::PriceAsc),
             limit: None,
             cursor: None,

@@ -1,20 +1,35 @@
-use contracts::catalog::{Category, ProductQuery, ProductSort};
+use contracts::catalog::{Category, Product, ProductQuery, ProductSort};
+use contracts::pagination::Page;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::api;
 use crate::components::{Empty, ErrorNotice, Loading, ProductGrid};
-use crate::hooks::{Load, use_load, use_title};
+use crate::hooks::{Load, Loader, use_load, use_title};
 use crate::route::Route;
+
+/// How many featured products the home page shows.
+const FEATURED: u32 = 8;
 
 /// How many new products the home page shows.
 const NEW_ARRIVALS: u32 = 4;
 
-/// The start page: categories and the newest products in stock.
+/// The start page: categories, the products admins feature, and the newest products in stock.
 #[component]
 pub fn Home() -> Html {
     use_title("Home");
     let categories = use_load((), |()| api::categories());
+    // Every product admins feature, sold out or not: the list is theirs to curate, and one
+    // that vanished from it whenever it sold out would look like a bug to them.
+    let featured = use_load((), |()| async {
+        api::products(&ProductQuery {
+            featured: Some(true),
+            sort: Some(ProductSort::Newest),
+            limit: Some(FEATURED),
+            ..ProductQuery::default()
+        })
+        .await
+    });
     let arrivals = use_load((), |()| async {
         api::products(&ProductQuery {
             sort: Some(ProductSort::Newest),
@@ -33,16 +48,16 @@ pub fn Home() -> Html {
         Load::Ready(list) if list.is_empty() => html! { <Empty message="No categories yet." /> },
         Load::Ready(list) => category_list(list),
     };
-    let arrivals_view = match &*arrivals.state {
-        Load::Loading => html! { <Loading label="Loading new arrivals…" /> },
-        Load::Failed(error) => {
-            html! { <ErrorNotice error={error.clone()} retry={arrivals.reload.clone()} /> }
-        }
-        Load::Ready(page) if page.items.is_empty() => html! {
-            <Empty message="Nothing in stock right now. Please come back soon." />
-        },
-        Load::Ready(page) => html! { <ProductGrid products={page.items.clone()} level={3} /> },
-    };
+    let featured_view = product_list(
+        &featured,
+        "Loading featured products…",
+        "Nothing is featured right now.",
+    );
+    let arrivals_view = product_list(
+        &arrivals,
+        "Loading new arrivals…",
+        "Nothing in stock right now. Please come back soon.",
+    );
 
     html! {
         <>
@@ -55,11 +70,31 @@ pub fn Home() -> Html {
                 <h2 id="categories-heading">{ "Categories" }</h2>
                 { categories_view }
             </section>
+            <section aria-labelledby="featured-heading" class="section">
+                <h2 id="featured-heading">{ "Featured" }</h2>
+                { featured_view }
+            </section>
             <section aria-labelledby="arrivals-heading" class="section">
                 <h2 id="arrivals-heading">{ "New arrivals" }</h2>
                 { arrivals_view }
             </section>
         </>
+    }
+}
+
+/// A section's products in each state of their fetch.
+fn product_list(
+    loader: &Loader<Page<Product>>,
+    loading: &'static str,
+    empty: &'static str,
+) -> Html {
+    match &*loader.state {
+        Load::Loading => html! { <Loading label={loading} /> },
+        Load::Failed(error) => {
+            html! { <ErrorNotice error={error.clone()} retry={loader.reload.clone()} /> }
+        }
+        Load::Ready(page) if page.items.is_empty() => html! { <Empty message={empty} /> },
+        Load::Ready(page) => html! { <ProductGrid products={page.items.clone()} level={3} /> },
     }
 }
 

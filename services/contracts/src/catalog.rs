@@ -100,6 +100,8 @@ pub struct Product {
     pub category_id: Uuid,
     /// Whether the product can be bought; inactive products are hidden from customers.
     pub active: bool,
+    /// Whether admins picked it for the home page's featured list (`featured=true` lists them).
+    pub featured: bool,
     /// Units available to buy now: on hand minus units reserved by open orders.
     pub stock: u32,
     /// Incremented on every admin write (fields, stock level, deletion), not when orders
@@ -140,6 +142,9 @@ pub struct NewProduct {
     /// Whether it can be bought right away; `true` when absent.
     #[serde(default = "active_by_default")]
     pub active: bool,
+    /// Whether the home page features it; `false` when absent.
+    #[serde(default)]
+    pub featured: bool,
     /// Units on hand; `0` when absent.
     #[serde(default)]
     pub stock: u32,
@@ -186,6 +191,9 @@ pub struct UpdateProduct {
     /// Show or hide the product.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
+    /// Feature the product on the home page, or stop featuring it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub featured: Option<bool>,
 }
 
 /// The order of a product list.
@@ -204,7 +212,7 @@ pub enum ProductSort {
     Newest,
 }
 
-/// `GET /api/v1/products?q=&category=&min_price=&max_price=&in_stock=&sort=&limit=&cursor=`,
+/// `GET /api/v1/products?q=&category=&min_price=&max_price=&in_stock=&featured=&sort=&limit=&cursor=`,
 /// answered by a [`Page`](crate::pagination::Page) of [`Product`]s.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
@@ -229,6 +237,9 @@ pub struct ProductQuery {
     /// `true`: only products with stock; `false`: only sold-out ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_stock: Option<bool>,
+    /// `true`: only the products admins feature; `false`: only the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub featured: Option<bool>,
     /// The order; [`ProductSort::Relevance`] when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sort: Option<ProductSort>,
@@ -310,6 +321,7 @@ mod tests {
             ]),
             category_id: Uuid::from_u128(1),
             active: true,
+            featured: true,
             stock: 12,
             version: 3,
             created_at: datetime!(2024-01-02 03:04:05 UTC),
@@ -329,6 +341,7 @@ mod tests {
                 "attributes": {"color": "red", "size": "M"},
                 "category_id": "00000000-0000-0000-0000-000000000001",
                 "active": true,
+                "featured": true,
                 "stock": 12,
                 "version": 3,
                 "created_at": "2024-01-02T03:04:05Z",
@@ -352,6 +365,7 @@ mod tests {
         }))
         .expect("deserialize");
         assert!(product.active);
+        assert!(!product.featured);
         assert_eq!(product.stock, 0);
         assert_eq!(product.description, "");
         assert!(product.attributes.is_empty());
@@ -391,6 +405,13 @@ mod tests {
         assert!(
             serde_json::from_value::<UpdateProduct>(json!({"version": 3, "stock": 5})).is_err()
         );
+        let featured: UpdateProduct =
+            serde_json::from_value(json!({"version": 3, "featured": false})).expect("deserialize");
+        assert_eq!(featured.featured, Some(false));
+        assert!(
+            serde_json::from_value::<UpdateProduct>(json!({"version": 3, "featured": "yes"}))
+                .is_err()
+        );
     }
 
     #[test]
@@ -416,6 +437,7 @@ mod tests {
             "min_price": 500,
             "max_price": 2500,
             "in_stock": true,
+            "featured": true,
             "sort": "price_desc",
             "limit": 24,
             "utm_source": "mail"
@@ -423,6 +445,7 @@ mod tests {
         .expect("deserialize");
         assert_eq!(query.sort, Some(ProductSort::PriceDesc));
         assert_eq!(query.in_stock, Some(true));
+        assert_eq!(query.featured, Some(true));
         assert_eq!(query.min_price, Some(500));
         assert_eq!(query.cursor, None);
         assert_eq!(

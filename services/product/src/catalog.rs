@@ -34,7 +34,8 @@ const MAX_PRICE_IDS: usize = 1000;
 /// The columns a [`ProductRow`] reads, from `products p` joined with `inventory i`.
 pub(crate) const PRODUCT_COLUMNS: &str = "p.id, p.sku, p.slug, p.name, p.description, \
      p.price_amount, p.price_currency, p.image_url, p.attributes, p.category_id, p.active, \
-     p.version, p.created_at, p.updated_at, GREATEST(i.on_hand - i.reserved, 0) AS available";
+     p.featured, p.version, p.created_at, p.updated_at, \
+     GREATEST(i.on_hand - i.reserved, 0) AS available";
 
 /// A product as stored, with its available stock.
 #[derive(Debug, sqlx::FromRow)]
@@ -50,6 +51,7 @@ pub(crate) struct ProductRow {
     attributes: SqlJson<BTreeMap<String, String>>,
     category_id: Uuid,
     active: bool,
+    featured: bool,
     version: i64,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
@@ -70,6 +72,7 @@ impl ProductRow {
             attributes: self.attributes.0,
             category_id: self.category_id,
             active: self.active,
+            featured: self.featured,
             stock: u32::try_from(self.available.max(0)).unwrap_or(u32::MAX),
             version: self.version,
             created_at: self.created_at,
@@ -241,8 +244,8 @@ pub(crate) async fn create_product(
     }
     sqlx::query(
         "INSERT INTO products (id, sku, slug, name, description, price_amount, price_currency, \
-         image_url, attributes, category_id, active) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         image_url, attributes, category_id, active, featured) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(id)
     .bind(&new.sku)
@@ -255,6 +258,7 @@ pub(crate) async fn create_product(
     .bind(SqlJson(&new.attributes))
     .bind(new.category_id)
     .bind(new.active)
+    .bind(new.featured)
     .execute(&mut *tx)
     .await
     .on_constraint("products_sku_key", |_| taken("sku", "product"))
@@ -358,6 +362,7 @@ pub(crate) async fn update_product(
            attributes = COALESCE($9, attributes), \
            category_id = COALESCE($10, category_id), \
            active = COALESCE($11, active), \
+           featured = COALESCE($12, featured), \
            version = version + 1, \
            updated_at = now() \
          WHERE id = $1",
@@ -373,6 +378,7 @@ pub(crate) async fn update_product(
     .bind(update.attributes.as_ref().map(SqlJson))
     .bind(update.category_id)
     .bind(update.active)
+    .bind(update.featured)
     .execute(&mut *tx)
     .await
     .on_constraint("products_sku_key", |_| taken("sku", "product"))

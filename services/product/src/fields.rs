@@ -292,6 +292,7 @@ mod tests {
             attributes: BTreeMap::new(),
             category_id: uuid::Uuid::from_u128(1),
             active: true,
+            featured: false,
             stock: 3,
         }
     }
@@ -399,6 +400,7 @@ mod tests {
             attributes: None,
             category_id: None,
             active: None,
+            featured: Some(true),
         };
         assert_eq!(fields(&check_update(&update, usd())), ["name"]);
         let update = UpdateCategory {

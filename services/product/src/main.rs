@@ -51,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
                 products = report.products,
                 categories_added = report.categories_added,
                 products_added = report.products_added,
+                products_featured = report.products_featured,
                 "demo catalog loaded"
             );
             Ok(())

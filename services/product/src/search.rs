@@ -41,6 +41,7 @@ struct Search {
     min_price: Option<i64>,
     max_price: Option<i64>,
     in_stock: Option<bool>,
+    featured: Option<bool>,
     sort: ProductSort,
     limit: u32,
     include_hidden: bool,
@@ -54,6 +55,7 @@ struct Scope<'a> {
     min_price: Option<i64>,
     max_price: Option<i64>,
     in_stock: Option<bool>,
+    featured: Option<bool>,
     sort: ProductSort,
     include_hidden: bool,
 }
@@ -141,6 +143,7 @@ pub(crate) async fn list_products(
         min_price: query.min_price,
         max_price: query.max_price,
         in_stock: query.in_stock,
+        featured: query.featured,
         sort,
         include_hidden: viewer.admin,
     })
@@ -167,6 +170,7 @@ pub(crate) async fn list_products(
         min_price: query.min_price,
         max_price: query.max_price,
         in_stock: query.in_stock,
+        featured: query.featured,
         sort,
         limit,
         include_hidden: viewer.admin,
@@ -354,7 +358,7 @@ fn listed_page(search: &Search, after: Option<Position>) -> ApiResult<QueryBuild
     Ok(sql)
 }
 
-/// `WHERE` with the visibility, category and price filters on products `p`.
+/// `WHERE` with the visibility, category, featured and price filters on products `p`.
 fn push_filters(sql: &mut QueryBuilder<Postgres>, search: &Search) {
     sql.push(" WHERE p.deleted_at IS NULL");
     if !search.include_hidden {
@@ -364,6 +368,15 @@ fn push_filters(sql: &mut QueryBuilder<Postgres>, search: &Search) {
         sql.push(" AND p.category_id = ANY(")
             .push_bind(categories.clone())
             .push(")");
+    }
+    if let Some(featured) = search.featured {
+        // `p.featured` as the partial index `products_featured_idx` spells it, so the few
+        // featured rows are found through it rather than by a scan of the catalog.
+        sql.push(if featured {
+            " AND p.featured"
+        } else {
+            " AND NOT p.featured"
+        });
     }
     if let Some(min) = search.min_price {
         sql.push(" AND p.price_amount >= ").push_bind(min);

@@ -1,19 +1,23 @@
 //! The demo catalog loaded by `product seed`: 10 categories and 70 products with stock and
-//! generated images.
+//! generated images, 8 of them featured on the home page.
 //!
-//! It only ever adds what is missing, and never changes or restores a row that exists: the
+//! It only ever adds what is missing, and never changes or restores what an admin did: the
 //! local stack seeds on every start, and a shop's data must survive that. So an admin's edits
 //! to demo products and categories stay, products and categories an admin deleted stay
 //! deleted, and stock that orders moved is left alone. It is deterministic (ids are UUID v5 of
 //! the slugs and SKUs) and idempotent: a re-run adds nothing. A demo row whose slug or SKU an
 //! admin has since given to another row is skipped, and so are the products of a demo category
 //! that is deleted or was skipped.
+//!
+//! The one change it makes to existing rows fills in what an older seed could not set: a
+//! catalog seeded before products could be featured gets the demo's featured picks, on the
+//! demo products no admin has written (see [`feature_untouched`]).
 
 use std::collections::BTreeMap;
 
 use contracts::money::Currency;
-use sqlx::PgPool;
 use sqlx::types::Json as SqlJson;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::cache::Cache;
@@ -31,6 +35,9 @@ pub struct SeedReport {
     pub categories_added: u64,
     /// Demo products this run added, each with its stock (0 on a re-run).
     pub products_added: u64,
+    /// Demo products this run featured: added as featured, or existing ones that no admin has
+    /// written yet (0 on a re-run).
+    pub products_featured: u64,
 }
 
 /// The namespace of the demo catalog's UUID v5 ids.
@@ -720,8 +727,14 @@ const PRODUCTS: [(&str, &str, [ProductSeed; 10]); 7] = [
 /// Units on hand, cycled over the products so the demo has sold-out and scarce items too.
 const STOCK: [i64; 10] = [25, 8, 0, 40, 3, 60, 12, 1, 100, 17];
 
+/// The demo products the home page features, by SKU: from every leaf category, all in stock.
+const FEATURED: [&str; 8] = [
+    "KB-001", "MS-005", "LT-002", "MN-001", "MN-007", "HP-002", "SP-001", "AC-003",
+];
+
 /// Adds the demo catalog's missing rows to `db`, with prices in `currency`, then forgets the
-/// cached category list if it added a category. New products have nothing cached yet.
+/// cached category list if it added a category and the cached details of the products it
+/// featured. New products have nothing cached yet.
 pub async fn run(db: &PgPool, cache: &Cache, currency: Currency) -> anyhow::Result<SeedReport> {
     let mut tx = db.begin().await?;
     // In line with the admin's category writes, so none is deleting what this run adds to.
@@ -747,19 +760,21 @@ pub async fn run(db: &PgPool, cache: &Cache, currency: Currency) -> anyhow::Resu
     }
     let mut products = 0;
     let mut products_added = 0;
+    let mut products_featured = 0;
     for (category, prefix, seeds) in PRODUCTS {
         for (index, (name, description, price, attributes)) in seeds.into_iter().enumerate() {
             let sku = format!("{prefix}-{:03}", index + 1);
             let id = product_id(&sku);
             let attributes: BTreeMap<&str, &str> = attributes.iter().copied().collect();
             let stock = STOCK[(products + products / STOCK.len()) % STOCK.len()];
+            let featured = FEATURED.contains(&sku.as_str());
             // A product that exists, even deleted, conflicts on its id and is left as it is;
             // the stock row is only written for a product this statement added.
-            products_added += sqlx::query(
+            let added = sqlx::query(
                 "WITH added AS ( \
                    INSERT INTO products (id, sku, slug, name, description, price_amount, \
-                     price_currency, image_url, attributes, category_id, active) \
-                   SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true \
+                     price_currency, image_url, attributes, category_id, active, featured) \
+                   SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true, $12 \
                    WHERE EXISTS (SELECT 1 FROM categories WHERE id = $10 AND deleted_at IS NULL) \
                    ON CONFLICT DO NOTHING \
                    RETURNING id) \
@@ -776,22 +791,49 @@ pub async fn run(db: &PgPool, cache: &Cache, currency: Currency) -> anyhow::Resu
             .bind(SqlJson(&attributes))
             .bind(category_id(category))
             .bind(stock)
+            .bind(featured)
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            products_added += added;
+            if featured {
+                products_featured += added;
+            }
             products += 1;
         }
     }
+    let backfilled = feature_untouched(&mut tx).await?;
     tx.commit().await?;
     if categories_added > 0 {
         cache.invalidate_categories().await;
     }
+    cache.invalidate_products(backfilled.iter().copied()).await;
     Ok(SeedReport {
         categories: CATEGORIES.len(),
         products,
         categories_added,
         products_added,
+        products_featured: products_featured + backfilled.len() as u64,
     })
+}
+
+/// Features the [`FEATURED`] demo products that exist, are not featured and that no admin has
+/// written, for a catalog seeded before products could be featured; returns their ids.
+///
+/// Every admin write (fields, stock, deletion) counts a new version, so a demo product still at
+/// version 1 is as the seed left it. This is not an admin write and keeps it at 1. A pick an
+/// admin has unfeatured, or edited at all, is past version 1 and stays as the admin left it;
+/// a concurrent admin write is waited for and then seen.
+async fn feature_untouched(tx: &mut PgConnection) -> Result<Vec<Uuid>, sqlx::Error> {
+    let ids: Vec<Uuid> = FEATURED.iter().map(|sku| product_id(sku)).collect();
+    sqlx::query_scalar(
+        "UPDATE products SET featured = true, updated_at = now() \
+         WHERE id = ANY($1) AND version = 1 AND NOT featured AND deleted_at IS NULL \
+         RETURNING id",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await
 }
 
 /// The URL name of a product name: lowercase words joined by hyphens.
@@ -828,6 +870,31 @@ mod tests {
             assert!(Slug::parse(slug).is_ok());
             // Parents come first: the seed only adds a category under a parent that exists.
             assert!(parent.is_none_or(|p| CATEGORIES[..index].iter().any(|(s, _, _)| *s == p)));
+        }
+    }
+
+    #[test]
+    fn the_featured_picks_are_distinct_demo_products_in_stock() {
+        let mut stock_by_sku = BTreeMap::new();
+        let mut index = 0;
+        for (_, prefix, products) in PRODUCTS {
+            for number in 1..=products.len() {
+                let stock = STOCK[(index + index / STOCK.len()) % STOCK.len()];
+                stock_by_sku.insert(format!("{prefix}-{number:03}"), stock);
+                index += 1;
+            }
+        }
+        let picks: HashSet<&str> = FEATURED.into_iter().collect();
+        assert_eq!(picks.len(), FEATURED.len(), "each pick once");
+        for (category, prefix, _) in PRODUCTS {
+            assert!(
+                FEATURED.iter().any(|sku| sku.starts_with(prefix)),
+                "{category} has a pick"
+            );
+        }
+        for sku in FEATURED {
+            let stock = stock_by_sku.get(sku).copied();
+            assert!(stock.is_some_and(|units| units > 0), "{sku}: {stock:?}");
         }
     }
 

@@ -98,6 +98,7 @@ async fn bad_product_input_is_refused_naming_the_field_and_nothing_is_written() 
         ("image_url", json!("javascript:alert(1)"), "image_url"),
         ("category_id", json!(Uuid::new_v4()), "category_id"),
         ("stock", json!(-5), "stock"),
+        ("featured", json!("yes"), "featured"),
         ("prise", json!(1), "prise"),
     ];
     for (key, value, field) in cases {

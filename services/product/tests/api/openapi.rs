@@ -46,6 +46,7 @@ async fn the_public_api_is_described_and_the_internal_one_is_not() {
         "min_price",
         "max_price",
         "in_stock",
+        "featured",
         "sort",
         "limit",
         "cursor",

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use contracts::catalog::Product;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -338,6 +339,107 @@ async fn a_text_search_filtered_by_stock_pages_through_its_matches_in_order() {
     );
 }
 
+/// The home page's featured list: what admins feature, newest first, for sale only.
+#[tokio::test]
+async fn featured_lists_only_the_products_admins_feature() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("audio", None).await.id;
+    let featured = |mut body: Value| {
+        body["featured"] = json!(true);
+        body
+    };
+    let speaker = app
+        .create_product(&featured(product_body(
+            "Featured speaker",
+            category,
+            9900,
+            5,
+        )))
+        .await;
+    assert!(speaker.featured);
+    let plain = app
+        .create_product(&product_body("Plain headphones", category, 4900, 5))
+        .await;
+    assert!(!plain.featured, "not featured unless asked");
+    let mut hidden = featured(product_body("Hidden speaker", category, 100, 5));
+    hidden["active"] = json!(false);
+    app.create_product(&hidden).await;
+    let turntable = app
+        .create_product(&product_body("Sold-out turntable", category, 19900, 0))
+        .await;
+    let feature = |version: i64, on: bool| {
+        app.as_admin(
+            app.server
+                .client
+                .patch(app.url(&format!("/api/v1/admin/products/{}", turntable.id))),
+        )
+        .json(&json!({"version": version, "featured": on}))
+        .send()
+    };
+    let featured_now = feature(1, true).await.expect("request");
+    assert_eq!(featured_now.status(), reqwest::StatusCode::OK);
+    let featured_now: Product = featured_now.json().await.expect("product");
+    assert_eq!((featured_now.featured, featured_now.version), (true, 2));
+    assert!(app.product(turntable.id).await.featured);
+
+    assert_eq!(
+        names(&app.search("featured=true").await),
+        ["Sold-out turntable", "Featured speaker"],
+        "newest first, hidden ones left out"
+    );
+    assert_eq!(
+        names(&app.search("featured=false").await),
+        ["Plain headphones"]
+    );
+    assert_eq!(
+        names(&app.search("featured=true&in_stock=true").await),
+        ["Featured speaker"]
+    );
+    assert_eq!(
+        names(&app.search("featured=true&q=speaker").await),
+        ["Featured speaker"]
+    );
+    assert_eq!(
+        names(&app.search("featured=true&sort=price_asc").await),
+        ["Featured speaker", "Sold-out turntable"]
+    );
+    let as_admin: Value = app
+        .as_admin(app.get("/api/v1/products?featured=true"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("page");
+    assert_eq!(
+        names(&as_admin),
+        ["Sold-out turntable", "Hidden speaker", "Featured speaker"]
+    );
+
+    // Its pages keep to the featured list, and its cursor to the filter.
+    let first = app.search("featured=true&limit=1").await;
+    assert_eq!(names(&first), ["Sold-out turntable"]);
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let second = app
+        .search(&format!("featured=true&limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(names(&second), ["Featured speaker"]);
+    assert_eq!(second["next_cursor"], Value::Null);
+    let foreign = app
+        .get(&format!("/api/v1/products?limit=1&cursor={cursor}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(fields(&problem(foreign, 400).await), ["cursor"]);
+
+    let unfeatured = feature(2, false).await.expect("request");
+    assert_eq!(unfeatured.status(), reqwest::StatusCode::OK);
+    assert_eq!(
+        names(&app.search("featured=true").await),
+        ["Featured speaker"]
+    );
+}
+
 #[tokio::test]
 async fn a_tampered_or_foreign_cursor_is_refused() {
     let app = TestApp::spawn().await;
@@ -385,6 +487,7 @@ async fn bad_query_parameters_are_named() {
         ("min_price=-1", "min_price"),
         ("min_price=500&max_price=100", "max_price"),
         ("in_stock=maybe", "in_stock"),
+        ("featured=yes", "featured"),
     ] {
         let response = app
             .get(&format!("/api/v1/products?{query}"))

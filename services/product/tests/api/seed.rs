@@ -41,6 +41,7 @@ async fn the_seed_loads_a_complete_demo_catalog_and_is_idempotent() {
     assert!(first.products >= 60 && first.categories >= 6, "{first:?}");
     assert_eq!(first.products_added, first.products as u64);
     assert_eq!(first.categories_added, first.categories as u64);
+    assert_eq!(first.products_featured, 8);
 
     let categories: Vec<Category> = app
         .get("/api/v1/categories")
@@ -61,7 +62,14 @@ async fn the_seed_loads_a_complete_demo_catalog_and_is_idempotent() {
     let again = product::seed::run(app.state.db(), &cache, usd)
         .await
         .expect("seed again");
-    assert_eq!((again.categories_added, again.products_added), (0, 0));
+    assert_eq!(
+        (
+            again.categories_added,
+            again.products_added,
+            again.products_featured
+        ),
+        (0, 0, 0)
+    );
     let reloaded = all_products(&app).await;
     assert_eq!(
         reloaded, products,
@@ -76,6 +84,12 @@ async fn the_seed_loads_a_complete_demo_catalog_and_is_idempotent() {
         assert_eq!(image.headers()["content-type"], "image/svg+xml");
         assert!(image.text().await.expect("svg").starts_with("<svg"));
     }
+    let featured = app.search("featured=true").await;
+    let featured = featured["items"].as_array().expect("items");
+    assert_eq!(featured.len(), 8, "the home page has its picks");
+    let featured_categories: HashSet<_> = featured.iter().map(|p| &p["category_id"]).collect();
+    assert!(featured_categories.len() >= 6, "picks from across the shop");
+    assert!(featured.iter().all(|p| p["stock"].as_u64() > Some(0)));
     let keyboards = app.search("q=keyboard&category=keyboards").await;
     assert!(
         keyboards["items"]
@@ -224,4 +238,96 @@ async fn the_seed_subcommand_loads_the_catalog_and_a_second_run_adds_nothing() {
         assert_eq!(report["products_added"], added, "run {run}: {report}");
     }
     assert_eq!(all_products(&app).await.len(), 70);
+}
+
+async fn patch_product(app: &TestApp, sku: &str, body: &Value) {
+    let id = product::seed::product_id(sku);
+    let response = app
+        .as_admin(
+            app.server
+                .client
+                .patch(app.url(&format!("/api/v1/admin/products/{id}"))),
+        )
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK, "{sku}: {body}");
+}
+
+async fn featured_skus(app: &TestApp) -> HashSet<String> {
+    all_products(app)
+        .await
+        .into_iter()
+        .filter(|p| p.featured)
+        .map(|p| p.sku)
+        .collect()
+}
+
+/// A catalog seeded before products could be featured gets the picks on the next run, but
+/// only where no admin has written: what admins chose since is never undone.
+#[tokio::test]
+async fn the_seed_features_its_picks_once_and_keeps_what_admins_chose() {
+    let app = TestApp::spawn().await;
+    let cache = product::cache::Cache::new(
+        app.redis.pool().expect("pool"),
+        app.redis.clone(),
+        crate::helpers::CACHE_TTL,
+    );
+    let usd = Currency::parse("USD").expect("valid");
+    let first = product::seed::run(app.state.db(), &cache, usd)
+        .await
+        .expect("seed");
+    let picks = featured_skus(&app).await;
+    assert_eq!(picks.len(), 8);
+    assert_eq!(first.products_featured, 8);
+    // The catalog as a seed from before featured products left it.
+    sqlx::query("UPDATE products SET featured = false")
+        .execute(app.state.db())
+        .await
+        .expect("unfeature all");
+    // An admin edited one pick meanwhile; another pick's detail is cached.
+    patch_product(
+        &app,
+        "KB-001",
+        &json!({"version": 1, "price": {"amount": 7900, "currency": "USD"}}),
+    )
+    .await;
+    let cached = product::seed::product_id("MS-005");
+    assert!(picks.contains("MS-005"));
+    assert!(!app.product(cached).await.featured);
+    assert!(app.is_cached(cached).await);
+
+    let upgrade = product::seed::run(app.state.db(), &cache, usd)
+        .await
+        .expect("seed");
+    assert_eq!(upgrade.products_featured, 7, "{upgrade:?}");
+    let expected: HashSet<String> = picks
+        .iter()
+        .filter(|sku| *sku != "KB-001")
+        .cloned()
+        .collect();
+    assert_eq!(
+        featured_skus(&app).await,
+        expected,
+        "the edited pick is left alone"
+    );
+    let detail = app.product(cached).await;
+    assert!(detail.featured, "the cached detail was invalidated");
+    assert_eq!(detail.version, 1, "the seed's change is not an admin write");
+
+    // Later, an admin unfeatures a pick and features another product.
+    patch_product(&app, "MS-005", &json!({"version": 1, "featured": false})).await;
+    patch_product(&app, "KB-002", &json!({"version": 1, "featured": true})).await;
+    let again = product::seed::run(app.state.db(), &cache, usd)
+        .await
+        .expect("seed");
+    assert_eq!(again.products_featured, 0);
+    let chosen = featured_skus(&app).await;
+    assert!(
+        !chosen.contains("MS-005"),
+        "an unfeatured pick stays unfeatured"
+    );
+    assert!(chosen.contains("KB-002"), "an admin's own pick stays");
+    assert_eq!(chosen.len(), 7);
 }

@@ -1,5 +1,6 @@
 //! The order service over HTTP, with the real product service, Postgres and RabbitMQ.
 
+mod card_data;
 mod cart;
 mod checkout;
 mod faults;

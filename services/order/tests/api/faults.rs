@@ -12,8 +12,8 @@ use serde_json::json;
 use testkit::TcpProxy;
 
 use crate::support::{
-    CARD_OK, Caller, CountingProvider, EventQueue, Options, Shop, checkout_body, customer,
-    eventually, key,
+    CARD_OK, Caller, CountingProvider, EventQueue, Options, PATIENCE, Shop, checkout_body,
+    customer, eventually, key,
 };
 
 #[tokio::test]
@@ -218,6 +218,82 @@ async fn abandoned_pending_orders_expire_and_their_stock_comes_back() {
     assert_eq!((provider.charged(), provider.refunded()), (1, 1));
     assert_eq!(shop.orders(alice).await[0].status, OrderStatus::Cancelled);
     assert_eq!(shop.stock(mug).await, 5);
+}
+
+#[tokio::test]
+async fn the_sweeper_cancels_an_abandoned_order_on_its_own_and_stops_on_shutdown() {
+    // The sweeper runs every second. A pending order counts as abandoned after a minute, so
+    // the sweeper cannot race the checkout below while it is still reserving; the test then
+    // ages the order past that, and waits for the sweeper's timer to find it.
+    let (shop, provider, mug, alice) = held_payment(vec![
+        ("PAYMENT_TIMEOUT_MS", "60000".to_owned()),
+        ("ORDER_SWEEP_SECS", "1".to_owned()),
+        ("PENDING_ORDER_TTL_SECS", "60".to_owned()),
+    ])
+    .await;
+    let checkout = {
+        let shop = shop.clone();
+        tokio::spawn(async move { shop.checkout(alice, &key(), checkout_body(CARD_OK)).await })
+    };
+    eventually("the order to hold its stock", || async {
+        shop.stock(mug).await == 3
+    })
+    .await;
+    let pending = shop.orders(alice).await.remove(0);
+    assert_eq!(pending.status, OrderStatus::Pending);
+    sqlx::query("UPDATE orders SET created_at = now() - interval '1 hour' WHERE id = $1")
+        .bind(pending.id)
+        .execute(&shop.order_db.pool)
+        .await
+        .expect("age the order");
+
+    eventually("the sweeper to cancel the order", || async {
+        shop.orders(alice).await[0].status == OrderStatus::Cancelled
+    })
+    .await;
+    let order = shop.orders(alice).await.remove(0);
+    assert_eq!(order.payment.status, PaymentStatus::Voided);
+    eventually("the sweeper to release the stock", || async {
+        shop.stock(mug).await == 5
+    })
+    .await;
+    assert_eq!(
+        event_kinds(&shop, order.id).await,
+        ["order.placed", "order.cancelled"]
+    );
+    provider.gate.as_ref().expect("gated").add_permits(1);
+    let answer = checkout.await.expect("join");
+    assert_eq!(answer.status, StatusCode::CONFLICT, "{:?}", answer.body);
+    assert_eq!((provider.charged(), provider.refunded()), (1, 1));
+
+    // On shutdown the background tasks (the sweeper and the relay) return: waiting for them
+    // would time out if the sweeper's loop kept going.
+    let shutdown = shop.order.shutdown.clone();
+    shutdown.trigger();
+    assert!(
+        shutdown.wait_for_tasks(PATIENCE).await,
+        "the background tasks stop on shutdown"
+    );
+    // And nothing sweeps any more: an abandoned order stays as it is. (Waiting can only miss
+    // a sweeper that still runs, never fail one that stopped.)
+    let stale = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO orders (id, user_id, status, currency, subtotal, tax, shipping, total,
+                             shipping_address, created_at)
+         VALUES ($1, $2, 'pending', 'USD', 0, 0, 0, 0, '{}', now() - interval '1 hour')",
+    )
+    .bind(stale)
+    .bind(uuid::Uuid::new_v4())
+    .execute(&shop.order_db.pool)
+    .await
+    .expect("an abandoned order");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status: String = sqlx::query_scalar("SELECT status FROM orders WHERE id = $1")
+        .bind(stale)
+        .fetch_one(&shop.order_db.pool)
+        .await
+        .expect("status");
+    assert_eq!(status, "pending");
 }
 
 /// The outbox's routing keys of `order_id`'s events, in order.

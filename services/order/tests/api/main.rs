@@ -6,5 +6,6 @@ mod checkout;
 mod faults;
 mod lifecycle;
 mod openapi;
+mod outbox;
 mod retries;
 mod support;

@@ -635,15 +635,7 @@ impl EventQueue {
     pub(crate) async fn next_for(&mut self, order_id: Uuid) -> (OrderEvent, Delivery) {
         tokio::time::timeout(PATIENCE, async {
             loop {
-                let delivery = self
-                    .consumer
-                    .next()
-                    .await
-                    .expect("the consumer is open")
-                    .expect("a delivery");
-                delivery.ack(BasicAckOptions::default()).await.expect("ack");
-                let event: OrderEvent =
-                    serde_json::from_slice(&delivery.data).expect("an order event");
+                let (event, delivery) = self.receive().await;
                 if event.order_id == order_id {
                     return (event, delivery);
                 }
@@ -651,6 +643,25 @@ impl EventQueue {
         })
         .await
         .expect("an event in time")
+    }
+
+    /// The next event of any order, or `None` when none arrives within `wait`.
+    pub(crate) async fn next_within(&mut self, wait: Duration) -> Option<OrderEvent> {
+        let (event, _) = tokio::time::timeout(wait, self.receive()).await.ok()?;
+        Some(event)
+    }
+
+    /// The next delivery, acknowledged, and the event it carries.
+    async fn receive(&mut self) -> (OrderEvent, Delivery) {
+        let delivery = self
+            .consumer
+            .next()
+            .await
+            .expect("the consumer is open")
+            .expect("a delivery");
+        delivery.ack(BasicAckOptions::default()).await.expect("ack");
+        let event = serde_json::from_slice(&delivery.data).expect("an order event");
+        (event, delivery)
     }
 }
 

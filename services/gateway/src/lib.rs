@@ -7,6 +7,12 @@
 //! document. Internal and ops endpoints of the upstreams are never reachable through it, and
 //! neither are its own: `/healthz`, `/readyz` and `/metrics` are served on a separate ops
 //! listener (`OPS_BIND_ADDR`), see [`routers`].
+//!
+//! Access logs: the kit writes one line per request (method, path, status, latency, request and
+//! trace ids); for each request forwarded the gateway adds a `forwarded` line inside the same
+//! request span, naming the client's address (as rate limits see it, so behind a trusted proxy
+//! the address that proxy reported), the upstream, and the status answered: the upstream's, or
+//! the gateway's own when it could not get one (503, 413).
 
 pub mod auth;
 pub mod breaker;
@@ -41,7 +47,7 @@ use crate::auth::{Caller, Keys};
 use crate::config::GatewayConfig;
 use crate::openapi::Docs;
 use crate::proxy::Proxy;
-use crate::ratelimit::{Allowance, Bucket, Limits, Refusal};
+use crate::ratelimit::{Allowance, Bucket, ClientIp, Limits, Refusal};
 use crate::routes::{Access, Route};
 
 /// What the gateway's handlers share (behind one `Arc`, so a request clones a pointer, not the
@@ -299,13 +305,19 @@ async fn forward(state: &AppState, mut request: Request, bucket: Bucket) -> Resp
         .forward(route, request, client, caller.verified.as_deref())
         .await
         .unwrap_or_else(IntoResponse::into_response);
+    let status = response.status().as_u16();
+    let upstream = route.upstream.name();
     state
         .upstream_requests
-        .get_or_create(&UpstreamLabels {
-            upstream: route.upstream.name(),
-            status: response.status().as_u16(),
-        })
+        .get_or_create(&UpstreamLabels { upstream, status })
         .inc();
-    tracing::debug!(upstream = route.upstream.name(), elapsed = ?started.elapsed(), "forwarded");
+    // The access log's gateway half; the method, path and ids are the request span's fields.
+    tracing::info!(
+        client_ip = caller.ip.map(|ClientIp(ip)| tracing::field::display(ip)),
+        upstream,
+        status,
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "forwarded"
+    );
     allowance.annotate(response)
 }

@@ -1,9 +1,10 @@
 //! The gateway's own behaviour at the edge, against upstreams the tests control: what it
 //! forwards and adds, when it stops contacting an upstream and when it tries again, its rate
-//! limit buckets, CORS, its ops listener and the merged API document; and, in [`transport`],
-//! body limits, streaming, HTTP/2 to upstreams and per-route timeouts.
+//! limit buckets, CORS, its ops listener, its access log and the merged API document; and, in
+//! [`transport`], body limits, streaming, HTTP/2 to upstreams and per-route timeouts.
 
 mod harness;
+mod logs;
 mod transport;
 mod upstream;
 
@@ -239,6 +240,39 @@ async fn upstreams_see_the_verified_identity_never_the_callers_headers() {
         .collect();
     assert!(identity.is_empty(), "{:?}", seen.headers);
     assert_eq!(seen.headers["x-username-hint"], "kept");
+}
+
+#[tokio::test]
+async fn the_access_log_names_the_client_and_the_upstream() {
+    let (logs, _capturing) = logs::Captured::install();
+    let upstreams = Upstreams::echoing().await;
+    // Behind a trusted proxy, the client is the address that proxy reports.
+    let gateway = Gateway::start(&upstreams, &[("TRUST_FORWARDED_FOR", "true")]).await;
+
+    let response = gateway
+        .get("/api/v1/products")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 200);
+    let token = gateway.token(uuid::Uuid::new_v4(), &[Role::Customer]);
+    let response = gateway
+        .get("/api/v1/orders")
+        .bearer_auth(&token)
+        .header("x-forwarded-for", "198.51.100.4, 203.0.113.9")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 200);
+
+    let lines = logs.with_message("forwarded");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["client_ip"], "127.0.0.1", "{lines:?}");
+    assert_eq!(lines[0]["upstream"], "product service", "{lines:?}");
+    assert_eq!(lines[0]["status"], "200", "{lines:?}");
+    assert!(lines[0].contains_key("elapsed_ms"), "{lines:?}");
+    assert_eq!(lines[1]["client_ip"], "203.0.113.9", "{lines:?}");
+    assert_eq!(lines[1]["upstream"], "order service", "{lines:?}");
 }
 
 /// The trace id and parent span id of a `traceparent` header.

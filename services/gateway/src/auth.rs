@@ -30,10 +30,6 @@ use crate::ratelimit::{ClientIp, ClientKey};
 use crate::routes::Access;
 use crate::verified::TokenCache;
 
-/// How many verified tokens are remembered: far more than the clients signed in to one replica
-/// within [`VERIFIED_FOR`], at a few hundred bytes each.
-const VERIFIED_CAPACITY: usize = 10_000;
-
 /// The longest a verified token is remembered (less when it expires sooner). Short, so the
 /// cache's memory follows active clients; a token cannot be revoked before its `exp` anyway.
 const VERIFIED_FOR: Duration = Duration::from_secs(60);
@@ -45,7 +41,8 @@ pub struct Keys {
     http: reqwest::Client,
     verifier: RwLock<Option<Arc<Verifier>>>,
     last_fetch: Mutex<Option<Instant>>,
-    verified: TokenCache<Verified>,
+    /// `None` when `TOKEN_CACHE_CAPACITY` is 0: every token is verified on every request.
+    verified: Option<TokenCache<Verified>>,
 }
 
 /// A verified token: its claims, and the identity headers they make for upstreams, rendered
@@ -88,22 +85,25 @@ impl Keys {
     /// An empty cache that fetches from `config.jwks_url`.
     pub fn new(config: AuthConfig, http: reqwest::Client) -> Self {
         Self {
-            config,
             http,
             verifier: RwLock::new(None),
             last_fetch: Mutex::new(None),
-            verified: TokenCache::new(VERIFIED_CAPACITY, VERIFIED_FOR),
+            verified: (config.token_cache_capacity > 0)
+                .then(|| TokenCache::new(config.token_cache_capacity, VERIFIED_FOR)),
+            config,
         }
     }
 
     /// Verifies an access token, or finds it verified recently.
     pub async fn verify(&self, token: &str) -> Result<Arc<Verified>, ApiError> {
-        if let Some(verified) = self.verified.get(token) {
+        let cache = self.verified.as_ref();
+        if let Some(verified) = cache.and_then(|cache| cache.get(token)) {
             return Ok(verified);
         }
         let verified = Arc::new(Verified::new(self.check(token).await?)?);
-        self.verified
-            .insert(token, verified.claims.exp, verified.clone());
+        if let Some(cache) = cache {
+            cache.insert(token, verified.claims.exp, verified.clone());
+        }
         Ok(verified)
     }
 
@@ -157,7 +157,9 @@ impl Keys {
                 .map_err(|e| ApiError::Internal(anyhow::anyhow!("unusable JWKS: {e}")))?,
         );
         *self.verifier.write().await = Some(verifier.clone());
-        self.verified.clear();
+        if let Some(cache) = &self.verified {
+            cache.clear();
+        }
         *last_fetch = Some(Instant::now());
         tracing::info!(keys = jwks.keys.len(), "JWKS loaded");
         Ok(verifier)
@@ -233,15 +235,26 @@ mod tests {
 
     /// Keys that already trust `signer`'s key, without leeway, and never need a fetch.
     fn trusting(signer: &Signer) -> Keys {
+        trusting_with_cache(signer, 8)
+    }
+
+    fn trusting_with_cache(signer: &Signer, token_cache_capacity: usize) -> Keys {
         let keys = Keys::new(
             AuthConfig {
                 jwks_url: "http://127.0.0.1:9/.well-known/jwks.json".into(),
                 issuer: "ecommerce".into(),
                 audience: "ecommerce-api".into(),
                 refetch_min_interval: Duration::from_secs(3600),
+                token_cache_capacity,
             },
             reqwest::Client::new(),
         );
+        trust_only(&keys, signer);
+        keys
+    }
+
+    /// Makes `keys` trust `signer`'s key and no other.
+    fn trust_only(keys: &Keys, signer: &Signer) {
         let jwks = Jwks {
             keys: vec![signer.jwk()],
         };
@@ -249,7 +262,13 @@ mod tests {
             .expect("verifier")
             .with_leeway(Duration::ZERO);
         *keys.verifier.try_write().expect("unlocked") = Some(Arc::new(verifier));
-        keys
+    }
+
+    /// Whether `keys` answers `token` from its cache.
+    fn remembered(keys: &Keys, token: &str) -> bool {
+        keys.verified
+            .as_ref()
+            .is_some_and(|cache| cache.get(token).is_some())
     }
 
     fn sign(signer: &Signer, expires_in: i64) -> String {
@@ -277,7 +296,7 @@ mod tests {
         let keys = trusting(&signer);
         let token = sign(&signer, 1);
         keys.verify(&token).await.expect("valid now");
-        assert!(keys.verified.get(&token).is_some(), "remembered");
+        assert!(remembered(&keys, &token));
 
         // Past `exp` by more than a whole second, so the verifier refuses it too.
         tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -304,9 +323,26 @@ mod tests {
                 let error = keys.verify(&bad).await.expect_err("bad signature");
                 assert_eq!(error.status(), 401, "{bad}");
             }
-            assert!(keys.verified.get(&bad).is_none(), "{bad}");
+            assert!(!remembered(&keys, &bad), "{bad}");
         }
         let again = keys.verify(&token).await.expect("still valid");
         assert_eq!(again.claims, verified.claims);
+    }
+
+    #[tokio::test]
+    async fn with_the_cache_off_every_request_checks_the_signature() {
+        let signer = signer();
+        let keys = trusting_with_cache(&signer, 0);
+        let token = sign(&signer, 300);
+        keys.verify(&token).await.expect("valid");
+        keys.verify(&token).await.expect("still valid");
+
+        // The same key id now names another key: a cache would still answer for the token
+        // verified a moment ago; without one, its signature is checked, and fails.
+        let impostor =
+            Signer::from_pem("k1", &tokens::generate_pem().expect("key")).expect("signer");
+        trust_only(&keys, &impostor);
+        let error = keys.verify(&token).await.expect_err("checked again");
+        assert_eq!(error.status(), 401);
     }
 }

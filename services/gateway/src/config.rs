@@ -31,6 +31,10 @@ pub struct AuthConfig {
     /// Shortest time between two JWKS fetches triggered by unknown key ids
     /// (`JWKS_REFETCH_MIN_SECS`, default 30): a flood of forged `kid`s cannot hammer the user service.
     pub refetch_min_interval: Duration,
+    /// How many verified access tokens are remembered, so a signed-in client's requests do not
+    /// each pay for a signature check (`TOKEN_CACHE_CAPACITY`, default 10000; `0` turns the
+    /// cache off, which makes every request verify its token: for measuring that cost).
+    pub token_cache_capacity: usize,
 }
 
 /// Rate limits, per replica (see the README: a shared limit needs a shared store).
@@ -122,6 +126,11 @@ impl GatewayConfig {
                 )?,
                 refetch_min_interval: env
                     .seconds("JWKS_REFETCH_MIN_SECS", Duration::from_secs(30))?,
+                token_cache_capacity: env.or(
+                    "TOKEN_CACHE_CAPACITY",
+                    10_000,
+                    "a number of tokens (0: no cache)",
+                )?,
             },
             upstreams: Upstreams {
                 user,
@@ -238,6 +247,9 @@ mod tests {
         );
         assert!(config.upstreams.web.is_none());
         assert!(config.cors_origins.is_empty());
+        assert_eq!(config.auth.token_cache_capacity, 10_000);
+        let off = GatewayConfig::from_env(&env(&[("TOKEN_CACHE_CAPACITY", "0")])).expect("valid");
+        assert_eq!(off.auth.token_cache_capacity, 0);
     }
 
     #[test]

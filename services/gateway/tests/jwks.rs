@@ -63,6 +63,7 @@ fn keys(url: String, refetch_min_interval: Duration) -> Keys {
             issuer: "ecommerce".into(),
             audience: "ecommerce-api".into(),
             refetch_min_interval,
+            token_cache_capacity: 10_000,
         },
         reqwest::Client::new(),
     )

@@ -40,6 +40,17 @@ async fn checkout(shop: &Shop, token: &str, card: &str) -> (u16, serde_json::Val
     (status, response.json().await.expect("json"))
 }
 
+/// The available stock of each product, as a shopper sees it on its page.
+async fn stock(shop: &Shop, ids: &[String]) -> Vec<i64> {
+    let mut stock = Vec::new();
+    for id in ids {
+        let (status, product) = shop.get(&format!("/api/v1/products/{id}"), None).await;
+        assert_eq!(status, 200, "{product}");
+        stock.push(product["stock"].as_i64().expect("stock"));
+    }
+    stock
+}
+
 #[tokio::test]
 async fn a_shopper_registers_browses_buys_and_cancels() {
     let shop = Shop::start().await;
@@ -55,9 +66,11 @@ async fn a_shopper_registers_browses_buys_and_cancels() {
     assert_eq!(status, 200, "{me}");
 
     let ids = product_ids(&shop, "keyboard", 2).await;
+    let mut stock_before = Vec::new();
     for id in &ids {
         let (status, product) = shop.get(&format!("/api/v1/products/{id}"), None).await;
         assert_eq!(status, 200, "{product}");
+        stock_before.push(product["stock"].as_i64().expect("stock"));
         let (status, cart) = shop
             .call(
                 Method::PUT,
@@ -76,6 +89,9 @@ async fn a_shopper_registers_browses_buys_and_cancels() {
     assert_eq!(status, 201, "{order}");
     assert_eq!(order["status"], "paid");
     let order_id = order["id"].as_str().expect("order id").to_owned();
+    // One of each is taken off what shoppers see as available.
+    let taken: Vec<i64> = stock_before.iter().map(|stock| stock - 1).collect();
+    assert_eq!(stock(&shop, &ids).await, taken);
 
     let (status, history) = shop.get("/api/v1/orders", Some(&token)).await;
     assert_eq!(status, 200);
@@ -95,6 +111,17 @@ async fn a_shopper_registers_browses_buys_and_cancels() {
         .await;
     assert_eq!(status, 200, "{cancelled}");
     assert_eq!(cancelled["status"], "cancelled");
+    // And the cancelled units are available again (released at once, or by the
+    // order.cancelled event if that call failed).
+    let restored = Shop::eventually(Duration::from_secs(10), || async {
+        stock(&shop, &ids).await == stock_before
+    })
+    .await;
+    assert!(
+        restored,
+        "{:?}, expected {stock_before:?}",
+        stock(&shop, &ids).await
+    );
 }
 
 #[tokio::test]

@@ -130,6 +130,10 @@ impl Shop {
             ("PRODUCT_URL", product_url.as_str()),
             ("PRODUCT_RETRIES", "0"),
             ("PRODUCT_TIMEOUT_MS", "2000"),
+            (
+                "IDEMPOTENCY_SECRET",
+                "e2e-idempotency-secret-e2e-idempotency-secret",
+            ),
         ]);
         let order_config = order::config::Config::from_env(&order_env).expect("order config");
         let order_state =

@@ -294,12 +294,14 @@ mod tests {
     async fn a_cached_token_is_refused_once_it_expires() {
         let signer = signer();
         let keys = trusting(&signer);
-        let token = sign(&signer, 1);
+        // `exp` is whole seconds, so a token expiring "in 1 s" may have only a moment left by
+        // the time it is checked (the test failed so on a busy machine): 2 s leaves at least 1.
+        let token = sign(&signer, 2);
         keys.verify(&token).await.expect("valid now");
         assert!(remembered(&keys, &token));
 
         // Past `exp` by more than a whole second, so the verifier refuses it too.
-        tokio::time::sleep(Duration::from_millis(2100)).await;
+        tokio::time::sleep(Duration::from_millis(3100)).await;
         let error = keys.verify(&token).await.expect_err("expired");
         assert_eq!(error.status(), 401);
     }

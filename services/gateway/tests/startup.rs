@@ -1,5 +1,5 @@
-//! The binary as deployed: start-up fails fast naming the bad variable, and the ops endpoints
-//! are served on their own listener, not on the public one.
+//! The binary as deployed: start-up fails fast naming the bad variable, the ops endpoints are
+//! served on their own listener, not on the public one, and SIGTERM stops it gracefully.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -114,4 +114,159 @@ async fn ops_endpoints_are_served_on_the_ops_listener_only() {
     assert_eq!(metrics.status(), 200);
     let text = metrics.text().await.expect("text");
     assert!(text.contains("gateway_upstream_requests"), "{text}");
+}
+
+/// Waits until the ops listener on `port` reports ready.
+async fn wait_ready(port: u16) {
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        let ready = http
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await;
+        if ready.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the ops listener never answered /readyz");
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_in_flight_request_finish_then_exits_0() {
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the upstream");
+    let upstream_addr = upstream.local_addr().expect("upstream address");
+    let slow = axum::Router::new().fallback(|| async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        "slow"
+    });
+    tokio::spawn(async move { axum::serve(upstream, slow).await });
+
+    let (public, ops) = (free_port(), free_port());
+    let mut gateway = Running(
+        gateway(&[
+            ("BIND_ADDR", format!("127.0.0.1:{public}")),
+            ("OPS_BIND_ADDR", format!("127.0.0.1:{ops}")),
+            ("PRODUCT_URL", format!("http://{upstream_addr}")),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the gateway"),
+    );
+    wait_ready(ops).await;
+
+    let in_flight = tokio::spawn(
+        reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{public}/api/v1/products"))
+            .send(),
+    );
+    // Let the request reach the slow upstream before the signal.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let killed = Command::new("kill")
+        .args(["-TERM", &gateway.0.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+
+    let response = in_flight
+        .await
+        .expect("join")
+        .expect("the in-flight request is answered");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.expect("body"), "slow");
+
+    let mut status = None;
+    for _ in 0..100 {
+        status = gateway.0.try_wait().expect("poll the gateway");
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = status.expect("the gateway exits after SIGTERM");
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+#[tokio::test]
+async fn with_an_otlp_endpoint_set_spans_are_exported_to_the_collector() {
+    // A collector that keeps the bodies posted to the OTLP/HTTP traces path.
+    let collector = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the collector");
+    let collector_addr = collector.local_addr().expect("collector address");
+    let (exported, mut received) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let traces = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| async move {
+            let _ = exported.send(body.to_vec());
+            "{}"
+        }),
+    );
+    tokio::spawn(async move { axum::serve(collector, traces).await });
+
+    let (public, ops) = (free_port(), free_port());
+    let mut gateway = Running(
+        gateway(&[
+            ("BIND_ADDR", format!("127.0.0.1:{public}")),
+            ("OPS_BIND_ADDR", format!("127.0.0.1:{ops}")),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://{collector_addr}"),
+            ),
+            // The level filter applies to exported spans too; request spans are at INFO.
+            ("RUST_LOG", "info".to_owned()),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the gateway"),
+    );
+    wait_ready(ops).await;
+
+    // The caller's trace, which the gateway's spans must join.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{public}/api/v1/products"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert_eq!(response.status(), 503, "its upstream is down");
+
+    // Stopping flushes the batch of spans not yet exported.
+    let killed = Command::new("kill")
+        .args(["-TERM", &gateway.0.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    let mut bodies = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let wanted: Vec<u8> = (0..trace_id.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&trace_id[i..i + 2], 16).expect("hex"))
+        .collect();
+    let joined = |bodies: &[Vec<u8>]| {
+        bodies
+            .iter()
+            .any(|body| body.windows(wanted.len()).any(|w| w == wanted.as_slice()))
+    };
+    while !joined(&bodies) {
+        match tokio::time::timeout_at(deadline, received.recv()).await {
+            Ok(Some(body)) => bodies.push(body),
+            _ => break,
+        }
+    }
+    assert!(
+        joined(&bodies),
+        "no exported span carries the caller's trace id ({} export(s) received)",
+        bodies.len()
+    );
+    assert!(
+        bodies
+            .iter()
+            .any(|body| body.windows(7).any(|w| w == b"gateway")),
+        "the spans name their service"
+    );
+    let _ = gateway.0.wait();
 }

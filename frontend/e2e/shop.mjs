@@ -1,10 +1,14 @@
 // The shop's acceptance scenarios in Chromium against the whole stack (SHOP_URL = the gateway):
-//   1. a shopper registers, searches, adds two products, checks out with the test card and finds
-//      the order in the history;
+//   1. a shopper registers, searches, adds two products, checks out with the test card, finds
+//      the order in the history and opens it;
 //   2. a declined card shows the payment error;
-//   3. an admin changes a price and the storefront shows the new price;
-//   4. a customer is kept out of /admin.
-// Every page visited is screenshotted into ARTIFACTS_DIR (e2e-NN-name.png).
+//   3. the shopper's account shows the profile and the saved address; a new name persists;
+//   4. an admin changes a price and the storefront shows the new price; an admin sets a
+//      product's stock and the storefront shows it sold out, then for sale again;
+//   5. a customer is kept out of /admin.
+// Every page visited is screenshotted into ARTIFACTS_DIR (e2e-NN-name.png); screenshots.txt
+// lists the names, and the test fails when one is not taken (ci/dev-test checks the files).
+import { readFile } from "node:fs/promises";
 import { check, expectHeading, expectNoProblems, launch, openPage, run, screenshot, STEP_TIMEOUT } from "./lib.mjs";
 
 const ADMIN_EMAIL = process.env.SHOP_ADMIN_EMAIL ?? "";
@@ -19,8 +23,18 @@ const shopper = {
   password: `correct horse battery ${stamp}`,
 };
 
+/** The screenshots this test takes (screenshots.txt: one name a line, # comments). */
+const EXPECTED_SHOTS = (await readFile(new URL("./screenshots.txt", import.meta.url), "utf8"))
+  .split("\n")
+  .map((line) => line.replace(/#.*/, "").trim())
+  .filter(Boolean);
+const taken = [];
 let shot = 0;
-const snap = (page, name) => screenshot(page, `e2e-${String(++shot).padStart(2, "0")}-${name}`);
+const snap = (page, name) => {
+  check(EXPECTED_SHOTS.includes(name), `the screenshot "${name}" is not listed in frontend/e2e/screenshots.txt`);
+  taken.push(name);
+  return screenshot(page, `e2e-${String(++shot).padStart(2, "0")}-${name}`);
+};
 
 /** Money as the app shows it (format.rs): grouped thousands, a symbol for the common currencies. */
 function money(minor, currency) {
@@ -69,6 +83,21 @@ async function addToCart(page, product) {
   await page.getByText("Added to your cart").waitFor();
 }
 
+/**
+ * Loads a storefront page again until `ready()` holds (the catalog's cache may answer the old
+ * product for a moment); fails with `describe()` after STEP_TIMEOUT.
+ */
+async function reloadUntil(page, href, heading, ready, describe) {
+  const deadline = Date.now() + STEP_TIMEOUT;
+  for (;;) {
+    await page.goto(href);
+    await expectHeading(page, heading);
+    if (await ready()) return;
+    check(Date.now() < deadline, await describe());
+    await page.waitForTimeout(500);
+  }
+}
+
 async function fillCard(page, number) {
   await page.locator("#checkout-card-number").fill(number);
   await page.locator("#checkout-card-exp-month").fill("12");
@@ -94,6 +123,8 @@ let products = [];
 let orderNumber = "";
 let paidOrderNumber = "";
 let edited = null;
+let stocked = null;
+const mainNav = () => page.getByRole("navigation", { name: "Main" });
 
 const steps = [
   ["the shopper registers", async () => {
@@ -166,6 +197,27 @@ const steps = [
     check(["Paid", "Pending"].includes(status.trim()), `the new order is "${status}"`);
     await snap(page, "order-history");
   }],
+  ["the shopper opens the order: its lines, total and status", async () => {
+    const row = page.locator('[data-testid="order-row"]', { hasText: orderNumber });
+    const total = (await row.locator('td[data-label="Total"]').textContent()).trim();
+    await row.getByRole("link", { name: orderNumber, exact: true }).click();
+    await expectHeading(page, `Order ${orderNumber}`);
+    const summary = page.locator(".order-summary");
+    await summary.waitFor();
+    const names = (await summary.locator("tbody tr th").allTextContents()).map((name) => name.trim());
+    for (const product of products.slice(0, 2)) {
+      check(names.includes(product.name), `the order's lines are ${JSON.stringify(names)}, not ${product.name}`);
+    }
+    check(names.length === 2, `the order has ${names.length} lines`);
+    const shown = (await summary.locator('[data-testid="order-total"]').textContent()).trim();
+    check(shown === total, `the order's total is ${shown}; the history said ${total}`);
+    const status = (await summary.locator('.order-summary__meta [data-testid="order-status"]').textContent()).trim();
+    check(["Paid", "Pending"].includes(status), `the order is "${status}"`);
+    await summary.getByText("ending in 4242").waitFor();
+    await snap(page, "order-detail");
+    await page.getByRole("link", { name: "← Your orders" }).click();
+    await expectHeading(page, "Your orders");
+  }],
   ["the shopper cancels the order", async () => {
     const row = page.locator('[data-testid="order-row"]', { hasText: orderNumber });
     await row.getByRole("button", { name: `Cancel order ${orderNumber}` }).click();
@@ -214,6 +266,43 @@ const steps = [
     paidOrderNumber = /Order ([0-9A-F]{8})/.exec(meta)?.[1] ?? "";
     check(paidOrderNumber && paidOrderNumber !== orderNumber, `no new order number in "${meta}"`);
   }],
+  ["the account page shows the profile and the saved address", async () => {
+    // Clicked where the name shows: Playwright aims at the link's first box, here the
+    // visually hidden "Account of " (1px, clipped, over the list item), which takes no clicks.
+    const link = mainNav().getByRole("link", { name: `Account of ${shopper.name}` });
+    const box = await link.boundingBox();
+    await link.click({ position: { x: box.width / 2, y: box.height / 2 } });
+    await expectHeading(page, "Your account");
+    await page.getByText(`Signed in as ${shopper.email}`).waitFor();
+    const name = await page.locator("#profile-display-name").inputValue();
+    check(name === shopper.name, `the profile's name is "${name}", not "${shopper.name}"`);
+    // The checkout saved the address it shipped to.
+    const card = page.locator(".address-list .address-card", { hasText: "1 Test Street" }).first();
+    await card.waitFor();
+    const address = (await card.innerText()).replace(/\s+/g, " ");
+    for (const part of [shopper.name, "10115 Berlin", "DE"]) {
+      check(address.includes(part), `the saved address "${address}" lacks ${part}`);
+    }
+    await snap(page, "account");
+  }],
+  ["the shopper changes the display name, and it persists", async () => {
+    const renamed = `${shopper.name} Renamed`;
+    await page.locator("#profile-display-name").fill(renamed);
+    await page.getByRole("button", { name: "Save profile" }).click();
+    await page.getByText("Your profile is saved.").waitFor();
+    await mainNav().getByRole("link", { name: `Account of ${renamed}` }).waitFor();
+    await page.reload();
+    await expectHeading(page, "Your account");
+    const name = await page.locator("#profile-display-name").inputValue();
+    check(name === renamed, `after a reload the profile's name is "${name}", not "${renamed}"`);
+    const session = await page.evaluate(() => JSON.parse(localStorage.getItem("ecommerce.session")));
+    const me = await page.request.get("/api/v1/users/me", { headers: { Authorization: `Bearer ${session.access_token}` } });
+    check(me.ok(), `GET /api/v1/users/me answered ${me.status()}`);
+    const stored = (await me.json()).display_name;
+    check(stored === renamed, `the API has the name "${stored}", not "${renamed}"`);
+    shopper.name = renamed;
+    await snap(page, "account-renamed");
+  }],
   ["a customer is kept out of /admin", async () => {
     check(
       (await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Admin", exact: true }).count()) === 0,
@@ -248,6 +337,8 @@ const steps = [
     const target = products[0];
     await admin.page.locator("#admin-product-search").fill(target.name);
     await admin.page.getByRole("button", { name: "Search" }).last().click();
+    await admin.page.getByRole("link", { name: target.name, exact: true }).first().waitFor();
+    await snap(admin.page, "admin-products");
     await admin.page.getByRole("link", { name: target.name, exact: true }).first().click();
     await expectHeading(admin.page, `Edit ${target.name}`);
     const price = admin.page.locator("#product-price");
@@ -282,6 +373,37 @@ const steps = [
     await admin.page.locator("#product-price").fill(`${Math.floor(before / 100)}.${String(before % 100).padStart(2, "0")}`);
     await admin.page.getByRole("button", { name: "Save changes" }).click();
     await admin.page.getByText("The product is saved.").waitFor();
+  }],
+  ["the admin sets a product's stock with the stock form", async () => {
+    const target = products[1];
+    await admin.page.goto(`/admin${target.href}`);
+    await expectHeading(admin.page, `Edit ${target.name}`);
+    const field = admin.page.locator("#product-stock-available");
+    const before = Number(await field.inputValue());
+    check(Number.isInteger(before) && before > 0, `the stock form shows "${await field.inputValue()}"`);
+    await field.fill("0");
+    await admin.page.getByRole("button", { name: "Set stock" }).click();
+    await admin.page.getByText("The stock is set.").waitFor();
+    await admin.page.getByText("0 units available to sell now.", { exact: true }).waitFor();
+    stocked = { ...target, before, editor: admin.page.url() };
+    await snap(admin.page, "admin-stock");
+  }],
+  ["the storefront shows the product sold out", async () => {
+    check(stocked, "no stock was set");
+    const soldOut = visitor.page.locator(".product__stock--out", { hasText: "Sold out" });
+    await reloadUntil(visitor.page, stocked.href, stocked.name, async () => (await soldOut.count()) === 1,
+      async () => `the product page is not sold out: ${(await visitor.page.locator(".product").innerText()).slice(0, 300)}`);
+    check((await visitor.page.getByRole("link", { name: "Sign in to buy" }).count()) === 0, "a sold-out product offers to buy it");
+    await snap(visitor.page, "storefront-sold-out");
+  }],
+  ["the admin puts the stock back, and the storefront sells it again", async () => {
+    await admin.page.locator("#product-stock-available").fill(String(stocked.before));
+    await admin.page.getByRole("button", { name: "Set stock" }).click();
+    await admin.page.getByText(`${stocked.before} units available to sell now.`, { exact: true }).waitFor();
+    const buy = visitor.page.getByRole("link", { name: "Sign in to buy" });
+    await reloadUntil(visitor.page, stocked.href, stocked.name, async () => (await buy.count()) === 1,
+      async () => `the product page does not offer it again: ${(await visitor.page.locator(".product").innerText()).slice(0, 300)}`);
+    await snap(visitor.page, "storefront-back-in-stock");
   }],
   ["the admin's product form shows the API's message next to the field it names", async () => {
     const taken = await admin.page.request.get(`/api/v1/products/${edited.href.split("/").pop()}`);
@@ -333,6 +455,10 @@ const steps = [
     await row.getByRole("button", { name: "Save roles" }).click();
     await row.getByText("Saved.").waitFor();
     check(!(await adminRole.isChecked()), "the admin role stayed");
+  }],
+  ["every page listed in screenshots.txt was screenshotted", async () => {
+    const missing = EXPECTED_SHOTS.filter((name) => !taken.includes(name));
+    check(missing.length === 0, `no screenshot of: ${missing.join(", ")}`);
   }],
   ["no console errors and no CSP violations", async () => {
     expectNoProblems(customer.problems, "shopper");

@@ -132,6 +132,34 @@ async fn wait_ready(port: u16) {
     panic!("the ops listener never answered /readyz");
 }
 
+/// Starts the gateway on free ports with `extra` settings; returns it once it is ready, with
+/// its public port.
+async fn ready_gateway(extra: &[(&str, String)]) -> (Running, u16) {
+    let (public, ops) = (free_port(), free_port());
+    let mut settings = vec![
+        ("BIND_ADDR", format!("127.0.0.1:{public}")),
+        ("OPS_BIND_ADDR", format!("127.0.0.1:{ops}")),
+    ];
+    settings.extend(extra.iter().cloned());
+    let gateway = Running(
+        gateway(&settings)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the gateway"),
+    );
+    wait_ready(ops).await;
+    (gateway, public)
+}
+
+/// Sends SIGTERM, as Kubernetes does to stop a pod.
+fn sigterm(gateway: &Running) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &gateway.0.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+}
+
 #[tokio::test]
 async fn sigterm_lets_the_in_flight_request_finish_then_exits_0() {
     let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -144,18 +172,8 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_0() {
     });
     tokio::spawn(async move { axum::serve(upstream, slow).await });
 
-    let (public, ops) = (free_port(), free_port());
-    let mut gateway = Running(
-        gateway(&[
-            ("BIND_ADDR", format!("127.0.0.1:{public}")),
-            ("OPS_BIND_ADDR", format!("127.0.0.1:{ops}")),
-            ("PRODUCT_URL", format!("http://{upstream_addr}")),
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start the gateway"),
-    );
-    wait_ready(ops).await;
+    let (mut gateway, public) =
+        ready_gateway(&[("PRODUCT_URL", format!("http://{upstream_addr}"))]).await;
 
     let in_flight = tokio::spawn(
         reqwest::Client::new()
@@ -164,11 +182,7 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_0() {
     );
     // Let the request reach the slow upstream before the signal.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let killed = Command::new("kill")
-        .args(["-TERM", &gateway.0.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(killed.success());
+    sigterm(&gateway);
 
     let response = in_flight
         .await
@@ -206,23 +220,15 @@ async fn with_an_otlp_endpoint_set_spans_are_exported_to_the_collector() {
     );
     tokio::spawn(async move { axum::serve(collector, traces).await });
 
-    let (public, ops) = (free_port(), free_port());
-    let mut gateway = Running(
-        gateway(&[
-            ("BIND_ADDR", format!("127.0.0.1:{public}")),
-            ("OPS_BIND_ADDR", format!("127.0.0.1:{ops}")),
-            (
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                format!("http://{collector_addr}"),
-            ),
-            // The level filter applies to exported spans too; request spans are at INFO.
-            ("RUST_LOG", "info".to_owned()),
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start the gateway"),
-    );
-    wait_ready(ops).await;
+    let (mut gateway, public) = ready_gateway(&[
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://{collector_addr}"),
+        ),
+        // The level filter applies to exported spans too; request spans are at INFO.
+        ("RUST_LOG", "info".to_owned()),
+    ])
+    .await;
 
     // The caller's trace, which the gateway's spans must join.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -235,11 +241,7 @@ async fn with_an_otlp_endpoint_set_spans_are_exported_to_the_collector() {
     assert_eq!(response.status(), 503, "its upstream is down");
 
     // Stopping flushes the batch of spans not yet exported.
-    let killed = Command::new("kill")
-        .args(["-TERM", &gateway.0.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(killed.success());
+    sigterm(&gateway);
     let mut bodies = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let wanted: Vec<u8> = (0..trace_id.len())

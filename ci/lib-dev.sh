@@ -273,16 +273,19 @@ dev_running() {
 # ---------------------------------------------------------------------------------------------
 # Ports and probes
 
-# dev_port_holder PORT — true when something listens on PORT; prints who, when ss can tell.
+# dev_port_holder PORT — true when a socket holds PORT so that a listen on it would fail; prints
+# who, when ss can tell.
 dev_port_holder() {
   local port="$1" out
   if command -v ss >/dev/null 2>&1; then
-    out="$(ss -ltnpH "sport = :$port" 2>/dev/null || true)"
+    # Not only listeners: an outgoing connection whose local port is PORT makes a listen on it
+    # fail too. TIME_WAIT does not (the services listen with SO_REUSEADDR).
+    out="$(ss -tanpH exclude time-wait "sport = :$port" 2>/dev/null | head -n 1 || true)"
     [[ -n "$out" ]] || return 1
     if [[ "$out" =~ users:\(\(\"([^\"]+)\",pid=([0-9]+) ]]; then
       printf '%s (pid %s)' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
     else
-      printf 'another process (run ss -ltnp as root to see which)'
+      printf 'another process (run ss -tanp as root to see which)'
     fi
     return 0
   fi

@@ -9,6 +9,7 @@
 //! - [`db`], [`cache`], [`amqp`]: Postgres, Redis and RabbitMQ clients with their checks;
 //! - [`server`]: the HTTP stack and its lifecycle; [`bootstrap`]: what every `main` does first;
 //! - [`identity`]: the caller as the gateway vouches for it (`x-user-id`, `x-user-roles`);
+//! - [`openapi`]: serving a service's OpenAPI document and the security scheme they share;
 //! - [`cli`]: the shared subcommands.
 
 pub mod amqp;
@@ -22,6 +23,7 @@ pub mod extract;
 pub mod health;
 pub mod identity;
 pub mod metrics;
+pub mod openapi;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

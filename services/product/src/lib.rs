@@ -103,6 +103,6 @@ pub fn app(state: AppState) -> Router {
             "/internal/reservations/{order_id}/release",
             post(inventory::release),
         )
-        .route("/openapi.json", get(openapi::document))
+        .merge(openapi::routes())
         .with_state(state)
 }

@@ -2,9 +2,13 @@
 //! contracts types, served at `/openapi.json` for the gateway to merge into
 //! `/api/v1/openapi.json`. The internal API is left out: it is not reachable from outside.
 
+use std::sync::LazyLock;
+
+use axum::Router;
+use kit::openapi::BearerToken;
 use utoipa::OpenApi;
 
-use crate::{catalog, categories, images, inventory, search};
+use crate::{AppState, catalog, categories, images, inventory, search};
 
 /// The public API of the product service.
 #[derive(OpenApi)]
@@ -23,14 +27,18 @@ use crate::{catalog, categories, images, inventory, search};
         images::product_image,
         inventory::set_stock,
     ),
+    modifiers(&BearerToken),
     tags(
         (name = "catalog", description = "Categories, products and search"),
         (name = "catalog admin", description = "Editing the catalog and its stock (admins only)"),
     )
 )]
-pub(crate) struct ApiDoc;
+struct ApiDoc;
+
+/// Built once: the document only changes with the code.
+static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
 
 /// `GET /openapi.json`.
-pub(crate) async fn document() -> kit::Json<utoipa::openapi::OpenApi> {
-    kit::Json(ApiDoc::openapi())
+pub(crate) fn routes() -> Router<AppState> {
+    kit::openapi::route(&DOCUMENT)
 }

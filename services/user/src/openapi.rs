@@ -6,10 +6,8 @@
 use std::sync::LazyLock;
 
 use axum::Router;
-use axum::routing::get;
-use kit::Json;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use kit::openapi::BearerToken;
+use utoipa::OpenApi;
 
 use crate::{AppState, access, addresses, admin, auth, profile};
 
@@ -43,31 +41,9 @@ use crate::{AppState, access, addresses, admin, auth, profile};
 )]
 struct ApiDoc;
 
-/// Declares the `bearer` scheme the protected paths name: the access token from sign-in.
-struct BearerToken;
-
-impl Modify for BearerToken {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
-
 /// Built once: the document only changes with the code.
 static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(document))
-}
-
-async fn document() -> Json<&'static utoipa::openapi::OpenApi> {
-    Json(&DOCUMENT)
+    kit::openapi::route(&DOCUMENT)
 }

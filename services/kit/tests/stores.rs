@@ -13,10 +13,7 @@ use kit::health::Health;
 use kit::metrics::Metrics;
 use kit::server::{Ops, router};
 use kit::shutdown::Shutdown;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
+use lapin::options::{BasicAckOptions, BasicPublishOptions};
 use lapin::types::FieldTable;
 use testkit::{TcpProxy, TestAmqp, TestDb, TestRedis, TestServer, http_config};
 
@@ -234,39 +231,7 @@ async fn redis_prefix_isolates_keys() {
 #[tokio::test]
 async fn broker_publishes_to_its_exchange_with_trace_context() {
     let amqp = TestAmqp::default();
-    let broker = Broker::new(amqp.config(), "kit-test");
-    let channel = broker.channel().await.expect("channel");
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("queue");
-    channel
-        .queue_bind(
-            queue.name().clone(),
-            broker.exchange().into(),
-            "order.*".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("bind");
-    let mut consumer = channel
-        .basic_consume(
-            queue.name().clone(),
-            "kit-test".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("consume");
+    let (broker, channel, mut consumer) = amqp.subscribe("order.*", "kit-test").await;
 
     let mut headers = FieldTable::default();
     headers.insert(

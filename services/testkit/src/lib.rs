@@ -20,7 +20,11 @@ use axum::Router;
 use kit::config::HttpConfig;
 use kit::shutdown::Shutdown;
 use lapin::ConnectionProperties;
-use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::options::{
+    BasicConsumeOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool};
 
@@ -210,6 +214,48 @@ impl TestAmqp {
             url: self.url.clone(),
             exchange: self.exchange.clone(),
         }
+    }
+
+    /// Every event published to this exchange under `pattern` from now on, as a consumer tagged
+    /// `tag`: an exclusive queue (the broker deletes it with the connection) bound on a channel of
+    /// the kit's [`Broker`](kit::amqp::Broker), which declares the exchange as the services do.
+    /// Keep the broker and the channel as long as the consumer: closing them ends it.
+    pub async fn subscribe(
+        &self,
+        pattern: &str,
+        tag: &str,
+    ) -> (kit::amqp::Broker, lapin::Channel, lapin::Consumer) {
+        let broker = kit::amqp::Broker::new(self.config(), "testkit-subscriber");
+        let channel = broker.channel().await.expect("a channel to RabbitMQ");
+        let exclusive = QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..QueueDeclareOptions::default()
+        };
+        let queue = channel
+            .queue_declare("".into(), exclusive, FieldTable::default())
+            .await
+            .expect("declare the queue");
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                self.exchange.as_str().into(),
+                pattern.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind the queue");
+        let consumer = channel
+            .basic_consume(
+                queue.name().clone(),
+                tag.into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume");
+        (broker, channel, consumer)
     }
 
     /// A queue name no other test uses (`prefix` and a random suffix), deleted with its

@@ -21,12 +21,8 @@ use kit::metrics::Metrics;
 use kit::server::{Ops, router};
 use kit::shutdown::Shutdown;
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
+use lapin::options::BasicAckOptions;
+use lapin::{Channel, Consumer};
 use order::AppState;
 use order::config::{Config, TestPaymentSettings};
 use order::payments::{
@@ -571,63 +567,19 @@ impl PaymentProvider for CountingProvider {
 pub(crate) struct EventQueue {
     consumer: Consumer,
     _channel: Channel,
-    _connection: Connection,
+    _broker: Broker,
 }
 
 impl EventQueue {
     /// Declares the exchange (as the relay does) and an exclusive queue bound to `order.*`.
     pub(crate) async fn bind(amqp: &TestAmqp) -> Self {
-        let connection = Connection::connect(&amqp.url, ConnectionProperties::default())
-            .await
-            .expect("connect to RabbitMQ");
-        let channel = connection.create_channel().await.expect("channel");
-        channel
-            .exchange_declare(
-                amqp.exchange.as_str().into(),
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..ExchangeDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("exchange");
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("queue");
-        channel
-            .queue_bind(
-                queue.name().clone(),
-                amqp.exchange.as_str().into(),
-                contracts::events::ORDER_EVENTS_PATTERN.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("bind");
-        let consumer = channel
-            .basic_consume(
-                queue.name().clone(),
-                "order-tests".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("consume");
+        let (broker, channel, consumer) = amqp
+            .subscribe(contracts::events::ORDER_EVENTS_PATTERN, "order-tests")
+            .await;
         Self {
             consumer,
             _channel: channel,
-            _connection: connection,
+            _broker: broker,
         }
     }
 

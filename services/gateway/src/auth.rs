@@ -228,7 +228,6 @@ pub async fn authenticate(
 
 #[cfg(test)]
 mod tests {
-    use contracts::auth::Role;
     use tokens::Signer;
 
     use super::*;
@@ -272,18 +271,7 @@ mod tests {
     }
 
     fn sign(signer: &Signer, expires_in: i64) -> String {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        signer
-            .sign(&Claims {
-                sub: uuid::Uuid::new_v4(),
-                roles: vec![Role::Customer],
-                iss: "ecommerce".into(),
-                aud: "ecommerce-api".into(),
-                iat: now,
-                exp: now + expires_in,
-                jti: uuid::Uuid::new_v4().to_string(),
-            })
-            .expect("sign")
+        testkit::token::access_token(signer, uuid::Uuid::new_v4(), &[Role::Customer], expires_in)
     }
 
     fn signer() -> Signer {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use contracts::auth::{Claims, Role};
+use contracts::auth::Role;
 use gateway::auth::Keys;
 use gateway::config::AuthConfig;
 use tokens::{Jwks, Signer};
@@ -30,18 +30,7 @@ fn signer(kid: &str) -> Signer {
 }
 
 fn token(signer: &Signer) -> String {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    signer
-        .sign(&Claims {
-            sub: uuid::Uuid::new_v4(),
-            roles: vec![Role::Customer],
-            iss: "ecommerce".into(),
-            aud: "ecommerce-api".into(),
-            iat: now,
-            exp: now + 300,
-            jti: uuid::Uuid::new_v4().to_string(),
-        })
-        .expect("sign")
+    testkit::token::access_token(signer, uuid::Uuid::new_v4(), &[Role::Customer], 300)
 }
 
 async fn serve(published: Published) -> String {

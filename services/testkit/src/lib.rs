@@ -5,12 +5,14 @@
 //! - [`TestAmqp`]: a unique exchange and unique queue names on the shared RabbitMQ, deleted
 //!   when the test ends;
 //! - [`TestServer`]: a router served by the kit's real server stack on a random port;
-//! - [`TcpProxy`] and [`closed_port`]: a dependency taken away and given back.
+//! - [`TcpProxy`] and [`closed_port`]: a dependency taken away and given back;
+//! - [`token::access_token`]: an access token as the user service signs it.
 //!
 //! Servers are reached through `TEST_DATABASE_URL`, `TEST_REDIS_URL` and `TEST_AMQP_URL`,
 //! defaulting to the standard local ports.
 
 mod net;
+pub mod token;
 
 use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};

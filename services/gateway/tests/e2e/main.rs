@@ -199,19 +199,13 @@ async fn the_gateway_guards_identity_and_roles() {
 async fn expired_and_forged_tokens_are_401() {
     let shop = Shop::start().await;
     let (token, user_id) = shop.register().await;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let signer = tokens::Signer::from_pem("e2e-1", &shop.signing_key).expect("signer");
-    let expired = signer
-        .sign(&contracts::auth::Claims {
-            sub: user_id.parse().expect("uuid"),
-            roles: vec![contracts::auth::Role::Customer],
-            iss: "ecommerce".into(),
-            aud: "ecommerce-api".into(),
-            iat: now - 7200,
-            exp: now - 3600,
-            jti: "expired".into(),
-        })
-        .expect("sign");
+    let expired = testkit::token::access_token(
+        &signer,
+        user_id.parse().expect("uuid"),
+        &[contracts::auth::Role::Customer],
+        -3600,
+    );
     let (status, problem) = shop.get("/api/v1/users/me", Some(&expired)).await;
     assert_eq!(status, 401, "{problem}");
     assert_eq!(problem["type"], "/problems/unauthorized");

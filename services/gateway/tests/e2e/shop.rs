@@ -326,19 +326,8 @@ impl Shop {
     /// A valid access token for `sub`, signed with the user service's key, as if it had signed
     /// the user in.
     pub(crate) fn token_for(&self, sub: uuid::Uuid) -> String {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        tokens::Signer::from_pem("e2e-1", &self.signing_key)
-            .expect("signer")
-            .sign(&contracts::auth::Claims {
-                sub,
-                roles: vec![contracts::auth::Role::Customer],
-                iss: "ecommerce".into(),
-                aud: "ecommerce-api".into(),
-                iat: now,
-                exp: now + 600,
-                jti: uuid::Uuid::new_v4().to_string(),
-            })
-            .expect("sign")
+        let signer = tokens::Signer::from_pem("e2e-1", &self.signing_key).expect("signer");
+        testkit::token::access_token(&signer, sub, &[contracts::auth::Role::Customer], 600)
     }
 
     /// Signs in as the admin.

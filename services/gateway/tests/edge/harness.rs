@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::routing::get;
-use contracts::auth::{Claims, Role};
+use contracts::auth::Role;
 use gateway::AppState;
 use gateway::config::GatewayConfig;
 use kit::config::Env;
@@ -122,18 +122,7 @@ impl Gateway {
 
     /// An access token for `sub` with `roles`, as the user service would sign it.
     pub(crate) fn token(&self, sub: uuid::Uuid, roles: &[Role]) -> String {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        self.signer
-            .sign(&Claims {
-                sub,
-                roles: roles.to_vec(),
-                iss: "ecommerce".into(),
-                aud: "ecommerce-api".into(),
-                iat: now,
-                exp: now + 600,
-                jti: uuid::Uuid::new_v4().to_string(),
-            })
-            .expect("sign")
+        testkit::token::access_token(&self.signer, sub, roles, 600)
     }
 }
 

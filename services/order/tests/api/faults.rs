@@ -12,7 +12,7 @@ use serde_json::json;
 use testkit::TcpProxy;
 
 use crate::support::{
-    CARD_OK, Caller, CountingProvider, EventQueue, Options, PATIENCE, Shop, checkout_body,
+    Answer, CARD_OK, Caller, CountingProvider, EventQueue, Options, PATIENCE, Shop, checkout_body,
     customer, eventually, key,
 };
 
@@ -171,26 +171,9 @@ async fn a_reservation_that_times_out_is_503_and_the_order_is_cancelled_not_left
 async fn abandoned_pending_orders_expire_and_their_stock_comes_back() {
     // A provider that never answers until let go: the checkout hangs with its order pending
     // and its stock reserved, as when a process dies half-way.
-    let provider = CountingProvider::gated();
-    let shop = Arc::new(
-        Shop::with(Options {
-            payments: Some(provider.clone()),
-            env: vec![("PAYMENT_TIMEOUT_MS", "60000".to_owned())],
-            ..Options::default()
-        })
-        .await,
-    );
-    let mug = shop.add_product("Mug", 1000, 5).await;
-    let alice = customer();
-    shop.add_to_cart(alice, mug, 2).await;
-    let checkout = {
-        let shop = shop.clone();
-        tokio::spawn(async move { shop.checkout(alice, &key(), checkout_body(CARD_OK)).await })
-    };
-    eventually("the order to hold its stock", || async {
-        shop.stock(mug).await == 3
-    })
-    .await;
+    let (shop, provider, mug, alice) =
+        held_payment(vec![("PAYMENT_TIMEOUT_MS", "60000".to_owned())]).await;
+    let checkout = checkout_on_hold(&shop, alice, mug).await;
     let pending = shop.orders(alice).await.remove(0);
     assert_eq!(pending.status, OrderStatus::Pending);
 
@@ -231,14 +214,7 @@ async fn the_sweeper_cancels_an_abandoned_order_on_its_own_and_stops_on_shutdown
         ("PENDING_ORDER_TTL_SECS", "60".to_owned()),
     ])
     .await;
-    let checkout = {
-        let shop = shop.clone();
-        tokio::spawn(async move { shop.checkout(alice, &key(), checkout_body(CARD_OK)).await })
-    };
-    eventually("the order to hold its stock", || async {
-        shop.stock(mug).await == 3
-    })
-    .await;
+    let checkout = checkout_on_hold(&shop, alice, mug).await;
     let pending = shop.orders(alice).await.remove(0);
     assert_eq!(pending.status, OrderStatus::Pending);
     sqlx::query("UPDATE orders SET created_at = now() - interval '1 hour' WHERE id = $1")
@@ -322,10 +298,13 @@ async fn held_payment(
     (Arc::new(shop), provider, mug, alice)
 }
 
-#[tokio::test]
-async fn a_reservation_that_expires_while_the_card_is_charged_is_refunded_not_oversold() {
-    let (shop, provider, mug, alice) =
-        held_payment(vec![("PAYMENT_TIMEOUT_MS", "60000".to_owned())]).await;
+/// Starts Alice's checkout of her two mugs and waits until it holds their stock: from then on
+/// it waits on the gated payment. The task answers once the payment is let go.
+async fn checkout_on_hold(
+    shop: &Arc<Shop>,
+    alice: Caller,
+    mug: uuid::Uuid,
+) -> tokio::task::JoinHandle<Answer> {
     let checkout = {
         let shop = shop.clone();
         tokio::spawn(async move { shop.checkout(alice, &key(), checkout_body(CARD_OK)).await })
@@ -334,6 +313,14 @@ async fn a_reservation_that_expires_while_the_card_is_charged_is_refunded_not_ov
         shop.stock(mug).await == 3
     })
     .await;
+    checkout
+}
+
+#[tokio::test]
+async fn a_reservation_that_expires_while_the_card_is_charged_is_refunded_not_oversold() {
+    let (shop, provider, mug, alice) =
+        held_payment(vec![("PAYMENT_TIMEOUT_MS", "60000".to_owned())]).await;
+    let checkout = checkout_on_hold(&shop, alice, mug).await;
     let order_id = shop.orders(alice).await.remove(0).id;
 
     // While the card is being charged, the product service lets the reservation go (as its
@@ -426,14 +413,7 @@ async fn with_the_product_service_gone_when_the_stock_is_committed_the_charge_is
         ("PRODUCT_RETRIES", "1".to_owned()),
     ])
     .await;
-    let checkout = {
-        let shop = shop.clone();
-        tokio::spawn(async move { shop.checkout(alice, &key(), checkout_body(CARD_OK)).await })
-    };
-    eventually("the order to hold its stock", || async {
-        shop.stock(mug).await == 3
-    })
-    .await;
+    let checkout = checkout_on_hold(&shop, alice, mug).await;
     let order_id = shop.orders(alice).await.remove(0).id;
     let product = shop.product.addr;
     shop.product.shutdown.trigger();

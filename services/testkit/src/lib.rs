@@ -49,19 +49,30 @@ pub fn amqp_url() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
 }
 
+/// The socket address of the Redis server tests use, for a [`TcpProxy`] in front of it.
+pub fn redis_addr() -> SocketAddr {
+    resolve(&redis_url(), "TEST_REDIS_URL")
+}
+
 /// The socket address of the RabbitMQ server tests use, for a [`TcpProxy`] in front of it.
 pub fn amqp_addr() -> SocketAddr {
-    let url = amqp_url();
-    let host_port = url
-        .split("://")
+    resolve(&amqp_url(), "TEST_AMQP_URL")
+}
+
+/// The `host:port` of a server URL (`scheme://[user:password@]host:port[/path]`).
+pub fn authority(url: &str) -> &str {
+    url.split("://")
         .nth(1)
         .and_then(|rest| rest.split('/').next())
         .and_then(|authority| authority.rsplit('@').next())
-        .expect("TEST_AMQP_URL is an amqp:// URL");
-    std::net::ToSocketAddrs::to_socket_addrs(host_port)
+        .unwrap_or_else(|| panic!("{url} is a scheme://host:port URL"))
+}
+
+fn resolve(url: &str, variable: &str) -> SocketAddr {
+    std::net::ToSocketAddrs::to_socket_addrs(authority(url))
         .ok()
         .and_then(|mut addrs| addrs.next())
-        .expect("TEST_AMQP_URL names a resolvable host:port")
+        .unwrap_or_else(|| panic!("{variable} names a resolvable host:port: {url}"))
 }
 
 /// A name no other test uses: `prefix` and a random suffix.

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use testkit::TcpProxy;
 
-use crate::helpers::{CACHE_TTL, TestApp, closed_port, eventually, product_body, redis_addr};
+use crate::helpers::{CACHE_TTL, TestApp, closed_port, eventually, product_body};
 
 /// The status of `/readyz` and of its Redis check.
 async fn readiness(app: &TestApp) -> (StatusCode, String, String) {
@@ -65,7 +65,7 @@ async fn every_cached_entry_expires_within_the_configured_ttl() {
 #[tokio::test]
 async fn when_redis_goes_away_after_the_cache_is_warm_reads_answer_from_postgres_until_it_is_back()
 {
-    let proxy = TcpProxy::start(redis_addr()).await;
+    let proxy = TcpProxy::start(testkit::redis_addr()).await;
     let app = TestApp::behind_redis_proxy(&proxy).await;
     let category = app.create_category("mice", None).await;
     let product = app

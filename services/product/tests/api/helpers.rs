@@ -1,7 +1,6 @@
 //! Starting the service on a fresh database, and the requests tests make.
 
 use std::future::Future;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use contracts::catalog::{Category, Product};
@@ -50,13 +49,15 @@ impl TestApp {
         Self::with_redis(TestRedis::default().config()).await
     }
 
-    /// The service caching in the shared Redis through `proxy` (started on [`redis_addr`]),
+    /// The service caching in the shared Redis through `proxy` (started on [`testkit::redis_addr`]),
     /// so a test can take Redis away from this service alone.
     pub(crate) async fn behind_redis_proxy(proxy: &TcpProxy) -> Self {
         let direct = TestRedis::default().config();
-        let url = direct
-            .url
-            .replacen(redis_host_port(&direct.url), &proxy.addr().to_string(), 1);
+        let url = direct.url.replacen(
+            testkit::authority(&direct.url),
+            &proxy.addr().to_string(),
+            1,
+        );
         Self::with_redis(RedisConfig { url, ..direct }).await
     }
 
@@ -195,25 +196,6 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::OK, "{query}");
         response.json().await.expect("page")
     }
-}
-
-/// The `host:port` of a `redis://[user:password@]host:port[/db]` URL.
-fn redis_host_port(url: &str) -> &str {
-    url.split("://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|authority| authority.rsplit('@').next())
-        .unwrap_or_else(|| panic!("TEST_REDIS_URL is a redis:// URL: {url}"))
-}
-
-/// The address of the shared Redis (`TEST_REDIS_URL`), for a [`TcpProxy`] in front of it.
-pub(crate) fn redis_addr() -> SocketAddr {
-    let url = redis_url();
-    redis_host_port(&url)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .unwrap_or_else(|| panic!("TEST_REDIS_URL names a resolvable host:port: {url}"))
 }
 
 /// A product body with the given fields and sensible rest.

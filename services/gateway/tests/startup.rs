@@ -4,6 +4,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use kit::shutdown::Shutdown;
+use testkit::TestServer;
+
 #[test]
 fn malformed_variable_stops_start_up_naming_it() {
     let output = Command::new(env!("CARGO_BIN_EXE_gateway"))
@@ -162,18 +165,13 @@ fn sigterm(gateway: &Running) {
 
 #[tokio::test]
 async fn sigterm_lets_the_in_flight_request_finish_then_exits_0() {
-    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the upstream");
-    let upstream_addr = upstream.local_addr().expect("upstream address");
     let slow = axum::Router::new().fallback(|| async {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         "slow"
     });
-    tokio::spawn(async move { axum::serve(upstream, slow).await });
+    let upstream = TestServer::start(slow, Shutdown::new()).await;
 
-    let (mut gateway, public) =
-        ready_gateway(&[("PRODUCT_URL", format!("http://{upstream_addr}"))]).await;
+    let (mut gateway, public) = ready_gateway(&[("PRODUCT_URL", upstream.url(""))]).await;
 
     let in_flight = tokio::spawn(
         reqwest::Client::new()
@@ -206,10 +204,6 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_0() {
 #[tokio::test]
 async fn with_an_otlp_endpoint_set_spans_are_exported_to_the_collector() {
     // A collector that keeps the bodies posted to the OTLP/HTTP traces path.
-    let collector = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the collector");
-    let collector_addr = collector.local_addr().expect("collector address");
     let (exported, mut received) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     let traces = axum::Router::new().route(
         "/v1/traces",
@@ -218,13 +212,10 @@ async fn with_an_otlp_endpoint_set_spans_are_exported_to_the_collector() {
             "{}"
         }),
     );
-    tokio::spawn(async move { axum::serve(collector, traces).await });
+    let collector = TestServer::start(traces, Shutdown::new()).await;
 
     let (mut gateway, public) = ready_gateway(&[
-        (
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("http://{collector_addr}"),
-        ),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url("")),
         // The level filter applies to exported spans too; request spans are at INFO.
         ("RUST_LOG", "info".to_owned()),
     ])

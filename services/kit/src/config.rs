@@ -3,6 +3,10 @@
 //! Every service builds its settings from an [`Env`] snapshot. A missing or malformed variable
 //! becomes a [`ConfigError`] that names the variable and what was expected, so a bad deployment
 //! fails at start-up with one readable line instead of misbehaving later.
+//!
+//! Any variable `NAME` can instead be given as `NAME_FILE`, the path of a file holding the value
+//! (a mounted Kubernetes Secret, say), so that secrets need not sit in the process environment
+//! where crash reports and `/proc/PID/environ` would show them. `NAME` wins when both are set.
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -90,19 +94,46 @@ impl Env {
         T: FromStr,
         T::Err: Display,
     {
-        self.raw(name)
-            .map(|value| {
-                value
-                    .trim()
-                    .parse()
-                    .map_err(|e: T::Err| ConfigError::Invalid {
-                        name: name.to_owned(),
-                        value: value.to_owned(),
-                        expected: expected.to_owned(),
-                        reason: e.to_string(),
-                    })
-            })
-            .transpose()
+        if let Some(value) = self.raw(name) {
+            return value
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|e: T::Err| ConfigError::Invalid {
+                    name: name.to_owned(),
+                    value: value.to_owned(),
+                    expected: expected.to_owned(),
+                    reason: e.to_string(),
+                });
+        }
+        self.from_file(name, expected)
+    }
+
+    /// The value of `NAME` read from the file that `NAME_FILE` names, if that is set. Errors name
+    /// `NAME_FILE` and its path, never the file's contents: they are usually secrets.
+    fn from_file<T>(&self, name: &str, expected: &str) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        let file_var = format!("{name}_FILE");
+        let Some(path) = self.raw(&file_var) else {
+            return Ok(None);
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: file_var.clone(),
+            value: path.to_owned(),
+            expected: format!("a readable file holding {expected}"),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(invalid("the file is empty".to_owned()));
+        }
+        text.parse()
+            .map(Some)
+            .map_err(|e: T::Err| invalid(e.to_string()))
     }
 
     /// A variable parsed as `T`, or `default` when unset.
@@ -200,6 +231,54 @@ mod tests {
         assert!(
             matches!(err, ConfigError::Invalid { ref name, .. } if name == "REQUEST_TIMEOUT_SECS")
         );
+    }
+
+    #[test]
+    fn a_variable_can_come_from_the_file_its_file_variable_names() {
+        let dir = std::env::temp_dir().join(format!("kit-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("database-url");
+        std::fs::write(&path, "postgres://app:s3cret@db/app\n").expect("write");
+        let file = path.display().to_string();
+
+        let env = Env::from_pairs([("DATABASE_URL_FILE", file.as_str())]);
+        let url: String = env.required("DATABASE_URL", "a URL").expect("read");
+        assert_eq!(url, "postgres://app:s3cret@db/app");
+
+        // The variable itself wins over its file.
+        let env = Env::from_pairs([
+            ("DATABASE_URL", "postgres://direct"),
+            ("DATABASE_URL_FILE", file.as_str()),
+        ]);
+        let url: String = env.required("DATABASE_URL", "a URL").expect("read");
+        assert_eq!(url, "postgres://direct");
+
+        // A bad value from a file is reported by the file's variable and path, not its contents.
+        std::fs::write(&path, "not-a-number").expect("write");
+        let env = Env::from_pairs([("BODY_LIMIT_BYTES_FILE", file.as_str())]);
+        let err = HttpConfig::from_env(&env).expect_err("must fail");
+        let message = err.to_string();
+        assert!(message.starts_with("BODY_LIMIT_BYTES_FILE=\""), "{message}");
+        assert!(!message.contains("not-a-number"), "{message}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_missing_or_empty_file_is_named() {
+        let env = Env::from_pairs([("CURSOR_SECRET_FILE", "/nonexistent/cursor-secret")]);
+        let err = env
+            .required::<String>("CURSOR_SECRET", "a secret")
+            .expect_err("must fail");
+        assert!(
+            matches!(err, ConfigError::Invalid { ref name, ref value, .. }
+                if name == "CURSOR_SECRET_FILE" && value == "/nonexistent/cursor-secret"),
+            "{err}"
+        );
+        let env = Env::from_pairs([("CURSOR_SECRET_FILE", "/dev/null")]);
+        let err = env
+            .required::<String>("CURSOR_SECRET", "a secret")
+            .expect_err("must fail");
+        assert!(err.to_string().contains("the file is empty"), "{err}");
     }
 
     #[test]

@@ -82,7 +82,7 @@ data:
 {{- $comp := dict "ctx" $ctx "component" .service -}}
 {{- $opsPort := include "ecommerce.opsPortName" . -}}
 {{- $skips := list -}}
-{{- if not $image.digest }}{{ $skips = append $skips "CKV_K8S_43=images are referenced by tag unless <service>.image.digest is set; production values pin digests" }}{{ end -}}
+{{- if not $image.digest }}{{ $skips = append $skips "CKV_K8S_43=images are referenced by tag unless <service>.image.digest is set, which pins them" }}{{ end -}}
 {{- if ne $ctx.Values.image.pullPolicy "Always" }}{{ $skips = append $skips "CKV_K8S_15=release tags are immutable, so IfNotPresent is safe and lets nodes run preloaded images" }}{{ end -}}
 apiVersion: apps/v1
 kind: Deployment

@@ -106,12 +106,12 @@ impl Env {
                     reason: e.to_string(),
                 });
         }
-        self.from_file(name, expected)
+        self.read_named_file(name, expected)
     }
 
     /// The value of `NAME` read from the file that `NAME_FILE` names, if that is set. Errors name
     /// `NAME_FILE` and its path, never the file's contents: they are usually secrets.
-    fn from_file<T>(&self, name: &str, expected: &str) -> Result<Option<T>, ConfigError>
+    fn read_named_file<T>(&self, name: &str, expected: &str) -> Result<Option<T>, ConfigError>
     where
         T: FromStr,
         T::Err: Display,

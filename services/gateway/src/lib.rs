@@ -18,6 +18,7 @@ pub mod auth;
 pub mod breaker;
 pub mod config;
 pub mod openapi;
+pub mod path;
 pub mod proxy;
 pub mod ratelimit;
 pub mod routes;
@@ -43,11 +44,11 @@ use prometheus_client::metrics::family::Family;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::auth::{Caller, Keys};
+use crate::auth::{Keys, Verified};
 use crate::config::GatewayConfig;
 use crate::openapi::Docs;
 use crate::proxy::Proxy;
-use crate::ratelimit::{Allowance, Bucket, ClientIp, Limits, Refusal};
+use crate::ratelimit::{Allowance, Bucket, ClientIp, ClientKey, Limits, Refusal};
 use crate::routes::{Access, Route};
 
 /// What the gateway's handlers share (behind one `Arc`, so a request clones a pointer, not the
@@ -90,10 +91,16 @@ impl AppState {
             "Requests forwarded, by upstream and answer status (503: upstream unreachable)",
             upstream_requests.clone(),
         );
+        let keys = Keys::new(config.auth.clone(), http.clone());
+        metrics.register(
+            "gateway_token_verifications",
+            "Access token signatures checked (tokens answered from the verified-token cache are not)",
+            keys.verifications.clone(),
+        );
         let upstreams = &config.upstreams;
         Ok(Self {
             proxy: Proxy::new(config)?,
-            keys: Arc::new(Keys::new(config.auth.clone(), http.clone())),
+            keys: Arc::new(keys),
             docs: Arc::new(Docs::new(openapi::CACHE_FOR)),
             openapi_sources: Arc::new(vec![
                 ("user", format!("{}/openapi.json", upstreams.user)),
@@ -160,6 +167,7 @@ pub async fn serve(
 /// on every request, which cost a proxied request more than all the work it does.
 fn app(state: Arc<AppState>, config: &GatewayConfig, shutdown: &Shutdown) -> Router {
     ratelimit::spawn_cleanup(state.limits.clone(), shutdown);
+    auth::spawn_refresh(state.keys.clone(), shutdown);
     Router::new()
         .route("/api/v1/openapi.json", get(document))
         .route("/api/v1/docs", get(page))
@@ -181,8 +189,25 @@ struct Admitted {
     allowance: Allowance,
 }
 
-/// What every public route does first: authenticates the caller for the route's access level
-/// (see [`auth::authenticate`]), then counts the request against `bucket`.
+/// Who sent a request, as far as the gateway can tell.
+struct Caller {
+    /// The address, token or not: the access log's client.
+    ip: Option<ClientIp>,
+    /// The verified token, when one was sent: the identity the upstream is told.
+    verified: Option<Arc<Verified>>,
+}
+
+/// What every public route does first, cheapest check first, so that whatever a request is
+/// refused for costs the gateway as little as it can:
+///
+/// 1. the path must be in normal form ([`path::check`]), or 400;
+/// 2. an `Authorization` header is read, a bearer token too long to be one is refused (401);
+/// 3. a token verified recently is found in the cache; any other request (anonymous, or with a
+///    token not seen recently) counts against its address's bucket now, before anything is
+///    verified, and login and register against the address's credentials bucket;
+/// 4. the token's signature is checked, if it was not found in the cache (401 when bad);
+/// 5. the route's access level is enforced (401, 403);
+/// 6. a verified user counts against their own bucket, whose counts the answer shows.
 ///
 /// `request` is borrowed mutably though it is only read: a shared borrow held across an await
 /// would make the handler's future not `Send`, since a body is not `Sync`.
@@ -191,17 +216,58 @@ async fn admit(
     request: &mut Request,
     bucket: Bucket,
 ) -> Result<Admitted, Refusal> {
-    let route = routes::resolve(
-        request.method(),
-        request.uri().path(),
-        state.proxy.has_web(),
-    );
+    let path = request.uri().path();
+    if let Err(reason) = path::check(path) {
+        return Err(ApiError::BadRequest {
+            detail: format!("The request path is not in normal form: {reason}."),
+            errors: vec![kit::error::field_error(
+                "path",
+                reason.code(),
+                reason.to_string(),
+            )],
+        }
+        .into());
+    }
+    let route = routes::resolve(request.method(), path, state.proxy.has_web());
     let access = route.map_or(Access::Public, |route| route.access);
-    let caller = auth::authenticate(state, request, access).await?;
-    let allowance = state.limits.check(bucket, caller.key, caller.ip)?;
+    let ip = ClientIp::of(request, state.trust_forwarded_for);
+    let address = || {
+        ip.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no peer address for rate limiting")))
+    };
+    let token = auth::bearer(request.headers());
+    let remembered = match &token {
+        Ok(Some(token)) => state.keys.remembered(*token),
+        _ => None,
+    };
+    let paid = match remembered {
+        Some(_) => None,
+        None => Some(
+            state
+                .limits
+                .check(bucket, ClientKey::Ip(address()?.key()))?,
+        ),
+    };
+    if bucket == Bucket::Credentials {
+        state.limits.check_credentials(address()?)?;
+    }
+    let verified = match (remembered, token?) {
+        (Some(verified), _) => Some(verified),
+        (None, Some(token)) => Some(state.keys.verify(token).await?),
+        (None, None) => None,
+    };
+    auth::authorize(verified.as_deref(), access)?;
+    let allowance = match &verified {
+        Some(verified) => state
+            .limits
+            .check(bucket, ClientKey::User(verified.claims.sub))?,
+        // An anonymous request was counted at its address above.
+        None => paid.ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("an anonymous request was not counted"))
+        })?,
+    };
     Ok(Admitted {
         route,
-        caller,
+        caller: Caller { ip, verified },
         allowance,
     })
 }

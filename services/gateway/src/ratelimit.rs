@@ -13,6 +13,14 @@
 //! Login and register count against both the API and the credentials bucket; their answers
 //! show the API bucket's counts, and a refusal by the credentials bucket shows its own.
 //!
+//! A request pays at its address before the gateway spends anything on it: anonymous requests,
+//! and signed-in ones whose token the gateway has not verified recently, count against the
+//! address's bucket before the token's signature is checked (a flood of forged tokens empties a
+//! bucket instead of costing a signature check each), and login and register take from the
+//! credentials bucket before any check too. A verified user then counts against their own
+//! bucket. IPv6 clients are keyed by their /64, the block a single subscriber is usually given:
+//! keyed by address, one client would get a fresh bucket for each of its 2^64 addresses.
+//!
 //! Limits are per replica: with N gateway replicas a client gets up to N times the configured
 //! rate. That is the honest cost of keeping the limiter in memory (no network hop per request);
 //! a shared limit would need a shared store such as Redis.
@@ -25,7 +33,7 @@
 //! request, which cost more than the limiting itself.
 
 use std::hash::Hash;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -41,12 +49,12 @@ use uuid::Uuid;
 
 use crate::config::RateLimits;
 
-/// Whom a request counts against, decided by [`crate::auth::authenticate`].
+/// Whom a request counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientKey {
     /// A verified user, wherever they connect from.
     User(Uuid),
-    /// An anonymous client.
+    /// An address (an IPv6 one reduced to its /64, see [`ClientIp::key`]).
     Ip(IpAddr),
 }
 
@@ -70,6 +78,15 @@ impl ClientIp {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
         forwarded.or(peer).map(Self)
+    }
+
+    /// The address as rate limits count it: an IPv4 address as it is (also when written as an
+    /// IPv4-mapped IPv6 one), an IPv6 address reduced to its /64 network.
+    pub fn key(self) -> IpAddr {
+        match self.0.to_canonical() {
+            IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+            v4 => v4,
+        }
     }
 }
 
@@ -125,28 +142,18 @@ impl Limits {
         }
     }
 
-    /// Counts a request of `key` (from `ip`) against `bucket`. The API and storefront buckets
-    /// are keyed by `key`, the credentials bucket by `ip`; login and register count against the
-    /// API bucket first and report its counts, or the credentials bucket's refusal.
-    pub fn check(
-        &self,
-        bucket: Bucket,
-        key: ClientKey,
-        ip: Option<ClientIp>,
-    ) -> Result<Allowance, Refusal> {
-        let allowance = match bucket {
-            Bucket::Api | Bucket::Credentials => check(&self.api, &key)?,
-            Bucket::Web => check(&self.web, &key)?,
-        };
-        if bucket == Bucket::Credentials {
-            let Some(ClientIp(ip)) = ip else {
-                return Err(Refusal::Problem(ApiError::Internal(anyhow::anyhow!(
-                    "no client address for rate limiting"
-                ))));
-            };
-            check(&self.credentials, &ip)?;
+    /// Counts a request of `key` against `bucket`'s API or storefront bucket (login and
+    /// register count against the API bucket; see [`Limits::check_credentials`] for theirs).
+    pub fn check(&self, bucket: Bucket, key: ClientKey) -> Result<Allowance, Refusal> {
+        match bucket {
+            Bucket::Api | Bucket::Credentials => check(&self.api, &key),
+            Bucket::Web => check(&self.web, &key),
         }
-        Ok(allowance)
+    }
+
+    /// Counts a login or register attempt from `ip` against the credentials bucket.
+    pub fn check_credentials(&self, ip: ClientIp) -> Result<(), Refusal> {
+        check(&self.credentials, &ip.key()).map(|_| ())
     }
 
     /// Drops the state of clients idle long enough to be back at a full bucket.
@@ -276,7 +283,7 @@ mod tests {
         let limits = limits(3, 3);
         let key = user();
         for remaining in [2, 1, 0] {
-            let allowance = limits.check(Bucket::Api, key, None).expect("allowed");
+            let allowance = limits.check(Bucket::Api, key).expect("allowed");
             assert_eq!(
                 allowance,
                 Allowance {
@@ -289,7 +296,7 @@ mod tests {
             assert_eq!(header(&response, REMAINING), remaining.to_string());
         }
         let refused = limits
-            .check(Bucket::Api, key, None)
+            .check(Bucket::Api, key)
             .expect_err("refused")
             .into_response();
         assert_eq!(refused.status(), 429);
@@ -299,8 +306,8 @@ mod tests {
         assert_eq!(header(&refused, RESET), "1");
 
         // Other clients and the storefront bucket are apart.
-        assert!(limits.check(Bucket::Api, user(), None).is_ok());
-        assert!(limits.check(Bucket::Web, key, None).is_ok());
+        assert!(limits.check(Bucket::Api, user()).is_ok());
+        assert!(limits.check(Bucket::Web, key).is_ok());
     }
 
     #[test]
@@ -309,9 +316,8 @@ mod tests {
         for _ in 0..2 {
             // Each user has an API bucket of their own, but the address's credentials bucket
             // is the same whoever's token comes with the attempt.
-            let allowance = limits
-                .check(Bucket::Credentials, user(), Some(ADDRESS))
-                .expect("allowed");
+            limits.check_credentials(ADDRESS).expect("allowed");
+            let allowance = limits.check(Bucket::Credentials, user()).expect("allowed");
             assert_eq!(
                 allowance,
                 Allowance {
@@ -322,7 +328,7 @@ mod tests {
             );
         }
         let refused = limits
-            .check(Bucket::Credentials, user(), Some(ADDRESS))
+            .check_credentials(ADDRESS)
             .expect_err("refused")
             .into_response();
         assert_eq!(refused.status(), 429);
@@ -337,16 +343,39 @@ mod tests {
         );
 
         let key = ClientKey::Ip(ADDRESS.0);
-        assert!(limits.check(Bucket::Api, key, Some(ADDRESS)).is_ok());
+        assert!(limits.check(Bucket::Api, key).is_ok());
+    }
+
+    fn ip(address: &str) -> ClientIp {
+        ClientIp(address.parse().expect("an address"))
     }
 
     #[test]
-    fn credentials_without_an_address_are_an_error_not_a_free_pass() {
+    fn an_ipv6_client_rotating_addresses_in_its_64_is_one_client() {
+        let home = ip("2001:db8:1:2::1").key();
+        for same in [
+            "2001:db8:1:2::2",
+            "2001:db8:1:2:ffff:ffff:ffff:ffff",
+            "2001:db8:1:2:a:b:c:d",
+        ] {
+            assert_eq!(ip(same).key(), home, "{same}");
+        }
+        for other in ["2001:db8:1:3::1", "2001:db8:2:2::1", "::1"] {
+            assert_ne!(ip(other).key(), home, "{other}");
+        }
+        // IPv4 clients keep their address, however it is written.
+        assert_eq!(ip("10.0.0.7").key(), ADDRESS.0);
+        assert_eq!(ip("::ffff:10.0.0.7").key(), ADDRESS.0);
+        assert_ne!(ip("10.0.0.8").key(), ADDRESS.0);
+
         let limits = limits(10, 2);
-        let response = limits
-            .check(Bucket::Credentials, user(), None)
-            .expect_err("no address")
-            .into_response();
-        assert_eq!(response.status(), 500);
+        limits
+            .check_credentials(ip("2001:db8:1:2::1"))
+            .expect("allowed");
+        limits
+            .check_credentials(ip("2001:db8:1:2::99"))
+            .expect("allowed");
+        assert!(limits.check_credentials(ip("2001:db8:1:2::abcd")).is_err());
+        assert!(limits.check_credentials(ip("2001:db8:1:3::1")).is_ok());
     }
 }

@@ -1,8 +1,10 @@
 //! The gateway's own behaviour at the edge, against upstreams the tests control: what it
 //! forwards and adds, when it stops contacting an upstream and when it tries again, its rate
-//! limit buckets, CORS, its ops listener, its access log and the merged API document; and, in
-//! [`transport`], body limits, streaming, HTTP/2 to upstreams and per-route timeouts.
+//! limit buckets, CORS, its ops listener, its access log and the merged API document; in
+//! [`transport`], body limits, streaming, HTTP/2 to upstreams and per-route timeouts; and, in
+//! [`hardening`], the attacks it refuses.
 
+mod hardening;
 mod harness;
 mod logs;
 mod transport;

@@ -68,7 +68,9 @@ let
 in
 {
   inherit wasm-bindgen-cli;
-  frontend = pkgs.runCommand "ecommerce-frontend-${version}" { } ''
+  # allowedReferences = [ ]: a store path left in the site (a source path in the wasm, say) would
+  # pull that path into the web image, so the build fails on one instead.
+  frontend = pkgs.runCommand "ecommerce-frontend-${version}" { allowedReferences = [ ]; } ''
     cp -R --no-preserve=mode ${site} $out
     ${lib.getExe web} precompress $out
   '';

@@ -71,6 +71,7 @@ let
   crdKinds = [
     "AuthorizationPolicy"
     "Certificate"
+    "ClusterIssuer"
     "DestinationRule"
     "Gateway"
     "PeerAuthentication"
@@ -99,7 +100,9 @@ let
           helm dependency build chart
         fi
         shopt -s nullglob
-        for values in chart/values.yaml chart/ci/*.yaml; do
+        # Each values file over the chart's defaults, as helm -f applies it: the environments
+        # and the CI matrix.
+        for values in chart/values.yaml chart/values-*.yaml chart/ci/*.yaml; do
           echo "== $values"
           helm lint --strict chart --kube-version ${kubeVersion} -f "$values"
           helm template ecommerce chart --namespace ecommerce --kube-version ${kubeVersion} \

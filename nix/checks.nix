@@ -100,9 +100,10 @@ let
           helm dependency build chart
         fi
         shopt -s nullglob
-        # Each values file over the chart's defaults, as helm -f applies it: the environments
-        # and the CI matrix.
-        for values in chart/values.yaml chart/values-*.yaml chart/ci/*.yaml; do
+        # Each values file over the chart's defaults, as helm -f applies it: the environments and
+        # the CI matrix. Not the defaults alone: they leave payment.provider to be chosen, and the
+        # chart refuses to render without one.
+        for values in chart/values-*.yaml chart/ci/*.yaml; do
           echo "== $values"
           helm lint --strict chart --kube-version ${kubeVersion} -f "$values"
           helm template ecommerce chart --namespace ecommerce --kube-version ${kubeVersion} \

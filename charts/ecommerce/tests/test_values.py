@@ -242,3 +242,18 @@ def test_notes_say_how_to_reach_the_shop_and_where_the_admin_password_is():
     assert 'WARNING: payment.provider is "test"' in notes
     production = chartlib.notes(chartlib.case_values("production"))
     assert "admin-password" not in production and "WARNING" not in production
+
+
+def test_production_values_keep_their_promises():
+    values = chartlib.case_values("production")
+    objects = chartlib.render(values)
+    assert not find(objects, "Secret") and not find(objects, "SealedSecret"), "existing secrets only"
+    for svc in SERVICES:
+        hpa = one(objects, "HorizontalPodAutoscaler", f"ecommerce-{svc}")
+        assert hpa["spec"]["minReplicas"] >= 2
+        assert one(objects, "PodDisruptionBudget", f"ecommerce-{svc}")
+        assert one(objects, "AuthorizationPolicy", f"ecommerce-{svc}")
+        spec = one(objects, "Deployment", f"ecommerce-{svc}")["spec"]["template"]["spec"]
+        assert "requiredDuringSchedulingIgnoredDuringExecution" in spec["affinity"]["podAntiAffinity"]
+    assert one(objects, "PeerAuthentication", "ecommerce-mtls")["spec"]["mtls"]["mode"] == "STRICT"
+    assert not find(objects, "StatefulSet", "ecommerce-postgresql-user"), "managed databases"

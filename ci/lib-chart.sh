@@ -1,4 +1,5 @@
 # ci/lib-chart.sh — helpers of ci/chart-check and ci/chart-run (sourced, not run).
+# shellcheck shell=bash
 
 CHART_DIR="${CHART_DIR:-charts/ecommerce}"
 ECOMMERCE_TOOLS="${ECOMMERCE_TOOLS:-$HOME/.cache/ecommerce-tools}"

@@ -94,6 +94,11 @@ pub struct GatewayConfig {
     /// Whether `X-Forwarded-For` is set by a trusted proxy in front of the gateway, such as the
     /// ingress controller (`TRUST_FORWARDED_FOR`, default false: clients could forge it).
     pub trust_forwarded_for: bool,
+    /// Whether clients reach the public listener over HTTPS, TLS being terminated in front of
+    /// the gateway (`PUBLIC_HTTPS`, default false). Then every answer carries
+    /// `Strict-Transport-Security`, so browsers never fall back to plain HTTP, and upstreams are
+    /// told `X-Forwarded-Proto: https`.
+    pub public_https: bool,
     /// Where the gateway's own `/healthz`, `/readyz` and `/metrics` are served
     /// (`OPS_BIND_ADDR`, default `0.0.0.0:9090`): a listener of their own, never the public one.
     pub ops_bind: SocketAddr,
@@ -159,6 +164,7 @@ impl GatewayConfig {
             cors_origins: cors_origins(env)?,
             body_limit: env.or("BODY_LIMIT_BYTES", 1024 * 1024, "a number of bytes")?,
             trust_forwarded_for: env.or("TRUST_FORWARDED_FOR", false, "true or false")?,
+            public_https: env.or("PUBLIC_HTTPS", false, "true or false")?,
             ops_bind: env.or(
                 "OPS_BIND_ADDR",
                 SocketAddr::from(([0, 0, 0, 0], 9090)),

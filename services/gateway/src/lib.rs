@@ -8,6 +8,11 @@
 //! neither are its own: `/healthz`, `/readyz` and `/metrics` are served on a separate ops
 //! listener (`OPS_BIND_ADDR`), see [`routers`].
 //!
+//! Every answer of the public listener carries `X-Content-Type-Options: nosniff`, and
+//! `Strict-Transport-Security` when the listener is reached over HTTPS (`PUBLIC_HTTPS`); an
+//! answer to a signed-in caller is `Cache-Control: no-store`, so no shared or browser cache
+//! keeps one person's data for another.
+//!
 //! Access logs: the kit writes one line per request (method, path, status, latency, request and
 //! trace ids); for each request forwarded the gateway adds a `forwarded` line inside the same
 //! request span, naming the client's address (as rate limits see it, so behind a trusted proxy
@@ -32,7 +37,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use http::{HeaderValue, Method};
+use http::{HeaderValue, Method, header};
 use kit::ApiError;
 use kit::config::HttpConfig;
 use kit::metrics::Metrics;
@@ -43,13 +48,14 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::{Keys, Verified};
 use crate::config::GatewayConfig;
 use crate::openapi::Docs;
 use crate::proxy::Proxy;
 use crate::ratelimit::{Allowance, Bucket, ClientIp, ClientKey, Limits, Refusal};
-use crate::routes::{Access, Route};
+use crate::routes::{Access, Route, Upstream};
 
 /// What the gateway's handlers share (behind one `Arc`, so a request clones a pointer, not the
 /// clients and tables inside).
@@ -115,6 +121,9 @@ impl AppState {
     }
 }
 
+/// Browsers reach the shop over HTTPS only, for a year, subdomains included.
+const HSTS: &str = "max-age=31536000; includeSubDomains";
+
 /// What the gateway serves, on two listeners.
 #[derive(Debug)]
 pub struct Routers {
@@ -134,8 +143,21 @@ pub fn routers(
     ops: &Ops,
     shutdown: &Shutdown,
 ) -> Routers {
+    let mut public =
+        kit::server::layered(app(Arc::new(state), config, shutdown), &ops.metrics, http).layer(
+            SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        );
+    if config.public_https {
+        public = public.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        ));
+    }
     Routers {
-        public: kit::server::layered(app(Arc::new(state), config, shutdown), &ops.metrics, http),
+        public,
         ops: kit::server::ops_router(ops),
     }
 }
@@ -366,11 +388,16 @@ async fn forward(state: &AppState, mut request: Request, bucket: Bucket) -> Resp
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| *addr);
     let started = Instant::now();
-    let response = state
+    let mut response = state
         .proxy
         .forward(route, request, client, caller.verified.as_deref())
         .await
         .unwrap_or_else(IntoResponse::into_response);
+    if caller.verified.is_some() && route.upstream != Upstream::Web {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     let status = response.status().as_u16();
     let upstream = route.upstream.name();
     state

@@ -1,8 +1,11 @@
 //! Forwarding a request to its upstream and the answer back, streamed both ways.
 //!
-//! The request keeps its method, path, query and body; hop-by-hop headers are dropped, and so
-//! is every `x-user-*` header the caller sent, since upstreams trust those names to come from
-//! the gateway: the verified caller's identity is set in their place. The `X-Forwarded-*`
+//! The request keeps its method, path, query and body; hop-by-hop headers are dropped
+//! (`Transfer-Encoding` among them: each hop frames the body its own way, and a coding the
+//! gateway decoded, or one it does not speak, must not be announced to the next hop), and so is
+//! every `x-user-*` header the caller sent, since upstreams trust those names to come from the
+//! gateway: the verified caller's identity is set in their place. So is the internal token
+//! header (see `kit::internal`): a client may not send it upstream. The `X-Forwarded-*`
 //! headers are set, and the current trace context is injected so the upstream's spans join the
 //! gateway's. Each upstream has a circuit breaker (see [`crate::breaker`] for
 //! what counts as a failure).
@@ -35,16 +38,21 @@ use crate::breaker::{Breaker, Permit};
 use crate::config::{GatewayConfig, Resilience};
 use crate::routes::{Route, Upstream};
 
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 7] = [
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1, and
+/// `Transfer-Encoding`, RFC 9112 §6.1: hyper frames each side's body itself).
+const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
     header::TE,
     header::TRAILER,
+    header::TRANSFER_ENCODING,
     header::UPGRADE,
 ];
+
+/// The internal token's header, which only services send one another.
+const INTERNAL_TOKEN: HeaderName = HeaderName::from_static(kit::internal::INTERNAL_TOKEN_HEADER);
 
 /// The pooled client, the upstreams' addresses and their breakers.
 #[derive(Debug, Clone)]
@@ -54,6 +62,8 @@ pub struct Proxy {
     breakers: Arc<HashMap<Upstream, Breaker>>,
     resilience: Resilience,
     body_limit: usize,
+    /// `X-Forwarded-Proto`: `https` when the public listener is reached over HTTPS.
+    forwarded_proto: HeaderValue,
 }
 
 impl Proxy {
@@ -89,6 +99,11 @@ impl Proxy {
             breakers: Arc::new(breakers),
             resilience,
             body_limit: config.body_limit,
+            forwarded_proto: HeaderValue::from_static(if config.public_https {
+                "https"
+            } else {
+                "http"
+            }),
         })
     }
 
@@ -123,7 +138,7 @@ impl Proxy {
             Body::new(Limited::new(body, self.body_limit))
         };
         let mut outgoing = Request::from_parts(parts, body);
-        prepare(&mut outgoing, base, client, identity)?;
+        prepare(&mut outgoing, base, client, identity, &self.forwarded_proto)?;
         let timeout = route.timeout(&self.resilience);
         let attempts = if replayable {
             self.resilience.retries + 1
@@ -218,6 +233,7 @@ fn prepare(
     base: &Uri,
     client: Option<SocketAddr>,
     identity: Option<&Verified>,
+    forwarded_proto: &HeaderValue,
 ) -> Result<(), ApiError> {
     // The upstream's scheme and authority with the request's own path and query, moved
     // rather than printed and parsed again.
@@ -249,7 +265,7 @@ fn prepare(
             headers.insert(X_FORWARDED_FOR, value);
         }
     }
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PROTO, forwarded_proto.clone());
     kit::telemetry::inject_http(headers);
     Ok(())
 }
@@ -259,7 +275,8 @@ fn prepare(
 enum Strip {
     /// Nothing else: an answer.
     HopByHop,
-    /// Every `x-user-*` header too: a caller's request, whose claims to an identity are void.
+    /// Every `x-user-*` header and the internal token too: a caller's request, whose claims to
+    /// an identity are void.
     HopByHopAndIdentity,
 }
 
@@ -284,7 +301,8 @@ fn strip(headers: &mut HeaderMap, what: Strip) {
         .filter(|name| {
             HOP_BY_HOP.contains(name)
                 || listed.contains(name)
-                || (identity && name.as_str().starts_with(IDENTITY_PREFIX))
+                || (identity
+                    && (name.as_str().starts_with(IDENTITY_PREFIX) || *name == INTERNAL_TOKEN))
         })
         .cloned()
         .collect();
@@ -354,6 +372,7 @@ mod tests {
             &base,
             Some(SocketAddr::from(([10, 0, 0, 7], 5555))),
             None,
+            &HeaderValue::from_static("http"),
         )
         .expect("prepare");
         assert_eq!(request.uri(), "http://product:8080/api/v1/products?q=mouse");

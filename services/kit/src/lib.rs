@@ -9,6 +9,7 @@
 //! - [`db`], [`cache`], [`amqp`]: Postgres, Redis and RabbitMQ clients with their checks;
 //! - [`server`]: the HTTP stack and its lifecycle; [`bootstrap`]: what every `main` does first;
 //! - [`identity`]: the caller as the gateway vouches for it (`x-user-id`, `x-user-roles`);
+//! - [`internal`]: the shared secret that `/internal/*` routes require of their callers;
 //! - [`openapi`]: serving a service's OpenAPI document and the security scheme they share;
 //! - [`cli`]: the shared subcommands.
 
@@ -22,6 +23,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod identity;
+pub mod internal;
 pub mod metrics;
 pub mod openapi;
 pub mod server;

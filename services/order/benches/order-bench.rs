@@ -65,10 +65,14 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
 
     // The product service, consuming order events from its own queue on the bench exchange.
-    let product_settings = product::config::CatalogSettings::from_env(&Env::from_pairs([(
-        "CURSOR_SECRET",
-        format!("{}{}", Uuid::new_v4(), Uuid::new_v4()),
-    )]))?;
+    let internal_token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+    let product_settings = product::config::CatalogSettings::from_env(&Env::from_pairs([
+        (
+            "CURSOR_SECRET",
+            format!("{}{}", Uuid::new_v4(), Uuid::new_v4()),
+        ),
+        ("INTERNAL_TOKEN", internal_token.clone()),
+    ]))?;
     let product_state = product::AppState::new(
         product_db.pool.clone(),
         product::cache::Cache::disabled(),
@@ -101,6 +105,8 @@ async fn main() -> anyhow::Result<()> {
             "IDEMPOTENCY_SECRET",
             format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()),
         ),
+        ("INTERNAL_TOKEN", internal_token),
+        ("PAYMENT_PROVIDER", "test".to_owned()),
         ("TAX_RATE_BPS", "800".to_owned()),
         (
             "PAYMENT_TEST_LATENCY_MS",

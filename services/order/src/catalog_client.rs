@@ -5,7 +5,8 @@
 //! jitter. Retrying is safe because every one of these calls is idempotent: prices are a read,
 //! and reservations are keyed by the order id. When the product service still cannot be
 //! reached, the caller gets [`ApiError::Unavailable`] naming it (503). The current trace
-//! context travels in the request headers.
+//! context travels in the request headers, and so does the internal token the product service
+//! requires ([`kit::internal`]).
 
 use std::time::Duration;
 
@@ -15,7 +16,9 @@ use contracts::inventory::{
 };
 use contracts::problem::{Problem, problem_types};
 use kit::ApiError;
+use kit::internal::INTERNAL_TOKEN_HEADER;
 use reqwest::StatusCode;
+use reqwest::header::HeaderValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -32,6 +35,7 @@ pub struct CatalogClient {
     base: String,
     timeout: Duration,
     retries: usize,
+    internal_token: HeaderValue,
 }
 
 /// The outcome of a reservation.
@@ -109,6 +113,7 @@ impl CatalogClient {
             base: config.url.clone(),
             timeout: config.timeout,
             retries: config.retries,
+            internal_token: config.internal_token.header_value(),
         })
     }
 
@@ -191,6 +196,7 @@ impl CatalogClient {
         T: DeserializeOwned,
     {
         let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(INTERNAL_TOKEN_HEADER, self.internal_token.clone());
         kit::telemetry::inject_http(&mut headers);
         let response = self
             .http

@@ -7,6 +7,13 @@
 //!
 //! - `PRODUCT_URL` (required): the product service's base URL, such as `http://product:8080`;
 //!   its `/internal/*` API prices carts and reserves stock.
+//! - `INTERNAL_TOKEN` (required): the shared secret sent to the product service's `/internal/*`
+//!   routes, at least 32 bytes, the same as the product service's (see [`kit::internal`]).
+//! - `PAYMENT_PROVIDER` (required, no default): who charges the cards. `test` is the built-in
+//!   test provider ([`crate::payments::TestPaymentProvider`]), which charges only the test card
+//!   numbers and never real money, and the only provider so far. There is no default so that a
+//!   production deployment cannot end up on the test provider by leaving the variable out:
+//!   unset or unknown, start-up fails naming it.
 //! - `IDEMPOTENCY_SECRET` (required): at least 32 bytes of random text (such as the output of
 //!   `openssl rand -hex 32`), the key of the HMAC that fingerprints checkout requests, so that
 //!   what is stored under an `Idempotency-Key` cannot be traced back to the card
@@ -40,10 +47,10 @@
 //!   nothing in this process told it about new ones.
 //! - `OUTBOX_BATCH_SIZE` (default 100): events published per transaction.
 //! - `OUTBOX_RETENTION_HOURS` (default 168): published events are deleted after this long.
-//! - `PAYMENT_TEST_LATENCY_MS` (default 0): added latency of every call to the built-in test
-//!   payment provider.
-//! - `PAYMENT_TEST_FAILURE_RATE` (default 0): the share of test provider calls that fail as if
-//!   the provider were down, 0.0 to 1.0 (for fault tests).
+//! - `PAYMENT_TEST_LATENCY_MS` (default 0, with `PAYMENT_PROVIDER=test`): added latency of every
+//!   call to the test provider.
+//! - `PAYMENT_TEST_FAILURE_RATE` (default 0, with `PAYMENT_PROVIDER=test`): the share of test
+//!   provider calls that fail as if the provider were down, 0.0 to 1.0 (for fault tests).
 //! - `MIGRATE_ON_START` (default `false`): apply migrations before serving (development).
 
 use std::str::FromStr;
@@ -53,6 +60,7 @@ use contracts::money::Currency;
 use kit::amqp::AmqpConfig;
 use kit::config::{ConfigError, Env};
 use kit::db::DatabaseConfig;
+use kit::internal::InternalToken;
 
 use crate::idempotency::FingerprintKey;
 use crate::pricing::Pricing;
@@ -74,8 +82,8 @@ pub struct Config {
     pub fingerprint_key: FingerprintKey,
     /// The background work: sweeper and outbox relay.
     pub background: BackgroundSettings,
-    /// The built-in test payment provider.
-    pub payment: TestPaymentSettings,
+    /// The payment provider.
+    pub payment: PaymentProviderConfig,
     /// Whether `serve` applies migrations first.
     pub migrate_on_start: bool,
 }
@@ -89,6 +97,40 @@ pub struct ProductConfig {
     pub timeout: Duration,
     /// How many times a failed call is retried.
     pub retries: usize,
+    /// What the product service's internal routes require.
+    pub internal_token: InternalToken,
+}
+
+/// The payment provider (`PAYMENT_PROVIDER`) and its settings.
+#[derive(Debug, Clone, Copy)]
+pub enum PaymentProviderConfig {
+    /// `test`: the built-in test provider.
+    Test(TestPaymentSettings),
+}
+
+impl PaymentProviderConfig {
+    /// Reads `PAYMENT_PROVIDER` and the chosen provider's settings.
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let expected = "test (the built-in test provider, which never charges real money; \
+                        the only provider so far)";
+        let name: String = env.required("PAYMENT_PROVIDER", expected)?;
+        match name.as_str() {
+            "test" => Ok(Self::Test(TestPaymentSettings {
+                latency: env.millis("PAYMENT_TEST_LATENCY_MS", Duration::ZERO)?,
+                failure_rate: env.or(
+                    "PAYMENT_TEST_FAILURE_RATE",
+                    Rate::default(),
+                    "a probability from 0.0 to 1.0",
+                )?,
+            })),
+            _ => Err(ConfigError::Invalid {
+                name: "PAYMENT_PROVIDER".into(),
+                value: name,
+                expected: expected.into(),
+                reason: "no such payment provider".into(),
+            }),
+        }
+    }
 }
 
 /// Settings of the checkout flow.
@@ -255,6 +297,7 @@ impl Config {
                 url: url.trim_end_matches('/').to_owned(),
                 timeout: positive_millis(env, "PRODUCT_TIMEOUT_MS", 2000)?,
                 retries: env.or("PRODUCT_RETRIES", 2, "a number of retries such as 2")?,
+                internal_token: InternalToken::from_env(env)?,
             },
             pricing: Pricing {
                 currency: env.or(
@@ -283,14 +326,7 @@ impl Config {
                 outbox_batch: batch,
                 outbox_retention: Duration::from_secs(hours.saturating_mul(3600)),
             },
-            payment: TestPaymentSettings {
-                latency: env.millis("PAYMENT_TEST_LATENCY_MS", Duration::ZERO)?,
-                failure_rate: env.or(
-                    "PAYMENT_TEST_FAILURE_RATE",
-                    Rate::default(),
-                    "a probability from 0.0 to 1.0",
-                )?,
-            },
+            payment: PaymentProviderConfig::from_env(env)?,
             migrate_on_start: env.or("MIGRATE_ON_START", false, "true or false")?,
         })
     }
@@ -335,6 +371,8 @@ mod tests {
             ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             ("PRODUCT_URL", "http://product:8080/"),
             ("IDEMPOTENCY_SECRET", SECRET),
+            ("INTERNAL_TOKEN", "internal-internal-internal-internal"),
+            ("PAYMENT_PROVIDER", "test"),
         ]
     }
 
@@ -364,7 +402,8 @@ mod tests {
         assert_eq!(config.pricing.free_shipping_threshold, 5000);
         assert_eq!(config.checkout.reservation_ttl, Duration::from_secs(900));
         assert_eq!(config.background.outbox_poll, Duration::from_millis(200));
-        assert_eq!(config.payment.failure_rate.get(), 0.0);
+        let PaymentProviderConfig::Test(test) = config.payment;
+        assert_eq!(test.failure_rate.get(), 0.0);
         assert!(!config.migrate_on_start);
     }
 
@@ -513,10 +552,48 @@ mod tests {
             ("TAX_RATE_BPS", "800"),
         ])
         .expect("valid");
-        assert_eq!(config.payment.failure_rate.get(), 0.25);
+        let PaymentProviderConfig::Test(test) = config.payment;
+        assert_eq!(test.failure_rate.get(), 0.25);
         assert_eq!(config.pricing.tax_bps, 800);
         assert!("NaN".parse::<Rate>().is_err());
         assert!("-0.1".parse::<Rate>().is_err());
         assert_eq!("1".parse::<Rate>().map(Rate::get), Ok(1.0));
+    }
+
+    #[test]
+    fn a_production_configuration_without_a_payment_provider_refuses_to_start() {
+        let mut pairs = base();
+        pairs.retain(|(name, _)| *name != "PAYMENT_PROVIDER");
+        let missing = Config::from_env(&Env::from_pairs(pairs.clone())).expect_err("unset");
+        assert!(
+            missing
+                .to_string()
+                .starts_with("PAYMENT_PROVIDER is not set"),
+            "{missing}"
+        );
+        for unknown in ["stripe", "Test", "none"] {
+            let mut pairs = pairs.clone();
+            pairs.push(("PAYMENT_PROVIDER", unknown));
+            assert_eq!(
+                invalid_name(Config::from_env(&Env::from_pairs(pairs))),
+                "PAYMENT_PROVIDER",
+                "{unknown}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_internal_token_is_required_and_never_shown() {
+        let mut pairs = base();
+        pairs.retain(|(name, _)| *name != "INTERNAL_TOKEN");
+        assert_eq!(
+            invalid_name(Config::from_env(&Env::from_pairs(pairs.clone()))),
+            "INTERNAL_TOKEN"
+        );
+        pairs.push(("INTERNAL_TOKEN", "too-short"));
+        let error = Config::from_env(&Env::from_pairs(pairs))
+            .expect_err("short")
+            .to_string();
+        assert!(!error.contains("too-short"), "{error}");
     }
 }

@@ -32,7 +32,7 @@ use kit::shutdown::Shutdown;
 use sqlx::PgPool;
 
 use crate::catalog_client::CatalogClient;
-use crate::config::{BackgroundSettings, CheckoutSettings, Config};
+use crate::config::{BackgroundSettings, CheckoutSettings, Config, PaymentProviderConfig};
 use crate::idempotency::FingerprintKey;
 use crate::outbox::{OutboxSignal, Relay};
 use crate::payments::{PaymentProvider, TestPaymentProvider};
@@ -61,12 +61,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state for `config`, on `pool`, with the built-in test payment provider.
+    /// The state for `config`, on `pool`, with the configured payment provider.
     pub fn new(config: &Config, pool: PgPool) -> anyhow::Result<Self> {
+        let payments: Arc<dyn PaymentProvider> = match config.payment {
+            PaymentProviderConfig::Test(settings) => Arc::new(TestPaymentProvider::new(settings)),
+        };
         Ok(Self {
             pool,
             catalog: CatalogClient::new(&config.product)?,
-            payments: Arc::new(TestPaymentProvider::new(config.payment)),
+            payments,
             pricing: config.pricing,
             checkout: config.checkout,
             fingerprint_key: config.fingerprint_key.clone(),

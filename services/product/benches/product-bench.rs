@@ -101,6 +101,12 @@ async fn run(args: &Args, options: PgConnectOptions) -> anyhow::Result<()> {
         cursor_secret: format!("{}{}", Uuid::new_v4(), Uuid::new_v4()).into_bytes(),
         currency: Currency::parse("USD")?,
         reservation_ttl: Duration::from_secs(900),
+        internal_token: kit::internal::InternalToken::new(&format!(
+            "{}{}",
+            Uuid::new_v4().simple(),
+            Uuid::new_v4().simple()
+        ))
+        .map_err(anyhow::Error::msg)?,
     };
     let redis = RedisConfig {
         url: args.redis_url.clone(),

@@ -7,6 +7,8 @@
 //!
 //! - `CURSOR_SECRET` (required): the key that signs search cursors, at least 32 bytes of random
 //!   text. Every replica needs the same one, or a cursor minted by one is refused by another.
+//! - `INTERNAL_TOKEN` (required): the shared secret the order service sends to the `/internal/*`
+//!   routes, at least 32 bytes, the same in both services (see [`kit::internal`]).
 //! - `CACHE_TTL_SECS` (default 300): how long product details and the category list stay in
 //!   Redis; `0` turns the cache off.
 //! - `RESERVATION_TTL_SECS` (default 900): how long a reservation holds stock when the order
@@ -25,6 +27,7 @@ use kit::amqp::AmqpConfig;
 use kit::cache::RedisConfig;
 use kit::config::{ConfigError, Env};
 use kit::db::DatabaseConfig;
+use kit::internal::InternalToken;
 
 /// The shortest `CURSOR_SECRET` accepted: an HMAC-SHA256 key shorter than its output is weak.
 const MIN_SECRET_LEN: usize = 32;
@@ -59,6 +62,8 @@ pub struct CatalogSettings {
     pub currency: Currency,
     /// How long a reservation lasts when the request gives no TTL.
     pub reservation_ttl: Duration,
+    /// What the internal routes require of their callers.
+    pub internal_token: InternalToken,
 }
 
 impl std::fmt::Debug for CatalogSettings {
@@ -67,6 +72,7 @@ impl std::fmt::Debug for CatalogSettings {
             .field("cursor_secret", &"<redacted>")
             .field("currency", &self.currency)
             .field("reservation_ttl", &self.reservation_ttl)
+            .field("internal_token", &self.internal_token)
             .finish()
     }
 }
@@ -92,7 +98,7 @@ impl Config {
 }
 
 impl CatalogSettings {
-    /// Reads `CURSOR_SECRET`, `CATALOG_CURRENCY` and `RESERVATION_TTL_SECS`.
+    /// Reads `CURSOR_SECRET`, `CATALOG_CURRENCY`, `RESERVATION_TTL_SECS` and `INTERNAL_TOKEN`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let expected = "at least 32 characters of random text";
         let secret: String = env.required("CURSOR_SECRET", expected)?;
@@ -108,6 +114,7 @@ impl CatalogSettings {
             cursor_secret: secret.into_bytes(),
             currency: catalog_currency(env)?,
             reservation_ttl: positive(env, "RESERVATION_TTL_SECS", 900)?,
+            internal_token: InternalToken::from_env(env)?,
         })
     }
 }
@@ -154,6 +161,7 @@ mod tests {
             ("REDIS_URL", "redis://127.0.0.1:6379"),
             ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             ("CURSOR_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("INTERNAL_TOKEN", "internal-internal-internal-internal"),
         ]
     }
 

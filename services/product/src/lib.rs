@@ -12,7 +12,8 @@
 //! - `openapi`: the public API's OpenAPI document, at `/openapi.json`.
 //!
 //! Routes under `/api/v1` are public (through the gateway); routes under `/internal` are for
-//! the order service, and `/openapi.json` for the gateway: neither is routed by the gateway.
+//! the order service, which must send the internal token ([`kit::internal`]), and
+//! `/openapi.json` for the gateway: neither is routed by the gateway.
 
 use axum::Router;
 use axum::routing::{get, patch, post, put};
@@ -68,6 +69,21 @@ impl AppState {
 
 /// The service's routes, to be wrapped by [`kit::server::router`].
 pub fn app(state: AppState) -> Router {
+    let internal = Router::new()
+        .route("/internal/products/prices", post(catalog::prices))
+        .route("/internal/reservations", post(inventory::reserve))
+        .route(
+            "/internal/reservations/{order_id}/commit",
+            post(inventory::commit),
+        )
+        .route(
+            "/internal/reservations/{order_id}/release",
+            post(inventory::release),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.settings.internal_token.clone(),
+            kit::internal::require,
+        ));
     Router::new()
         .route("/api/v1/categories", get(categories::list_categories))
         .route("/api/v1/products", get(search::list_products))
@@ -93,16 +109,7 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/admin/products/{id}/stock",
             put(inventory::set_stock),
         )
-        .route("/internal/products/prices", post(catalog::prices))
-        .route("/internal/reservations", post(inventory::reserve))
-        .route(
-            "/internal/reservations/{order_id}/commit",
-            post(inventory::commit),
-        )
-        .route(
-            "/internal/reservations/{order_id}/release",
-            post(inventory::release),
-        )
+        .merge(internal)
         .merge(openapi::routes())
         .with_state(state)
 }

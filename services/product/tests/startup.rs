@@ -8,7 +8,8 @@ fn product() -> Command {
         .env_clear()
         .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/product")
         .env("REDIS_URL", "redis://127.0.0.1:1")
-        .env("AMQP_URL", "amqp://guest:guest@127.0.0.1:1/%2f");
+        .env("AMQP_URL", "amqp://guest:guest@127.0.0.1:1/%2f")
+        .env("INTERNAL_TOKEN", "0123456789abcdef0123456789abcdef");
     command
 }
 

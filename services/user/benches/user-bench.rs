@@ -60,6 +60,14 @@ async fn main() -> anyhow::Result<()> {
         ("DATABASE_URL".to_owned(), db.url.clone()),
         ("JWT_SIGNING_KEY".to_owned(), key),
         ("JWT_SIGNING_KEY_ID".to_owned(), "bench".to_owned()),
+        (
+            "INTERNAL_TOKEN".to_owned(),
+            format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
+        ),
     ]);
     let config = Config::from_env(&Env::from_pairs(vars))?;
     let params = &config.passwords.params;

@@ -24,17 +24,23 @@ const MAX_ADDRESSES: i64 = 20;
 
 const COLUMNS: &str = "id, recipient, line1, line2, city, postal_code, region, country, phone";
 
-pub(crate) fn router() -> Router<AppState> {
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    let internal = Router::new()
+        .route(
+            "/internal/users/{user_id}/addresses/{id}",
+            get(internal_show),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.internal_token.clone(),
+            kit::internal::require,
+        ));
     Router::new()
         .route("/api/v1/users/me/addresses", get(list).post(create))
         .route(
             "/api/v1/users/me/addresses/{id}",
             patch(update).delete(delete),
         )
-        .route(
-            "/internal/users/{user_id}/addresses/{id}",
-            get(internal_show),
-        )
+        .merge(internal)
 }
 
 #[derive(sqlx::FromRow)]

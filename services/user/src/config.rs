@@ -33,6 +33,8 @@
 //! - `LOGIN_BACKOFF_BASE_SECS` (default 1) and `LOGIN_BACKOFF_MAX_SECS` (default 900): the first
 //!   wait, doubled with each further failure, up to the maximum.
 //!
+//! - `INTERNAL_TOKEN` (required): the shared secret other services send to the `/internal/*`
+//!   routes, at least 32 bytes (see [`kit::internal`]).
 //! - `MIGRATE_ON_START` (default `false`): apply migrations before serving (development).
 
 use std::path::PathBuf;
@@ -40,6 +42,7 @@ use std::time::Duration;
 
 use kit::config::{ConfigError, Env};
 use kit::db::DatabaseConfig;
+use kit::internal::InternalToken;
 use tokens::{Jwks, Signer, Verifier};
 
 /// Everything the user service reads from its environment.
@@ -53,6 +56,8 @@ pub struct Config {
     pub tokens: TokenConfig,
     /// Failed-login backoff.
     pub login: BackoffConfig,
+    /// What the internal routes require of their callers (`INTERNAL_TOKEN`).
+    pub internal_token: InternalToken,
     /// Whether `serve` applies migrations first.
     pub migrate_on_start: bool,
 }
@@ -65,6 +70,7 @@ impl Config {
             passwords: PasswordConfig::from_env(env)?,
             tokens: TokenConfig::from_env(env)?,
             login: BackoffConfig::from_env(env)?,
+            internal_token: InternalToken::from_env(env)?,
             migrate_on_start: env.or("MIGRATE_ON_START", false, "true or false")?,
         })
     }
@@ -332,6 +338,7 @@ mod tests {
             ("DATABASE_URL", "postgres://postgres@127.0.0.1/users"),
             ("JWT_SIGNING_KEY", pem),
             ("JWT_SIGNING_KEY_ID", "k2"),
+            ("INTERNAL_TOKEN", "internal-internal-internal-internal"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -10,8 +10,8 @@
 //! - `GET /api/v1/admin/users`, `PATCH /api/v1/admin/users/{id}` (admins);
 //! - `GET /.well-known/jwks.json`;
 //! - `GET /openapi.json`: the public API's OpenAPI document, which the gateway merges;
-//! - `GET /internal/users/{user_id}/addresses/{id}` (other services only; never routed by the
-//!   gateway).
+//! - `GET /internal/users/{user_id}/addresses/{id}` (other services only, with the internal
+//!   token of [`kit::internal`]; never routed by the gateway).
 //!
 //! Modules own their tables: `accounts` (users), `refresh` (refresh_tokens), `backoff`
 //! (login_attempts), `addresses`.
@@ -54,6 +54,7 @@ pub struct AppState {
     access: Arc<AccessTokens>,
     refresh_ttl: Duration,
     backoff: BackoffConfig,
+    internal_token: kit::internal::InternalToken,
 }
 
 impl AppState {
@@ -66,6 +67,7 @@ impl AppState {
             access: Arc::new(AccessTokens::new(&config.tokens)),
             refresh_ttl: config.tokens.refresh_ttl,
             backoff: config.login,
+            internal_token: config.internal_token.clone(),
         })
     }
 }
@@ -76,7 +78,7 @@ pub fn app(state: AppState) -> Router {
         .merge(access::router())
         .merge(auth::router())
         .merge(profile::router())
-        .merge(addresses::router())
+        .merge(addresses::router(&state))
         .merge(admin::router())
         .merge(openapi::router())
         .with_state(state)

@@ -14,6 +14,9 @@ use kit::shutdown::Shutdown;
 use serde_json::{Value, json};
 use testkit::{TestAmqp, TestDb, TestRedis, TestServer, http_config};
 
+/// The secret the services' internal routes require in these tests.
+const INTERNAL_TOKEN: &str = "e2e-internal-token-e2e-internal-token";
+
 pub(crate) const ADMIN_EMAIL: &str = "admin@shop.test";
 pub(crate) const ADMIN_PASSWORD: &str = "admin-password-123";
 
@@ -86,6 +89,7 @@ impl Shop {
             ("DATABASE_URL", user_db.url.as_str()),
             ("JWT_SIGNING_KEY", signing_key.as_str()),
             ("JWT_SIGNING_KEY_ID", "e2e-1"),
+            ("INTERNAL_TOKEN", INTERNAL_TOKEN),
             ("ARGON2_MEMORY_KIB", "1024"),
             ("ARGON2_ITERATIONS", "1"),
         ]);
@@ -134,6 +138,8 @@ impl Shop {
                 "IDEMPOTENCY_SECRET",
                 "e2e-idempotency-secret-e2e-idempotency-secret",
             ),
+            ("INTERNAL_TOKEN", INTERNAL_TOKEN),
+            ("PAYMENT_PROVIDER", "test"),
         ]);
         let order_config = order::config::Config::from_env(&order_env).expect("order config");
         let order_state =
@@ -224,6 +230,7 @@ impl Shop {
             ("AMQP_EXCHANGE", amqp.exchange.as_str()),
             ("ORDER_EVENTS_QUEUE", queue),
             ("CURSOR_SECRET", "e2e-cursor-secret-e2e-cursor-secret"),
+            ("INTERNAL_TOKEN", INTERNAL_TOKEN),
         ]);
         let config = product::config::Config::from_env(&env).expect("product config");
         let cache = match config.cache_ttl {

@@ -192,3 +192,107 @@ async fn an_ipv6_client_rotating_addresses_within_its_64_shares_one_bucket() {
     assert_eq!(from("2001:db8:1:3::1").await.expect("answer").status(), 200);
     assert_eq!(from("198.51.100.7").await.expect("answer").status(), 200);
 }
+
+#[tokio::test]
+async fn a_client_cannot_send_the_internal_token_upstream() {
+    let upstreams = Upstreams::echoing().await;
+    let gateway = Gateway::start(&upstreams, &[]).await;
+    for name in ["x-internal-token", "X-Internal-Token"] {
+        let response = gateway
+            .get("/api/v1/products")
+            .header(name, "guessed-or-stolen-internal-token-value")
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 200);
+        let seen = upstreams.product.last();
+        assert!(
+            !seen.headers.contains_key("x-internal-token"),
+            "{name}: {:?}",
+            seen.headers
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_transfer_coding_the_gateway_decoded_is_not_announced_to_the_upstream() {
+    let upstreams = Upstreams::echoing().await;
+    let gateway = Gateway::start(&upstreams, &[]).await;
+    let mut stream = TcpStream::connect(gateway.public.addr)
+        .await
+        .expect("connect");
+    // hyper decodes the chunked framing; were the header passed on, the upstream would be told
+    // the body it gets is gzip-coded and chunked, which it no longer is.
+    stream
+        .write_all(
+            b"POST /api/v1/products/p1/reviews HTTP/1.1\r\nhost: shop.example\r\n\
+              connection: close\r\ncontent-type: application/json\r\n\
+              transfer-encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        )
+        .await
+        .expect("send");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("answer");
+    let seen = upstreams.product.last();
+    let coding = seen
+        .headers
+        .get("transfer-encoding")
+        .cloned()
+        .unwrap_or_default();
+    assert!(!coding.contains("gzip"), "{:?}", seen.headers);
+}
+
+#[tokio::test]
+async fn a_signed_in_answer_is_kept_by_no_cache_and_sniffed_by_no_browser() {
+    let upstreams = Upstreams::echoing().await;
+    let gateway = Gateway::start(&upstreams, &[]).await;
+    let token = gateway.token(uuid::Uuid::new_v4(), &[contracts::auth::Role::Customer]);
+
+    let signed_in = gateway
+        .get("/api/v1/orders")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(signed_in.status(), 200);
+    assert_eq!(signed_in.headers()["cache-control"], "no-store");
+    assert_eq!(signed_in.headers()["x-content-type-options"], "nosniff");
+
+    // Anonymous answers, the gateway's own problems and the storefront are not sniffed either;
+    // without PUBLIC_HTTPS there is no HSTS (it would lock a plain-HTTP deployment out).
+    for path in [
+        "/api/v1/products",
+        "/api/v1/cart",
+        "/no/such/page",
+        "/api/v2/x",
+    ] {
+        let response = gateway.get(path).send().await.expect("answer");
+        assert_eq!(
+            response.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
+        assert!(
+            !response.headers().contains_key("strict-transport-security"),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        upstreams.product.last().headers["x-forwarded-proto"],
+        "http"
+    );
+
+    let https = Gateway::start(&upstreams, &[("PUBLIC_HTTPS", "true")]).await;
+    for path in ["/api/v1/products", "/api/v1/cart", "/"] {
+        let response = https.get(path).send().await.expect("answer");
+        assert_eq!(
+            response.headers()["strict-transport-security"],
+            "max-age=31536000; includeSubDomains",
+            "{path}"
+        );
+    }
+    assert_eq!(
+        upstreams.product.last().headers["x-forwarded-proto"],
+        "https"
+    );
+}

@@ -133,7 +133,8 @@ impl Shop {
             TestDb::migrated(&product::MIGRATOR),
             TestDb::migrated(&order::MIGRATOR)
         );
-        let (product, product_state) = start_product(&product_db).await;
+        let internal_token = secret();
+        let (product, product_state) = start_product(&product_db, &internal_token).await;
         let amqp = TestAmqp::default();
         if options.product_consumer {
             product.shutdown.spawn(product::events::consume(
@@ -160,6 +161,8 @@ impl Shop {
             ("AMQP_EXCHANGE", amqp.exchange.clone()),
             ("PRODUCT_URL", product_url),
             ("IDEMPOTENCY_SECRET", secret()),
+            ("INTERNAL_TOKEN", internal_token.clone()),
+            ("PAYMENT_PROVIDER", "test".to_owned()),
             ("TAX_RATE_BPS", "800".to_owned()),
             ("OUTBOX_POLL_MS", "50".to_owned()),
             // The tests run the sweeper's work themselves, when they mean to.
@@ -273,7 +276,7 @@ impl Shop {
         assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
     }
 
-    /// A request to the product service.
+    /// A request to the product service, with the internal token, as the order service sends.
     pub(crate) async fn product_call(
         &self,
         method: Method,
@@ -281,7 +284,10 @@ impl Shop {
         caller: Caller,
         body: Option<Value>,
     ) -> Answer {
-        self.send(self.product.url(path), method, caller, body, Vec::new())
+        let token = self.config.product.internal_token.header_value();
+        let token = token.to_str().expect("a visible token").to_owned();
+        let headers = vec![(kit::internal::INTERNAL_TOKEN_HEADER, token)];
+        self.send(self.product.url(path), method, caller, body, headers)
             .await
     }
 
@@ -441,10 +447,12 @@ fn secret() -> String {
     format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
-async fn start_product(db: &TestDb) -> (TestServer, product::AppState) {
-    let settings =
-        product::config::CatalogSettings::from_env(&Env::from_pairs([("CURSOR_SECRET", secret())]))
-            .expect("product settings");
+async fn start_product(db: &TestDb, internal_token: &str) -> (TestServer, product::AppState) {
+    let settings = product::config::CatalogSettings::from_env(&Env::from_pairs([
+        ("CURSOR_SECRET", secret()),
+        ("INTERNAL_TOKEN", internal_token.to_owned()),
+    ]))
+    .expect("product settings");
     let state =
         product::AppState::new(db.pool.clone(), product::cache::Cache::disabled(), settings);
     let shutdown = Shutdown::new();

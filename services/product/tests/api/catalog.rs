@@ -261,7 +261,7 @@ async fn a_deleted_product_is_gone_but_frees_its_sku() {
     problem(again, 404).await;
     assert_eq!(app.search("").await["items"], json!([]));
     let prices: Vec<ProductPrice> = app
-        .post("/internal/products/prices")
+        .internal("/internal/products/prices")
         .json(&json!({"ids": [product.id]}))
         .send()
         .await
@@ -307,7 +307,7 @@ async fn the_order_service_gets_current_prices_of_known_products() {
     hidden["active"] = json!(false);
     let b = app.create_product(&hidden).await;
     let prices: Vec<ProductPrice> = app
-        .post("/internal/products/prices")
+        .internal("/internal/products/prices")
         .json(&json!({"ids": [a.id, b.id, Uuid::new_v4()]}))
         .send()
         .await

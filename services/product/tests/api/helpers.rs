@@ -10,6 +10,7 @@ use kit::cache::{RedisCheck, RedisConfig};
 use kit::db::PostgresCheck;
 use kit::health::Health;
 use kit::identity::{USER_ID_HEADER, USER_ROLES_HEADER};
+use kit::internal::InternalToken;
 use kit::metrics::Metrics;
 use kit::server::{Ops, router};
 use kit::shutdown::Shutdown;
@@ -38,8 +39,12 @@ pub(crate) fn settings() -> CatalogSettings {
         cursor_secret: format!("{}{}", Uuid::new_v4(), Uuid::new_v4()).into_bytes(),
         currency: Currency::parse("USD").expect("valid"),
         reservation_ttl: Duration::from_secs(900),
+        internal_token: InternalToken::new(INTERNAL_TOKEN).expect("long enough"),
     }
 }
+
+/// The secret the internal routes require in the tests.
+pub(crate) const INTERNAL_TOKEN: &str = "product-tests-internal-token-0123456789";
 
 pub(crate) use testkit::closed_port;
 
@@ -121,6 +126,12 @@ impl TestApp {
         self.server.client.post(self.url(path))
     }
 
+    /// A `POST` to an internal route, as the order service sends it: with the internal token.
+    pub(crate) fn internal(&self, path: &str) -> RequestBuilder {
+        self.post(path)
+            .header(kit::internal::INTERNAL_TOKEN_HEADER, INTERNAL_TOKEN)
+    }
+
     /// A request made by an admin, as the gateway vouches for one.
     pub(crate) fn as_admin(&self, request: RequestBuilder) -> RequestBuilder {
         request
@@ -179,7 +190,7 @@ impl TestApp {
             .iter()
             .map(|(id, quantity)| json!({"product_id": id, "quantity": quantity}))
             .collect();
-        self.post("/internal/reservations")
+        self.internal("/internal/reservations")
             .json(&json!({"order_id": order_id, "lines": lines}))
             .send()
             .await

@@ -19,7 +19,7 @@ async fn stocked(app: &TestApp, name: &str, stock: u32) -> Product {
 }
 
 fn internal(app: &TestApp, order_id: Uuid, action: &str) -> reqwest::RequestBuilder {
-    app.post(&format!("/internal/reservations/{order_id}/{action}"))
+    app.internal(&format!("/internal/reservations/{order_id}/{action}"))
 }
 
 #[tokio::test]
@@ -251,7 +251,7 @@ async fn bad_reservations_name_the_line_and_hold_nothing() {
     let empty = app.reserve(Uuid::new_v4(), &[]).await;
     assert_eq!(fields(&problem(empty, 422).await), ["lines"]);
     let ttl = app
-        .post("/internal/reservations")
+        .internal("/internal/reservations")
         .json(&json!({
             "order_id": Uuid::new_v4(),
             "lines": [{"product_id": product.id, "quantity": 1}],
@@ -455,4 +455,42 @@ async fn the_background_sweeper_gives_stale_stock_back_and_stops_on_shutdown() {
         .await
         .expect("the sweeper stops on shutdown")
         .expect("the sweeper did not panic");
+}
+
+#[tokio::test]
+async fn reaching_the_port_is_not_enough_to_reserve_stock_through_the_internal_api() {
+    let app = TestApp::spawn().await;
+    let product = stocked(&app, "Guarded", 5).await;
+    let order_id = Uuid::new_v4();
+    let body =
+        json!({ "order_id": order_id, "lines": [{"product_id": product.id, "quantity": 5}] });
+    let wrong = format!("{}x", crate::helpers::INTERNAL_TOKEN);
+    for token in [None, Some(""), Some(wrong.as_str())] {
+        for (path, body) in [
+            ("/internal/reservations".to_owned(), body.clone()),
+            (
+                "/internal/products/prices".to_owned(),
+                json!({ "ids": [product.id] }),
+            ),
+            (
+                format!("/internal/reservations/{order_id}/commit"),
+                json!({}),
+            ),
+            (
+                format!("/internal/reservations/{order_id}/release"),
+                json!({}),
+            ),
+        ] {
+            let mut request = app.post(&path).json(&body);
+            if let Some(token) = token {
+                request = request.header(kit::internal::INTERNAL_TOKEN_HEADER, token);
+            }
+            let answer = request.send().await.expect("request");
+            let problem = problem(answer, 401).await;
+            assert_eq!(problem["type"], "/problems/unauthorized", "{path}");
+        }
+    }
+    // Nothing was held: all five units can still be reserved, with the token.
+    let reserved = app.reserve(Uuid::new_v4(), &[(product.id, 5)]).await;
+    assert_eq!(reserved.status(), StatusCode::CREATED);
 }

@@ -5,7 +5,7 @@ use contracts::users::Address;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, code_of, fields, problem};
+use crate::helpers::{INTERNAL_TOKEN, TestApp, code_of, fields, problem};
 
 fn home() -> Value {
     json!({
@@ -203,19 +203,22 @@ async fn the_order_service_reads_the_address_chosen_at_checkout() {
         token: auth.access_token.clone(),
     };
     let address = ada.created(&home()).await;
-    let response = app
-        .get(&format!(
-            "/internal/users/{}/addresses/{}",
-            auth.user.id, address.id
-        ))
-        .send()
-        .await
-        .expect("request");
+    let internal = |path: String| {
+        app.get(&path)
+            .header(kit::internal::INTERNAL_TOKEN_HEADER, INTERNAL_TOKEN)
+    };
+    let response = internal(format!(
+        "/internal/users/{}/addresses/{}",
+        auth.user.id, address.id
+    ))
+    .send()
+    .await
+    .expect("request");
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.json::<Address>().await.expect("address"), address);
     let someone_else = uuid::Uuid::new_v4();
     let (status, _) = problem(
-        app.get(&format!(
+        internal(format!(
             "/internal/users/{someone_else}/addresses/{}",
             address.id
         ))
@@ -225,6 +228,34 @@ async fn the_order_service_reads_the_address_chosen_at_checkout() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn reaching_the_port_is_not_enough_to_read_addresses_through_the_internal_api() {
+    let app = TestApp::spawn().await;
+    let auth = app.signed_up("ada@example.com").await;
+    let ada = Customer {
+        app: &app,
+        token: auth.access_token.clone(),
+    };
+    let address = ada.created(&home()).await;
+    let path = format!("/internal/users/{}/addresses/{}", auth.user.id, address.id);
+    let wrong = format!("{INTERNAL_TOKEN}x");
+    for token in [
+        None,
+        Some(""),
+        Some(wrong.as_str()),
+        Some(&INTERNAL_TOKEN[1..]),
+    ] {
+        let mut request = app.get(&path);
+        if let Some(token) = token {
+            request = request.header(kit::internal::INTERNAL_TOKEN_HEADER, token);
+        }
+        let (status, body) = problem(request.send().await.expect("request")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(body["type"], "/problems/unauthorized");
+        assert!(!body.to_string().contains(&address.line1), "{body}");
+    }
 }
 
 #[tokio::test]

@@ -19,6 +19,8 @@ pub(crate) const PASSWORD: &str = "correct horse battery";
 pub(crate) const KID: &str = "test-key";
 pub(crate) const ISSUER: &str = "ecommerce";
 pub(crate) const AUDIENCE: &str = "ecommerce-api";
+/// The secret the internal routes require in the tests.
+pub(crate) const INTERNAL_TOKEN: &str = "user-tests-internal-token-0123456789";
 
 /// A running user service on its own database.
 #[derive(Debug)]
@@ -44,6 +46,7 @@ impl TestApp {
             ("DATABASE_URL", db.url.as_str()),
             ("JWT_SIGNING_KEY", signing_key.as_str()),
             ("JWT_SIGNING_KEY_ID", KID),
+            ("INTERNAL_TOKEN", INTERNAL_TOKEN),
             ("ARGON2_MEMORY_KIB", "1024"),
             ("ARGON2_ITERATIONS", "1"),
             ("LOGIN_BACKOFF_BASE_SECS", "300"),

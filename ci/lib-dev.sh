@@ -791,6 +791,7 @@ dev_env() {
   case "$svc" in
     user)
       DEV_ENV+=(
+        "INTERNAL_TOKEN=$(dev_secret internal-token 32)"
         "JWT_SIGNING_KEY_FILE=$DEV_SECRETS/jwt-signing-key.pem"
         "JWT_SIGNING_KEY_ID=$DEV_STACK-$(sha256sum "$DEV_SECRETS/jwt-signing-key.pem" | cut -c1-8)"
       )
@@ -798,6 +799,7 @@ dev_env() {
     product)
       DEV_ENV+=(
         "CURSOR_SECRET=$(dev_secret cursor-secret 32)"
+        "INTERNAL_TOKEN=$(dev_secret internal-token 32)"
         "ORDER_EVENTS_QUEUE=$(dev_queue)"
       )
       ;;
@@ -805,6 +807,8 @@ dev_env() {
       DEV_ENV+=(
         "PRODUCT_URL=http://127.0.0.1:$(dev_port product)"
         "IDEMPOTENCY_SECRET=$(dev_secret idempotency-secret 32)"
+        "INTERNAL_TOKEN=$(dev_secret internal-token 32)"
+        "PAYMENT_PROVIDER=test"
       )
       ;;
     web)

@@ -2,7 +2,9 @@
 //!
 //! axum's own `Json`, `Query` and `Path` reject with plain text. These wrap the same parsing
 //! with `serde_path_to_error`, so a client sent `422` with `errors[0].field = "card.number"`
-//! rather than a sentence to parse.
+//! rather than a sentence to parse. The messages never repeat the value that was sent: serde's
+//! own ("invalid type: integer `4242424242424242`, expected a string") would put a card number,
+//! sent as a number by mistake, into an answer and into every log and proxy that keeps it.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -65,7 +67,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         match inner.classify() {
             serde_json::error::Category::Data => {
                 let field = field_path(&path, &message);
-                ApiError::Validation(vec![field_error(&field, "invalid", message)])
+                ApiError::Validation(vec![field_error(
+                    &field,
+                    "invalid",
+                    without_value(&message),
+                )])
             }
             _ => ApiError::bad_request(format!("The body is not valid JSON: {message}")),
         }
@@ -149,6 +155,22 @@ fn field_path(path: &str, message: &str) -> String {
         ("", None) => "body".to_owned(),
         (base, _) => base.to_owned(),
     }
+}
+
+/// serde's data errors name what they found, value included ("invalid type: string \"4242\",
+/// expected u8", "unknown variant `visa`, expected one of ..."): only the kind of mismatch and
+/// what was expected are kept. Messages without a found part (missing or unknown fields, which
+/// name fields, not values) are kept whole.
+fn without_value(message: &str) -> String {
+    let Some((found, expected)) = message.split_once(", expected ") else {
+        return message.to_owned();
+    };
+    let kind = found
+        .split([':', '`', '"'])
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(|c: char| c.is_ascii_digit() || c.is_whitespace());
+    format!("{kind}: expected {expected}")
 }
 
 /// serde_json appends " at line L column C", which means nothing to an API client.
@@ -245,6 +267,61 @@ mod tests {
                 br#"{"address_id":"a","card":{"number":"4","exp_month":1},"coupon":1}"#
             )),
             "coupon"
+        );
+    }
+
+    fn message_of(result: Result<Checkout, ApiError>) -> String {
+        match result {
+            Err(ApiError::Validation(errors)) => errors[0].message.clone(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_card_number_sent_in_the_wrong_shape_is_never_echoed() {
+        for (body, field, expected) in [
+            (
+                r#"{"address_id":"a","card":{"number":4242424242424242,"exp_month":1}}"#,
+                "card.number",
+                "invalid type: expected a string",
+            ),
+            (
+                r#"{"address_id":"a","card":{"number":["4242424242424242"],"exp_month":1}}"#,
+                "card.number",
+                "invalid type: expected a string",
+            ),
+            (
+                r#"{"address_id":"a","card":{"number":"4","exp_month":4242424242424242}}"#,
+                "card.exp_month",
+                "invalid value: expected u8",
+            ),
+            (
+                r#"{"address_id":"a","card":{"number":"4","exp_month":"4242424242424242"}}"#,
+                "card.exp_month",
+                "invalid type: expected u8",
+            ),
+        ] {
+            let result = parse_json::<Checkout>(body.as_bytes());
+            let rendered = format!("{:?}", result.as_ref().err());
+            assert!(!rendered.contains("4242424242424242"), "{rendered}");
+            assert_eq!(field_of(parse_json(body.as_bytes())), field);
+            assert_eq!(message_of(result), expected);
+        }
+    }
+
+    #[test]
+    fn messages_keep_what_was_expected_and_drop_what_was_found() {
+        assert_eq!(
+            without_value("unknown variant `visa`, expected `card` or `cash`"),
+            "unknown variant: expected `card` or `cash`"
+        );
+        assert_eq!(
+            without_value("invalid length 3, expected an array of 2"),
+            "invalid length: expected an array of 2"
+        );
+        assert_eq!(
+            without_value("missing field `number`"),
+            "missing field `number`"
         );
     }
 

@@ -100,12 +100,12 @@ pub(crate) async fn login(
     // A malformed email cannot belong to an account; saying so reveals nothing.
     let email =
         Email::parse(&request.email).map_err(|e| ApiError::Validation(vec![e.on("email")]))?;
-    backoff::ensure_unlocked(&state.db, &email).await?;
+    backoff::reserve_attempt(&state.db, &email, &state.backoff).await?;
     let account = accounts::find_by_email(&state.db, &email).await?;
     let stored = account.as_ref().map(|a| a.password_hash.as_str());
     let verified = state.passwords.verify(&request.password, stored).await?;
+    // A failure was counted when the attempt was reserved.
     let (Verified::Yes { needs_rehash }, Some(account)) = (verified, account) else {
-        backoff::record_failure(&state.db, &email, &state.backoff).await?;
         return Err(invalid_credentials());
     };
     backoff::clear(&state.db, &email).await?;

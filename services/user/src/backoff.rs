@@ -6,6 +6,12 @@
 //! `max`; attempts during a lock are refused before any password is checked, which also spares
 //! the CPU. A success clears the count. Counts live in Postgres so every replica enforces them,
 //! and the clock is the database's, so replicas agree on when a lock ends.
+//!
+//! An attempt is counted as a failure *before* its password is checked ([`reserve_attempt`]),
+//! in one statement that also refuses it while the email is locked and sets the lock its count
+//! earns: checking the lock, then hashing, then counting would let every guess sent at once pass
+//! the check before the first one was counted. A password that turns out right clears the count
+//! again ([`clear`]).
 
 use std::time::Duration;
 
@@ -19,56 +25,63 @@ use crate::domain::Email;
 /// the count again.
 const FAILURE_MEMORY: Duration = Duration::from_secs(24 * 3600);
 
-/// Refuses with 429 and `Retry-After` while `email` is locked.
-pub(crate) async fn ensure_unlocked(db: &PgPool, email: &Email) -> Result<(), ApiError> {
-    let wait: Option<i64> = sqlx::query_scalar(
-        "SELECT ceil(extract(epoch FROM locked_until - now()))::bigint
-         FROM login_attempts WHERE email = $1 AND locked_until > now()",
-    )
-    .bind(email.as_str())
-    .fetch_optional(db)
-    .await?;
-    match wait {
-        Some(seconds) => Err(ApiError::TooManyRequests {
-            retry_after: Some(u64::try_from(seconds.max(1)).unwrap_or(1)),
-        }),
-        None => Ok(()),
-    }
-}
+/// How many counts past the threshold the lock table covers: doubling from the base, the lock
+/// reaches any cap long before; later counts get the last (capped) entry.
+const DOUBLINGS: u32 = 64;
 
-/// Counts a failure for `email` and locks it when the count passes the policy's threshold.
-pub(crate) async fn record_failure(
+/// Counts an attempt for `email` as a failure before its password is checked, atomically:
+/// refused with 429 and `Retry-After` while the email is locked; otherwise counted, and locked
+/// for as long as the new count earns ([`lock_after`]).
+pub(crate) async fn reserve_attempt(
     db: &PgPool,
     email: &Email,
     policy: &BackoffConfig,
-) -> Result<(), sqlx::Error> {
-    let failures: i32 = sqlx::query_scalar(
-        "INSERT INTO login_attempts AS a (email, failures) VALUES ($1, 1)
+) -> Result<(), ApiError> {
+    // The lock each count earns, in seconds (NULL: none), indexed from 1 as SQL arrays are.
+    let locks: Vec<Option<f64>> = (1..=policy.max_failures.saturating_add(DOUBLINGS))
+        .map(|failures| lock_after(failures, policy).map(|lock| lock.as_secs_f64()))
+        .collect();
+    // The upsert locks the email's row, so attempts for one email are counted one at a time,
+    // each seeing the lock the previous one set.
+    let counted: Option<i32> = sqlx::query_scalar(
+        "INSERT INTO login_attempts AS a (email, failures, last_failure_at, locked_until)
+         VALUES ($1, 1, now(), now() + make_interval(secs => ($3::float8[])[1]))
          ON CONFLICT (email) DO UPDATE SET
              failures = CASE
                  WHEN a.last_failure_at < now() - make_interval(secs => $2) THEN 1
                  ELSE a.failures + 1
              END,
-             last_failure_at = now()
+             last_failure_at = now(),
+             locked_until = now() + make_interval(secs => ($3::float8[])[LEAST(
+                 CASE
+                     WHEN a.last_failure_at < now() - make_interval(secs => $2) THEN 1
+                     ELSE a.failures + 1
+                 END,
+                 cardinality($3::float8[])
+             )])
+         WHERE a.locked_until IS NULL OR a.locked_until <= now()
          RETURNING failures",
     )
     .bind(email.as_str())
     .bind(FAILURE_MEMORY.as_secs_f64())
-    .fetch_one(db)
+    .bind(&locks)
+    .fetch_optional(db)
     .await?;
-    if let Some(lock) = lock_after(u32::try_from(failures).unwrap_or(u32::MAX), policy) {
-        // GREATEST: a concurrent failure that computed a longer lock is never shortened.
-        sqlx::query(
-            "UPDATE login_attempts
-             SET locked_until = GREATEST(locked_until, now() + make_interval(secs => $2))
-             WHERE email = $1",
-        )
-        .bind(email.as_str())
-        .bind(lock.as_secs_f64())
-        .execute(db)
-        .await?;
+    if counted.is_some() {
+        return Ok(());
     }
-    Ok(())
+    let wait: Option<i64> = sqlx::query_scalar(
+        "SELECT ceil(extract(epoch FROM locked_until - now()))::bigint
+         FROM login_attempts WHERE email = $1",
+    )
+    .bind(email.as_str())
+    .fetch_optional(db)
+    .await?
+    .flatten();
+    Err(ApiError::TooManyRequests {
+        // At least a second: a lock that ended between the two statements is still a refusal.
+        retry_after: Some(wait.and_then(|s| u64::try_from(s).ok()).unwrap_or(1).max(1)),
+    })
 }
 
 /// Forgets the failures of `email` after a successful login.

@@ -127,7 +127,7 @@ async fn check_and_hash(
     new: &Password,
 ) -> ApiResult<String> {
     if let Some(email) = email {
-        backoff::ensure_unlocked(&state.db, email).await?;
+        backoff::reserve_attempt(&state.db, email, &state.backoff).await?;
     }
     match state
         .passwords
@@ -139,10 +139,8 @@ async fn check_and_hash(
                 backoff::clear(&state.db, email).await?;
             }
         }
+        // A failure was counted when the attempt was reserved.
         Verified::No => {
-            if let Some(email) = email {
-                backoff::record_failure(&state.db, email, &state.backoff).await?;
-            }
             return Err(ApiError::Validation(vec![
                 Invalid::new("incorrect", "The current password is incorrect.")
                     .on("current_password"),

@@ -206,3 +206,28 @@ async fn card_numbers_and_cvcs_are_neither_stored_nor_logged() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_card_number_sent_in_the_wrong_shape_is_not_echoed_in_the_422() {
+    let shop = Shop::start().await;
+    let caller = customer();
+    let secret_number: u64 = 4_000_056_655_665_556;
+    for card in [
+        json!({"number": secret_number, "exp_month": 12, "exp_year": 2039, "cvc": "123"}),
+        json!({"number": "4242424242424242", "exp_month": secret_number, "exp_year": 2039, "cvc": "123"}),
+        json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2039, "cvc": secret_number}),
+    ] {
+        let mut body = checkout_body(CARD_OK);
+        body["card"] = card;
+        let answer = shop.checkout(caller, &key(), body).await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", answer.body);
+        let text = String::from_utf8_lossy(&answer.bytes);
+        assert!(!text.contains(&secret_number.to_string()), "{text}");
+        assert!(
+            answer.body["errors"][0]["field"]
+                .as_str()
+                .is_some_and(|field| field.starts_with("card.")),
+            "{text}"
+        );
+    }
+}

@@ -148,3 +148,43 @@ async fn a_wrong_current_password_counts_as_a_failed_login() {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+#[tokio::test]
+async fn guesses_sent_all_at_once_cannot_race_past_the_backoff() {
+    // Real hashing costs, so that every guess is still being checked when the others arrive:
+    // a backoff that checks the lock, hashes, then counts lets them all through.
+    let app = TestApp::with_env(&[
+        ("LOGIN_MAX_FAILURES", "3"),
+        ("ARGON2_MEMORY_KIB", "19456"),
+        ("ARGON2_ITERATIONS", "2"),
+    ])
+    .await;
+    app.signed_up("ada@example.com").await;
+    let guesses = (0..20).map(|n| {
+        let app = &app;
+        async move {
+            app.login("ada@example.com", &format!("guess {n}"))
+                .await
+                .status()
+        }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(
+        checked, 3,
+        "only the allowed failures got a password check: {statuses:?}"
+    );
+    assert_eq!(refused, 17, "{statuses:?}");
+    // And the right password is refused too while the lock lasts.
+    assert_eq!(
+        app.login("ada@example.com", PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

@@ -735,7 +735,30 @@ dev_create_databases() {
 dev_bin() { printf '%s/%s' "$DEV_BIN_DIR" "$1"; }
 
 dev_build() {
-  (cd "$DEV_ROOT" && cargo build --release -p gateway -p user -p product -p order -p web)
+  (cd "$DEV_ROOT" && fetch_crates && release_build)
+}
+
+# dev_plan — before anything starts, one line per step with what it installs or compiles and a
+# rough time on a 2-core machine (measured on a fresh one: README, quick start), so that a first
+# run's long compiles are announced instead of silent.
+dev_plan() {
+  local steps=() line
+  if ((DEV_BUILD)); then
+    if [[ -x "$(dev_bin gateway)" ]]; then
+      steps+=("build the services (release): seconds when they have not changed")
+    else
+      steps+=("compile the five services (release, static, about 480 crates): about 12 min the first time")
+    fi
+    if [[ -x "$DEV_ROOT/ci/frontend-build" ]]; then
+      while IFS= read -r line; do steps+=("$line"); done < <(cd "$DEV_ROOT" && frontend_plan)
+    fi
+  fi
+  steps+=("start or reuse PostgreSQL, Redis and RabbitMQ, migrate, seed, start the services: under a minute")
+  dev_say "ci/dev up will:"
+  local i
+  for i in "${!steps[@]}"; do
+    printf '  %d. %s\n' "$((i + 1))" "${steps[i]}"
+  done
 }
 
 # dev_random BYTES — URL-safe random text.

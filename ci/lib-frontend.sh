@@ -9,7 +9,10 @@
 #   ensure_frontend_tools   Debian rustc-web (debian-web), trunk, wasm-bindgen-cli (the Cargo.lock
 #                           version), binaryen's wasm-opt; each installed once into $ECOMMERCE_TOOLS
 #   ensure_browser          Debian chromium, and playwright-core in frontend/e2e/node_modules
+#   frontend_fetch          the crates the offline build needs: Cargo.lock's and the wasm
+#                           standard library's own (dlmalloc, ...), which -Zbuild-std compiles
 #   frontend_build          trunk build into frontend/dist, then precompress it (.br/.gz twins)
+#                           with the release web binary (FRONTEND_WEB_BIN, else release_build's)
 #   frontend_smoke          serve frontend/dist with the web service; every page loads in Chromium
 #                           without console errors or CSP violations (screenshots as artifacts)
 #   frontend_e2e URL        the shop scenarios in Chromium against the whole stack at URL
@@ -19,6 +22,7 @@
 #                           passes the launcher's)
 #
 # Knobs (environment):
+#   FRONTEND_DIST_DIR              where frontend_build writes the site (default frontend/dist)
 #   ECOMMERCE_FRONTEND_TARGET_DIR  the wasm build's target dir (default $CARGO_TARGET_DIR-frontend-wasm,
 #                                  else target/frontend-wasm): its own, since flags and toolchain differ
 #   ARTIFACTS_DIR                  screenshots and reports (default target/e2e-artifacts)
@@ -62,6 +66,29 @@ frontend_artifacts_dir() {
   (cd "$dir" && pwd)
 }
 
+# frontend_plan — one line per step of the frontend build that has work to do, with a rough
+# time on a 2-core machine (measured on a fresh one: README, quick start).
+frontend_plan() {
+  local missing=() pkg
+  for pkg in rustc-web cargo-web rust-web-src rust-web-llvm lld-22; do
+    [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" == "install ok installed" ]] || missing+=("$pkg")
+  done
+  if ((${#missing[@]} > 0)); then
+    printf '%s\n' "Debian packages for the wasm build (${missing[*]}): about 1 min, once"
+  fi
+  cargo_tool_installed trunk "$FRONTEND_TRUNK_VERSION" ||
+    printf '%s\n' "compile trunk $FRONTEND_TRUNK_VERSION (cargo install, about 400 crates): about 14 min, once"
+  cargo_tool_installed wasm-bindgen-cli "$(frontend_wasm_bindgen_version)" ||
+    printf '%s\n' "compile wasm-bindgen-cli $(frontend_wasm_bindgen_version) (cargo install, about 150 crates): about 4 min, once"
+  npm_tool_installed binaryen "$FRONTEND_BINARYEN_VERSION" ||
+    printf '%s\n' "binaryen $FRONTEND_BINARYEN_VERSION (wasm-opt, from npm): seconds, once"
+  if [[ -d "$(frontend_wasm_target_dir)/wasm32-unknown-unknown/release" ]]; then
+    printf '%s\n' "build the storefront (wasm): seconds when it has not changed"
+  else
+    printf '%s\n' "compile the storefront and the wasm standard library (about 120 crates): about 3 min the first time"
+  fi
+}
+
 ensure_frontend_tools() {
   frontend_check_pins
   ensure_wasm_toolchain
@@ -82,33 +109,56 @@ ensure_browser() {
   fi
 }
 
-# The web service binary (a debug build in the host target dir, shared with the tests).
+# The web service binary: FRONTEND_WEB_BIN, else the one release build every consumer shares
+# (built here if it is not yet; ci/test and ci/dev have built it already).
 frontend_web_binary() {
-  cargo build -q -p web >&2
-  printf '%s/debug/web' "${CARGO_TARGET_DIR:-$PWD/target}"
+  if [[ -n "${FRONTEND_WEB_BIN:-}" ]]; then
+    printf '%s' "$FRONTEND_WEB_BIN"
+    return 0
+  fi
+  release_build web >&2
+  printf '%s/web' "$(release_dir)"
 }
 
-frontend_build() {
+# _frontend_cargo CMD... — CMD in frontend/ with the browser build's toolchain and settings.
+# Size over speed for the browser build; the workspace release profile stays as it is for the
+# services, so these come from the environment. build-std needs RUSTC_BOOTSTRAP on the Debian
+# compiler, and only this build may see it (never in a repo-wide .cargo/config.toml).
+_frontend_cargo() {
   local target_dir
   target_dir="$(frontend_wasm_target_dir)"
-  # Size over speed for the browser build; the workspace release profile stays as it is for the
-  # services, so these come from the environment. build-std needs RUSTC_BOOTSTRAP on the Debian
-  # compiler, and only this build may see it (never in a repo-wide .cargo/config.toml).
   (
     cd frontend || return
-    env RUSTUP_TOOLCHAIN=debian-web RUSTC_BOOTSTRAP=1 \
+    export RUSTUP_TOOLCHAIN=debian-web RUSTC_BOOTSTRAP=1 \
       CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
       CARGO_TARGET_DIR="$target_dir" \
       CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
       CARGO_PROFILE_RELEASE_LTO=true \
       CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
       CARGO_PROFILE_RELEASE_PANIC=abort \
-      CARGO_PROFILE_RELEASE_STRIP=false \
-      trunk build --release --offline
+      CARGO_PROFILE_RELEASE_STRIP=false
+    "$@"
   )
+}
+
+# trunk builds offline (no tool downloads, no registry): everything it compiles must be in the
+# cargo cache first. A plain `cargo fetch` covers Cargo.lock for every platform (build scripts
+# and proc macros run on the host); the one with -Zbuild-std adds the wasm standard library's
+# own dependencies, which no lock file of ours names.
+frontend_fetch() {
+  fetch_crates
+  _frontend_cargo cargo fetch --locked --quiet --target wasm32-unknown-unknown
+}
+
+frontend_build() {
+  frontend_fetch
+  local total
+  total="$(_frontend_cargo cargo_package_count --release --target wasm32-unknown-unknown)"
+  local dist="${FRONTEND_DIST_DIR:-$PWD/frontend/dist}"
+  with_progress "trunk build" "$total" _frontend_cargo trunk build --release --offline --dist "$dist"
   local web
   web="$(frontend_web_binary)"
-  "$web" precompress frontend/dist
+  "$web" precompress "$dist"
 }
 
 # _frontend_serve_dist LOG — starts the web service on a free port serving frontend/dist; prints

@@ -19,6 +19,10 @@
 #   ensure_wasm_toolchain      Debian's rustc-web linked as rustup toolchain `debian-web`
 #   ensure_cargo_tool NAME VERSION [cargo install args...]
 #   ensure_npm_tool PKG VERSION
+#   fetch_crates               download every crate Cargo.lock names, for every platform
+#   with_progress LABEL TOTAL CMD...   a long compile as one progress line (see below)
+#   release_build [PKG...]     the one static release build of the services (default: all five)
+#   release_dir                where release_build puts the binaries
 #
 # Knobs (environment): ECOMMERCE_TOOLS, ECOMMERCE_INFRA_TIMEOUT (seconds to wait for a service, 60).
 
@@ -412,7 +416,16 @@ _ci_version_re() {
 ensure_cargo_tool() {
   local name="$1" version="${2#=}"
   shift 2
-  local re reported
+  ! cargo_tool_installed "$name" "$version" || return 0
+  mkdir -p "$ECOMMERCE_TOOLS/bin"
+  _ci_log "cargo install $name $version -> $ECOMMERCE_TOOLS"
+  with_progress "cargo install $name" "" \
+    cargo install --root "$ECOMMERCE_TOOLS" "$name" --version "$version" "$@"
+}
+
+# cargo_tool_installed NAME VERSION — whether ensure_cargo_tool has nothing to do.
+cargo_tool_installed() {
+  local name="$1" version="${2#=}" re reported
   re="$(_ci_version_re "$version")"
   if [[ -x "$ECOMMERCE_TOOLS/bin/$name" ]]; then
     reported="$("$ECOMMERCE_TOOLS/bin/$name" --version 2>/dev/null || true)"
@@ -420,24 +433,136 @@ ensure_cargo_tool() {
       return 0
     fi
   fi
-  if [[ ! -x "$ECOMMERCE_TOOLS/bin/$name" && -f "$ECOMMERCE_TOOLS/.crates.toml" ]] &&
-    grep -Fq "\"$name $version (" "$ECOMMERCE_TOOLS/.crates.toml"; then
-    return 0
-  fi
-  mkdir -p "$ECOMMERCE_TOOLS/bin"
-  _ci_log "cargo install $name $version -> $ECOMMERCE_TOOLS"
-  cargo install --root "$ECOMMERCE_TOOLS" "$name" --version "$version" "$@"
+  [[ ! -x "$ECOMMERCE_TOOLS/bin/$name" && -f "$ECOMMERCE_TOOLS/.crates.toml" ]] &&
+    grep -Fq "\"$name $version (" "$ECOMMERCE_TOOLS/.crates.toml"
 }
 
 # ensure_npm_tool PKG VERSION — `npm install -g` into $ECOMMERCE_TOOLS (binaries in
 # $ECOMMERCE_TOOLS/bin) unless that exact version is already there.
 ensure_npm_tool() {
   local pkg="$1" version="${2#=}"
-  local manifest="$ECOMMERCE_TOOLS/lib/node_modules/$pkg/package.json"
-  if [[ -f "$manifest" ]] && grep -Eq "\"version\": *\"${version//./\\.}\"" "$manifest"; then
-    return 0
-  fi
+  ! npm_tool_installed "$pkg" "$version" || return 0
   mkdir -p "$ECOMMERCE_TOOLS/bin"
   _ci_log "npm install $pkg@$version -> $ECOMMERCE_TOOLS"
   npm install --global --prefix "$ECOMMERCE_TOOLS" --no-audit --no-fund "$pkg@$version"
+}
+
+# npm_tool_installed PKG VERSION — whether ensure_npm_tool has nothing to do.
+npm_tool_installed() {
+  local manifest="$ECOMMERCE_TOOLS/lib/node_modules/$1/package.json" version="${2#=}"
+  [[ -f "$manifest" ]] && grep -Eq "\"version\": *\"${version//./\\.}\"" "$manifest"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Crates, long compiles and the release build
+
+# fetch_crates — download every crate Cargo.lock names, for every platform, so that later builds
+# may run offline (trunk builds the frontend with --offline).
+fetch_crates() {
+  cargo fetch --locked --quiet
+}
+
+# with_progress LABEL TOTAL CMD... — runs a long compile with its output in a log instead of the
+# terminal, and shows one progress line: crates compiled so far (of TOTAL, when TOTAL is not
+# empty) and the time taken. On a terminal the line is rewritten in place; in a log (CI) a line
+# is printed every 30 s. Cargo's JSON messages (--message-format=json...) count every unit,
+# fresh ones too; other output counts its `Compiling` lines. When CMD fails, the last lines of
+# the log are shown.
+with_progress() {
+  local label="$1" total="$2"
+  shift 2
+  local log="$_CI_RUN_DIR/${label//[^A-Za-z0-9_.-]/_}.log" tty=0
+  [[ -t 1 ]] && tty=1
+  : >"$log"
+  local -a status
+  set +e
+  "$@" 2>&1 | _ci_progress_lines "$label" "$total" "$tty" "$log"
+  status=("${PIPESTATUS[@]}")
+  set -e
+  if ((status[0] != 0)); then
+    _ci_err "$label failed (exit ${status[0]}); the last lines of its output:"
+    grep -v '^{' "$log" | tail -n 60 >&2 || true
+    return "${status[0]}"
+  fi
+}
+
+_ci_progress_lines() { # LABEL TOTAL TTY LOG
+  local label="$1" total="$2" tty="$3" log="$4"
+  local line count=0 start last_print now shown rc
+  start="$(_ci_now_us)"
+  last_print="$start"
+  while :; do
+    # A time-out (status > 128) only refreshes the line: one crate can compile for minutes.
+    rc=0
+    IFS= read -r -t 10 line || rc=$?
+    if ((rc > 128)); then
+      line=""
+    elif ((rc != 0)); then
+      break
+    fi
+    case "$line" in
+      '{"reason":"compiler-artifact"'*) count=$((count + 1)) ;;
+      '{'*) ;;
+      *Compiling\ *) count=$((count + 1)) ;;
+    esac
+    [[ -z "$line" || "${line:0:1}" == '{' ]] || printf '%s\n' "$line" >>"$log"
+    now="$(_ci_now_us)"
+    shown="$count"
+    [[ -z "$total" ]] || ((count <= total)) || shown="$total"
+    if ((tty)); then
+      if ((now - last_print >= 200000)); then
+        printf '\r  %s: %s crates, %s\033[K' "$label" "$shown${total:+/$total}" "$(_ci_fmt_us "$((now - start))")"
+        last_print="$now"
+      fi
+    elif ((now - last_print >= 30000000)); then
+      printf '  %s: %s crates, %s\n' "$label" "$shown${total:+/$total}" "$(_ci_fmt_us "$((now - start))")"
+      last_print="$now"
+    fi
+  done
+  ((tty == 0)) || printf '\r\033[K'
+  printf '  %s: %s crates compiled or fresh\n' "$label" "$count"
+}
+
+# cargo_unit_count CARGO_BUILD_ARGS... — how many units (crates, build scripts) `cargo build
+# ARGS` consists of, fresh or not; empty when cargo cannot tell. The unit graph is an unstable
+# cargo flag: RUSTC_BOOTSTRAP lets this one read-only query use it on a stable toolchain.
+cargo_unit_count() {
+  _ci_unit_graph "$@" | jq '[.units[] | select(.mode != "run-custom-build")] | length' 2>/dev/null || true
+}
+
+# cargo_package_count CARGO_BUILD_ARGS... — how many packages it compiles: what cargo's
+# `Compiling` lines count (one per package). Empty when cargo cannot tell.
+cargo_package_count() {
+  _ci_unit_graph "$@" | jq '[.units[].pkg_id] | unique | length' 2>/dev/null || true
+}
+
+_ci_unit_graph() {
+  RUSTC_BOOTSTRAP=1 cargo build "$@" --unit-graph -Z unstable-options 2>/dev/null || true
+}
+
+ECOMMERCE_SERVICES=(gateway user product order web)
+
+# The host's target triple: release builds name it, which keeps their flags off build scripts
+# and proc macros (a static proc macro cannot be loaded by the compiler).
+ci_host_target() {
+  rustc -vV | sed -n 's/^host: //p'
+}
+
+release_dir() {
+  printf '%s/%s/release' "${CARGO_TARGET_DIR:-$PWD/target}" "$(ci_host_target)"
+}
+
+# release_build [PKG...] — the one release build of the services, shared by the launcher
+# (ci/dev), the images (ci/images), the chart's run under podman and the frontend's precompress
+# step. Statically linked (glibc static-pie), so an image needs nothing but the binary and CA
+# certificates.
+release_build() {
+  local pkgs=("$@") args=() pkg
+  ((${#pkgs[@]} > 0)) || pkgs=("${ECOMMERCE_SERVICES[@]}")
+  for pkg in "${pkgs[@]}"; do args+=(-p "$pkg"); done
+  args+=(--release --locked --target "$(ci_host_target)")
+  local total
+  total="$(RUSTFLAGS="-C target-feature=+crt-static" cargo_unit_count "${args[@]}")"
+  RUSTFLAGS="-C target-feature=+crt-static" with_progress "release build" "$total" \
+    cargo build --message-format=json-render-diagnostics -q "${args[@]}"
 }

@@ -145,6 +145,9 @@ The secret files a component mounts (JSON list of {env, secret, key, file}): `en
 {{- else -}}
 {{- $files = append $files (dict "env" "AMQP_URL_FILE" "secret" $ctx.Values.externalRabbitmq.existingSecret "key" $ctx.Values.externalRabbitmq.key "file" "amqp-url") -}}
 {{- end -}}
+{{- end -}}
+{{- /* Every service with /internal/* routes (user, product) checks the token; order sends it. */ -}}
+{{- if has $c (list "user" "product" "order") -}}
 {{- $files = append $files (dict "env" "INTERNAL_TOKEN_FILE" "secret" $app "key" "internal-token" "file" "internal-token") -}}
 {{- end -}}
 {{- if eq $c "product" -}}

@@ -102,7 +102,7 @@ def test_each_pod_mounts_only_its_own_secret_keys_as_files(render):
     wanted = {
         "ecommerce-gateway": set(),
         "ecommerce-web": set(),
-        "ecommerce-user": {"user-database-url", "jwt-signing-key", "jwt-signing-key-id"},
+        "ecommerce-user": {"user-database-url", "jwt-signing-key", "jwt-signing-key-id", "internal-token"},
         "ecommerce-product": {"product-database-url", "redis-url", "amqp-url", "cursor-secret", "internal-token"},
         "ecommerce-order": {"order-database-url", "amqp-url", "idempotency-secret", "internal-token"},
         "ecommerce-migrate-user": {"user-database-url"},

@@ -133,6 +133,8 @@ pub struct Routers {
     /// The ops listener (`OPS_BIND_ADDR`): the gateway's own `/healthz`, `/readyz` and
     /// `/metrics`, for probes and the scraper inside the cluster.
     pub ops: Router,
+    /// The public listener's connection limits (header read timeout, most connections).
+    pub http: HttpConfig,
 }
 
 /// The gateway's two routers.
@@ -159,11 +161,13 @@ pub fn routers(
     Routers {
         public,
         ops: kit::server::ops_router(ops),
+        http: http.clone(),
     }
 }
 
 /// Serves the public and the ops router until `shutdown` fires and the public listener has
-/// drained; the ops listener stays up meanwhile, so probes see readiness turn false.
+/// drained within `drain`; the ops listener stays up meanwhile, so probes see readiness turn
+/// false. The public listener is held to the connection limits of [`Routers::http`].
 pub async fn serve(
     routers: Routers,
     public: TcpListener,
@@ -174,8 +178,12 @@ pub async fn serve(
     let ops_addr = ops.local_addr()?;
     tracing::info!(addr = %ops_addr, "ops listening");
     let ops_server = axum::serve(ops, routers.ops);
+    let http = HttpConfig {
+        drain_deadline: drain,
+        ..routers.http
+    };
     tokio::select! {
-        outcome = kit::server::serve(public, routers.public, shutdown, drain) => outcome,
+        outcome = kit::server::serve(public, routers.public, shutdown, &http) => outcome,
         outcome = ops_server => {
             Err(anyhow::anyhow!("the ops listener on {ops_addr} stopped: {outcome:?}"))
         }

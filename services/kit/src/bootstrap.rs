@@ -57,6 +57,6 @@ impl Service {
         };
         let app = server::router(routes, &ops, &self.http);
         let listener = server::bind(self.http.bind).await?;
-        server::serve(listener, app, self.shutdown, self.http.drain_deadline).await
+        server::serve(listener, app, self.shutdown, &self.http).await
     }
 }

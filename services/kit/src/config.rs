@@ -169,6 +169,14 @@ pub struct HttpConfig {
     pub body_limit: usize,
     /// How long in-flight requests may take to finish after SIGTERM (`SHUTDOWN_DRAIN_SECS`, 20).
     pub drain_deadline: Duration,
+    /// How long a client has to send a request's headers, from the moment its connection is
+    /// waiting for one (`HEADER_READ_TIMEOUT_MS`, 10000): a client that trickles them, or sends
+    /// nothing, is cut off rather than holding a connection for ever (slowloris).
+    pub header_read_timeout: Duration,
+    /// The most connections served at once (`MAX_CONNECTIONS`, 4096); further ones wait in the
+    /// listen backlog until one closes, so a flood of connections cannot exhaust memory or file
+    /// descriptors.
+    pub max_connections: usize,
 }
 
 impl HttpConfig {
@@ -183,8 +191,34 @@ impl HttpConfig {
             request_timeout: env.seconds("REQUEST_TIMEOUT_SECS", Duration::from_secs(30))?,
             body_limit: env.or("BODY_LIMIT_BYTES", 1024 * 1024, "a number of bytes")?,
             drain_deadline: env.seconds("SHUTDOWN_DRAIN_SECS", Duration::from_secs(20))?,
+            header_read_timeout: positive_millis(env, "HEADER_READ_TIMEOUT_MS", 10_000)?,
+            max_connections: match env.or("MAX_CONNECTIONS", 4096, "a positive number")? {
+                0 => {
+                    return Err(ConfigError::Invalid {
+                        name: "MAX_CONNECTIONS".into(),
+                        value: "0".into(),
+                        expected: "a positive number".into(),
+                        reason: "no connection could ever be served".into(),
+                    });
+                }
+                max => max,
+            },
         })
     }
+}
+
+/// A whole number of milliseconds other than zero, `default` when unset.
+fn positive_millis(env: &Env, name: &str, default: u64) -> Result<Duration, ConfigError> {
+    let value = env.millis(name, Duration::from_millis(default))?;
+    if value.is_zero() {
+        return Err(ConfigError::Invalid {
+            name: name.into(),
+            value: "0".into(),
+            expected: "a positive whole number of milliseconds".into(),
+            reason: "zero is not allowed".into(),
+        });
+    }
+    Ok(value)
 }
 
 #[cfg(test)]

@@ -9,17 +9,22 @@
 //! instead: [`layered`], the same stack without the ops endpoints, and [`ops_router`], the ops
 //! endpoints alone, so `/metrics` and the probes are never reachable from outside.
 
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{BoxError, Router, middleware};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
+use tokio::sync::Semaphore;
+use tower::{ServiceBuilder, ServiceExt};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -153,42 +158,98 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 /// Binds the listener.
-pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
 }
 
-/// Serves `app` until `shutdown` fires, then lets in-flight requests finish within `drain`,
-/// then waits for the background tasks, within the same deadline.
+/// Serves `app` until `shutdown` fires, then lets in-flight requests finish within the drain
+/// deadline, then waits for the background tasks, within the same deadline.
+///
+/// Every connection is held to `http`'s limits, so that slow or idle clients cannot take the
+/// server's capacity (slowloris): at most `max_connections` are served at once (the rest wait
+/// in the listen backlog, not in memory), and a connection that does not send a request's
+/// headers within `header_read_timeout` of waiting for them, its first byte included, is closed.
+/// HTTP/2 connections (prior knowledge, as the gateway may speak to upstreams) are pinged at the
+/// same interval and closed when a ping goes unanswered.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: Shutdown,
-    drain: Duration,
+    http: &HttpConfig,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "listening");
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned());
-    let mut server = tokio::spawn(async move { server.await });
-    tokio::select! {
-        outcome = &mut server => return Ok(outcome??),
-        () = shutdown.cancelled() => {},
+    tracing::info!(%addr, max_connections = http.max_connections, "listening");
+    let drain = http.drain_deadline;
+    let header_timeout = http.header_read_timeout;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(header_timeout)
+        .keep_alive_timeout(header_timeout);
+    let slots = Arc::new(Semaphore::new(http.max_connections));
+    let connections = GracefulShutdown::new();
+    loop {
+        // A slot first: at the cap, connections are left in the backlog rather than accepted.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot?,
+            () = shutdown.cancelled() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, say: retrying at once would spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut request: Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
+        let builder = builder.clone();
+        let watcher = connections.watcher();
+        tokio::spawn(async move {
+            let _slot = slot;
+            // hyper's header timer starts once it waits for a request, but telling HTTP/1 from
+            // HTTP/2 reads the first bytes before that: a client that sends none is cut here.
+            if tokio::time::timeout(header_timeout, stream.readable())
+                .await
+                .is_err()
+            {
+                tracing::debug!(%peer, "connection closed: nothing sent in time");
+                return;
+            }
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(error) = watcher.watch(connection).await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
     }
+    drop(listener);
     tracing::info!(?drain, "draining in-flight requests");
     // One deadline for requests and background tasks together, so `drain` bounds the whole stop.
     let deadline = tokio::time::Instant::now() + drain;
-    match tokio::time::timeout_at(deadline, &mut server).await {
-        Ok(outcome) => outcome??,
-        Err(_) => {
-            // axum runs each connection as its own task: what is still running ends with the process.
-            tracing::warn!("drain deadline passed; the remaining requests end with the process");
-            server.abort();
-        }
+    if tokio::time::timeout_at(deadline, connections.shutdown())
+        .await
+        .is_err()
+    {
+        // Each connection runs as its own task: what is still running ends with the process.
+        tracing::warn!("drain deadline passed; the remaining requests end with the process");
     }
     if !shutdown
         .wait_for_tasks(deadline.saturating_duration_since(tokio::time::Instant::now()))

@@ -290,7 +290,13 @@ async fn serve_with_drain(
 ) {
     let listener = kit::server::bind(http_config().bind).await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
-    let server = tokio::spawn(kit::server::serve(listener, app, shutdown.clone(), drain));
+    let http = kit::config::HttpConfig {
+        drain_deadline: drain,
+        ..http_config()
+    };
+    let shutdown = shutdown.clone();
+    let server =
+        tokio::spawn(async move { kit::server::serve(listener, app, shutdown, &http).await });
     (addr, server)
 }
 

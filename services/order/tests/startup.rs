@@ -27,5 +27,8 @@ fn a_production_deployment_without_a_payment_provider_does_not_start() {
         .expect("run the order service");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("PAYMENT_PROVIDER=\"stripe\" is invalid"), "{stderr}");
+    assert!(
+        stderr.contains("PAYMENT_PROVIDER=\"stripe\" is invalid"),
+        "{stderr}"
+    );
 }

@@ -255,16 +255,14 @@ async fn start(state: AppState, shutdown: &Shutdown) -> anyhow::Result<SocketAdd
         request_timeout: Duration::from_secs(30),
         body_limit: 64 * 1024,
         drain_deadline: Duration::from_secs(1),
+        header_read_timeout: Duration::from_secs(10),
+        max_connections: 4096,
     };
     let app = server::router(product::app(state), &ops, &http);
     let listener = server::bind(http.bind).await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(server::serve(
-        listener,
-        app,
-        shutdown.clone(),
-        http.drain_deadline,
-    ));
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move { server::serve(listener, app, shutdown, &http).await });
     Ok(addr)
 }
 

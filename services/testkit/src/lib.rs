@@ -342,6 +342,8 @@ pub fn http_config() -> HttpConfig {
         request_timeout: Duration::from_secs(10),
         body_limit: 64 * 1024,
         drain_deadline: Duration::from_secs(5),
+        header_read_timeout: Duration::from_secs(10),
+        max_connections: 1024,
     }
 }
 
@@ -365,15 +367,27 @@ impl TestServer {
 
     /// Serves on a given address, such as the one a stopped server had, to bring it back.
     pub async fn start_on(addr: SocketAddr, app: Router, shutdown: Shutdown) -> Self {
-        let config = http_config();
-        let listener = kit::server::bind(addr).await.expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        let handle = tokio::spawn(kit::server::serve(
-            listener,
+        Self::start_configured(
+            &HttpConfig {
+                bind: addr,
+                ..http_config()
+            },
             app,
-            shutdown.clone(),
-            config.drain_deadline,
-        ));
+            shutdown,
+        )
+        .await
+    }
+
+    /// Serves on `http.bind` with `http`'s connection limits.
+    pub async fn start_configured(http: &HttpConfig, app: Router, shutdown: Shutdown) -> Self {
+        let listener = kit::server::bind(http.bind).await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let http = http.clone();
+        let server_shutdown = shutdown.clone();
+        let handle =
+            tokio::spawn(
+                async move { kit::server::serve(listener, app, server_shutdown, &http).await },
+            );
         Self {
             addr,
             client: reqwest::Client::new(),

@@ -296,3 +296,70 @@ async fn a_signed_in_answer_is_kept_by_no_cache_and_sniffed_by_no_browser() {
         "https"
     );
 }
+
+#[tokio::test]
+async fn slowloris_connections_are_cut_while_other_clients_are_served() {
+    let upstreams = Upstreams::echoing().await;
+    let gateway = Gateway::start(
+        &upstreams,
+        &[("HEADER_READ_TIMEOUT_MS", "300"), ("MAX_CONNECTIONS", "6")],
+    )
+    .await;
+    let addr = gateway.public.addr;
+
+    // Every slot taken: half the connections send nothing, half trickle header lines and never
+    // end their headers.
+    let mut slow = Vec::new();
+    for n in 0..6 {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let (mut reader, mut writer) = stream.into_split();
+        let trickle = (n % 2 == 1).then(|| {
+            tokio::spawn(async move {
+                if writer
+                    .write_all(b"GET /api/v1/products HTTP/1.1\r\nhost: shop.example\r\n")
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                for i in 0..200 {
+                    let line = format!("x-slow-{i}: {i}\r\n");
+                    if writer.write_all(line.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            })
+        });
+        let cut = tokio::spawn(async move {
+            let mut sink = Vec::new();
+            reader.read_to_end(&mut sink).await.ok();
+            sink
+        });
+        slow.push((cut, trickle));
+    }
+
+    // Another client is served: once the slow connections are cut, their slots are its.
+    let response = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        gateway.get("/api/v1/products").send(),
+    )
+    .await
+    .expect("served while the attack goes on")
+    .expect("answer");
+    assert_eq!(response.status(), 200);
+
+    // And every slow connection was closed by the gateway, without a request reaching upstream.
+    for (cut, trickle) in slow {
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(20), cut)
+            .await
+            .expect("the gateway closed the slow connection")
+            .expect("reader");
+        let answered = String::from_utf8_lossy(&answered);
+        assert!(!answered.contains("200 OK"), "{answered}");
+        if let Some(trickle) = trickle {
+            trickle.abort();
+        }
+    }
+    assert_eq!(upstreams.product.requests(), 1);
+}

@@ -8,7 +8,7 @@ use axum::routing::get;
 use contracts::auth::Role;
 use gateway::AppState;
 use gateway::config::GatewayConfig;
-use kit::config::Env;
+use kit::config::{Env, HttpConfig};
 use kit::health::Health;
 use kit::metrics::Metrics;
 use kit::server::Ops;
@@ -93,7 +93,15 @@ impl Gateway {
         ];
         // Later pairs win.
         pairs.extend_from_slice(settings);
-        let config = GatewayConfig::from_env(&Env::from_pairs(pairs)).expect("gateway config");
+        let env = Env::from_pairs(pairs);
+        let config = GatewayConfig::from_env(&env).expect("gateway config");
+        // The test server's settings, with the connection limits a test may set.
+        let limits = HttpConfig::from_env(&env).expect("connection limits");
+        let http = HttpConfig {
+            header_read_timeout: limits.header_read_timeout,
+            max_connections: limits.max_connections,
+            ..http_config()
+        };
         let metrics = Metrics::new();
         let shutdown = Shutdown::new();
         let mut state = AppState::new(&config, &metrics).expect("gateway state");
@@ -102,10 +110,10 @@ impl Gateway {
             metrics,
             health: Health::new(shutdown.clone()),
         };
-        let routers = gateway::routers(state, &config, &http_config(), &ops, &shutdown);
+        let routers = gateway::routers(state, &config, &http, &ops, &shutdown);
         Self {
             ops: TestServer::start(routers.ops, shutdown.clone()).await,
-            public: TestServer::start(routers.public, shutdown).await,
+            public: TestServer::start_configured(&http, routers.public, shutdown).await,
             http: reqwest::Client::new(),
             signer,
             _jwks: jwks,

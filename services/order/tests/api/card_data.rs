@@ -220,7 +220,12 @@ async fn a_card_number_sent_in_the_wrong_shape_is_not_echoed_in_the_422() {
         let mut body = checkout_body(CARD_OK);
         body["card"] = card;
         let answer = shop.checkout(caller, &key(), body).await;
-        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", answer.body);
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{:?}",
+            answer.body
+        );
         let text = String::from_utf8_lossy(&answer.bytes);
         assert!(!text.contains(&secret_number.to_string()), "{text}");
         assert!(

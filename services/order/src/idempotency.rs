@@ -296,4 +296,36 @@ mod tests {
         assert_ne!(a, FingerprintKey::new(b"another").fingerprint(b"{\"a\":1}"));
         assert_eq!(format!("{key:?}"), "FingerprintKey(<redacted>)");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_idempotency_key_header_is_read_without_panicking(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)
+        ) {
+            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                let mut headers = HeaderMap::new();
+                headers.insert(HEADER, value);
+                if let Ok(key) = key_from(&headers) {
+                    proptest::prop_assert!((1..=MAX_KEY_LEN).contains(&key.len()));
+                    proptest::prop_assert!(key.bytes().all(|b| b.is_ascii_graphic()));
+                    proptest::prop_assert_eq!(key.as_bytes(), &bytes[..]);
+                }
+            }
+        }
+
+        #[test]
+        fn every_visible_ascii_key_up_to_the_limit_is_kept_verbatim(key in "[!-~]{1,255}") {
+            proptest::prop_assert_eq!(key_from(&headers(&key)).expect("valid"), key);
+        }
+
+        #[test]
+        fn a_key_too_long_or_with_spaces_is_a_400_naming_the_header(
+            key in "[!-~]{256,400}|[!-~]{0,10} [!-~]{1,10}"
+        ) {
+            let error = key_from(&headers(&key)).expect_err("invalid");
+            proptest::prop_assert_eq!(error.status(), 400);
+            let rendered = format!("{error:?}");
+            proptest::prop_assert!(rendered.contains(HEADER));
+        }
+    }
 }

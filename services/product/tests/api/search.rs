@@ -501,3 +501,41 @@ async fn bad_query_parameters_are_named() {
         json!([])
     );
 }
+
+#[tokio::test]
+async fn hostile_search_queries_and_cursors_never_fail_the_server() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::TestRunner;
+
+    let app = TestApp::spawn().await;
+    let category = app.create_category("mice", None).await;
+    app.create_product(&product_body("Wireless Mouse", category.id, 1999, 5))
+        .await;
+    // Any text, and text made of websearch_to_tsquery's own syntax (quotes, OR, negation,
+    // prefixes, operators tsquery reserves), in queries and in cursors.
+    let text = "\\PC{0,220}|[\"'()!&|:*<>\\\\ -]{0,40}|(mouse|OR|-|\"|or|AND) {0,3}[a-z]{0,8}";
+    let mut runner = TestRunner::deterministic();
+    for _ in 0..150 {
+        let q = text.new_tree(&mut runner).expect("a value").current();
+        let cursor = text.new_tree(&mut runner).expect("a value").current();
+        for query in [
+            vec![("q", q.as_str())],
+            vec![("q", q.as_str()), ("sort", "price_asc")],
+            vec![("cursor", cursor.as_str())],
+            vec![("category", q.as_str())],
+        ] {
+            let encoded = serde_urlencoded::to_string(&query).expect("encodable");
+            let response = app
+                .get(&format!("/api/v1/products?{encoded}"))
+                .send()
+                .await
+                .expect("request");
+            let status = response.status().as_u16();
+            assert!(matches!(status, 200 | 400), "{status} for {query:?}");
+            if status == 400 {
+                let body = problem(response, 400).await;
+                assert!(!fields(&body).is_empty(), "{query:?}: {body}");
+            }
+        }
+    }
+}

@@ -329,3 +329,23 @@ def footprint(app: dict) -> Footprint:
         total.cluster_kinds.add("/Namespace")
         total.namespaces.add(dest_ns)
     return total
+
+
+# ---------------------------------------------------------------------------------------------
+# Custom resources against their CRDs
+
+@lru_cache(maxsize=None)
+def validator() -> "crdschema.Validator":
+    """The chart's strict CRD validator over the CRDs vendored here and the chart's own.
+    crdschema.load_schemas reads the folder in its module's CRDS; it is pointed at each in turn
+    (a `root` parameter there would make this simpler)."""
+    v = crdschema.Validator.__new__(crdschema.Validator)
+    v.schemas = {}
+    saved = crdschema.CRDS
+    try:
+        for root in (CHART_TESTS / "crds", TESTS / "crds"):
+            crdschema.CRDS = root
+            v.schemas.update(crdschema.load_schemas(strict=True))
+    finally:
+        crdschema.CRDS = saved
+    return v

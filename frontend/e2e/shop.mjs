@@ -67,6 +67,12 @@ async function signIn(page, email, password) {
  * Products the shopper can buy several of (a product with one unit left would be sold out by the
  * first order): [{name, href}], as the API lists them (newest first).
  */
+// The refresh token cookie the user service set, as the browser holds it (scripts cannot see it;
+// Playwright can).
+async function refreshCookie(page) {
+  return (await page.context().cookies()).find((cookie) => cookie.name === "refresh_token");
+}
+
 async function plentifulProducts(page) {
   const response = await page.request.get("/api/v1/products?in_stock=true&sort=newest&limit=50");
   check(response.ok(), `GET /api/v1/products answered ${response.status()}`);
@@ -227,7 +233,13 @@ const steps = [
   }],
   ["an expired access token is refreshed without the shopper noticing", async () => {
     const before = await page.evaluate(() => JSON.parse(localStorage.getItem("ecommerce.session")));
-    check(before?.refresh_token, "no session in localStorage");
+    check(before?.access_token, "no session in localStorage");
+    check(!("refresh_token" in before), "the refresh token is in localStorage, within scripts' reach");
+    const cookieBefore = await refreshCookie(page);
+    check(
+      cookieBefore?.httpOnly && cookieBefore.secure && cookieBefore.sameSite === "Strict" && cookieBefore.path === "/api/v1/auth",
+      `the refresh token cookie is not HttpOnly, Secure, SameSite=Strict on /api/v1/auth: ${JSON.stringify({ ...cookieBefore, value: "…" })}`,
+    );
     // A token the gateway cannot verify stands in for an expired one.
     await page.evaluate((session) => {
       localStorage.setItem("ecommerce.session", JSON.stringify({ ...session, access_token: "expired.token.value" }));
@@ -241,7 +253,9 @@ const steps = [
     staleToken = false;
     const after = await page.evaluate(() => JSON.parse(localStorage.getItem("ecommerce.session")));
     check(after.access_token !== "expired.token.value", "the new access token was not kept");
-    check(after.refresh_token !== before.refresh_token, "the refresh token did not rotate");
+    check(!("refresh_token" in after), "the refreshed token landed in localStorage");
+    const cookieAfter = await refreshCookie(page);
+    check(cookieAfter && cookieAfter.value !== cookieBefore.value, "the refresh token cookie did not rotate");
   }],
   ["a declined card shows the payment error", async () => {
     await addToCart(page, products[1]);
@@ -316,12 +330,14 @@ const steps = [
     await snap(page, "admin-forbidden");
   }],
   ["the shopper signs out, and the session is revoked", async () => {
-    const session = await page.evaluate(() => JSON.parse(localStorage.getItem("ecommerce.session")));
+    const cookie = await refreshCookie(page);
+    check(cookie, "no refresh token cookie before signing out");
     await page.getByRole("button", { name: "Sign out" }).click();
     await expectHeading(page, "Welcome to the shop");
     await mainNav().getByRole("link", { name: "Sign in" }).waitFor();
     check((await page.evaluate(() => localStorage.getItem("ecommerce.session"))) === null, "the session is still stored");
-    const reuse = await page.request.post("/api/v1/auth/refresh", { data: { refresh_token: session.refresh_token } });
+    check((await refreshCookie(page)) === undefined, "the refresh token cookie is still there");
+    const reuse = await page.request.post("/api/v1/auth/refresh", { data: { refresh_token: cookie.value } });
     check(reuse.status() === 401, `the revoked refresh token still works (${reuse.status()})`);
     await page.goto("/orders");
     await expectHeading(page, "Please sign in");

@@ -5,9 +5,11 @@
 //! its per-field messages ([`FieldErrors`]) for the form that sent the request.
 //!
 //! Signed-in requests carry `Authorization: Bearer <access token>`. When the API answers 401
-//! (the short-lived access token expired), the client trades the refresh token for a new pair
-//! once and repeats the request, so people never notice; if that fails too, the session is
-//! over: it is forgotten and the listener set with [`on_session_expired`] is told.
+//! (the short-lived access token expired), the client asks for a new access token once and
+//! repeats the request, so people never notice; the refresh token travels in the HttpOnly
+//! cookie the user service set (see [`crate::session`]), never through this code. If that
+//! fails too, the session is over: it is forgotten and the listener set with
+//! [`on_session_expired`] is told.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -289,8 +291,8 @@ impl<'a> Call<'a> {
     }
 }
 
-/// Trades the refresh token for new tokens, unless another request did while this one
-/// waited; answers the access token to use now.
+/// Trades the refresh token cookie for a new access token (and a new cookie), unless another
+/// request did while this one waited; answers the access token to use now.
 async fn refresh(used_access_token: &str) -> ApiResult<String> {
     let lock = REFRESH.with(Rc::clone);
     let _one_at_a_time = lock.lock().await;
@@ -300,9 +302,8 @@ async fn refresh(used_access_token: &str) -> ApiResult<String> {
     if current.access_token != used_access_token {
         return Ok(current.access_token);
     }
-    let call = Call::new(Method::POST, "/api/v1/auth/refresh").json(&RefreshRequest {
-        refresh_token: current.refresh_token.clone(),
-    })?;
+    // No token in the body: the browser sends the cookie.
+    let call = Call::new(Method::POST, "/api/v1/auth/refresh").json(&RefreshRequest::default())?;
     let response = call.attempt(None).await?;
     if response.ok() {
         let tokens: TokenResponse = read(response).await?;
@@ -310,10 +311,9 @@ async fn refresh(used_access_token: &str) -> ApiResult<String> {
         session::store(&StoredSession {
             user: current.user,
             access_token: tokens.access_token,
-            refresh_token: tokens.refresh_token,
         });
         Ok(access_token)
-    } else if matches!(response.status(), 400 | 401 | 403) {
+    } else if matches!(response.status(), 400 | 401 | 403 | 422) {
         // The refresh token is spent, revoked or expired: this session is over.
         session_expired();
         Err(signed_out_problem())
@@ -367,12 +367,13 @@ fn query_pairs(query: &impl Serialize) -> Vec<(String, String)> {
 
 // --- auth ------------------------------------------------------------------------------------
 
-/// Signs in (or up) with an [`AuthResponse`]: remembers the tokens, answers the user.
+/// Signs in (or up) with an [`AuthResponse`]: remembers the user and the access token, and
+/// drops the body's refresh token, which the cookie set with the same answer holds out of
+/// scripts' reach.
 fn remember(auth: AuthResponse) -> User {
     session::store(&StoredSession {
         user: auth.user.clone(),
         access_token: auth.access_token,
-        refresh_token: auth.refresh_token,
     });
     auth.user
 }
@@ -395,14 +396,15 @@ pub async fn login(request: &LoginRequest) -> ApiResult<User> {
     read(auth).await.map(remember)
 }
 
-/// `POST /api/v1/auth/logout`: revokes the refresh token and forgets the session. The session
-/// is forgotten here even when the API cannot be reached, since signing out must always work.
+/// `POST /api/v1/auth/logout`: revokes the cookie's refresh token, clears the cookie and
+/// forgets the session. The session is forgotten here even when the API cannot be reached,
+/// since signing out must always work.
 pub async fn logout() {
     if let Some(stored) = session::stored() {
         session::forget();
-        if let Ok(call) = Call::new(Method::POST, "/api/v1/auth/logout").json(&LogoutRequest {
-            refresh_token: stored.refresh_token,
-        }) {
+        if let Ok(call) =
+            Call::new(Method::POST, "/api/v1/auth/logout").json(&LogoutRequest::default())
+        {
             // Best effort: the refresh token expires on its own if this request is lost.
             let _ = call.attempt(Some(&stored.access_token)).await;
         }

@@ -1,11 +1,12 @@
 //! Who is signed in: the tokens kept in the browser and the [`Session`] context of the app.
 //!
-//! The tokens live in `localStorage`, so a reload or a second tab stays signed in. The
-//! trade-off: any script running on the page could read them, so an XSS hole would leak a
-//! refresh token. The web service's CSP (scripts only from this origin, none inline) is what
-//! keeps foreign scripts off the page; refresh tokens rotate, and reusing a stolen one revokes
-//! the whole session. An HttpOnly cookie would hide the token from scripts but needs CSRF
-//! protection on every endpoint, which this token-based API does not have.
+//! The refresh token is never in the page's reach: the user service keeps it in the
+//! `refresh_token` cookie (HttpOnly, Secure, SameSite=Strict, sent only to `/api/v1/auth`), and
+//! a refresh made with it answers the next one in the cookie alone. What `localStorage` keeps
+//! is the user and the short-lived access token, so a reload or a second tab stays signed in;
+//! an XSS hole could read that access token until it expires (minutes), never the session
+//! itself. The web service's CSP (scripts only from this origin, none inline) is what keeps
+//! foreign scripts off the page.
 
 use std::rc::Rc;
 
@@ -24,8 +25,6 @@ pub struct StoredSession {
     pub user: User,
     /// The current access token.
     pub access_token: String,
-    /// The current (single-use) refresh token.
-    pub refresh_token: String,
 }
 
 impl std::fmt::Debug for StoredSession {
@@ -33,7 +32,6 @@ impl std::fmt::Debug for StoredSession {
         f.debug_struct("StoredSession")
             .field("user", &self.user)
             .field("access_token", &"[redacted]")
-            .field("refresh_token", &"[redacted]")
             .finish()
     }
 }

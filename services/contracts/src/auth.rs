@@ -89,12 +89,16 @@ impl fmt::Debug for LoginRequest {
 /// `POST /api/v1/auth/refresh`: trade a refresh token for new tokens. Answered by [`TokenResponse`].
 ///
 /// Refresh tokens rotate: the one sent is spent, and sending it again revokes its whole family.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A browser sends `{}`: its refresh token travels in the `refresh_token` cookie (HttpOnly, so
+/// no script can read it), and the new one comes back in that cookie, not in the body.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshRequest {
-    /// The refresh token from the last [`AuthResponse`] or [`TokenResponse`].
-    pub refresh_token: String,
+    /// The refresh token from the last [`AuthResponse`] or [`TokenResponse`]; leave it out to
+    /// use the `refresh_token` cookie instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 impl fmt::Debug for RefreshRequest {
@@ -106,12 +110,13 @@ impl fmt::Debug for RefreshRequest {
 }
 
 /// `POST /api/v1/auth/logout`: revoke a refresh token. Answered by `204 No Content`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogoutRequest {
-    /// The refresh token to revoke.
-    pub refresh_token: String,
+    /// The refresh token to revoke; leave it out to revoke the one in the `refresh_token` cookie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 impl fmt::Debug for LogoutRequest {
@@ -167,8 +172,10 @@ impl fmt::Debug for AuthResponse {
 pub struct TokenResponse {
     /// A short-lived JWT ([`Claims`]) for the `Authorization` header.
     pub access_token: String,
-    /// The next refresh token; the one just sent is spent.
-    pub refresh_token: String,
+    /// The next refresh token; the one just sent is spent. Absent when the spent one came in
+    /// the `refresh_token` cookie: the next one is in the new cookie, out of scripts' reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Always [`TokenType::Bearer`].
     pub token_type: TokenType,
     /// Seconds until the access token expires.
@@ -332,10 +339,10 @@ mod tests {
             password: "hunter2-secret".to_owned(),
         };
         let refresh = RefreshRequest {
-            refresh_token: "hunter2-secret".to_owned(),
+            refresh_token: Some("hunter2-secret".to_owned()),
         };
         let logout = LogoutRequest {
-            refresh_token: "hunter2-secret".to_owned(),
+            refresh_token: Some("hunter2-secret".to_owned()),
         };
         let auth = AuthResponse {
             user: user(),
@@ -346,7 +353,7 @@ mod tests {
         };
         let tokens = TokenResponse {
             access_token: "hunter2-secret".to_owned(),
-            refresh_token: "hunter2-secret".to_owned(),
+            refresh_token: Some("hunter2-secret".to_owned()),
             token_type: TokenType::Bearer,
             expires_in: 900,
         };

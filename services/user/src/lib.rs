@@ -23,6 +23,7 @@ mod admin;
 mod auth;
 mod backoff;
 pub mod config;
+mod cookie;
 mod domain;
 pub mod housekeeping;
 mod openapi;

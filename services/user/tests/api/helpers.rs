@@ -22,6 +22,14 @@ pub(crate) const AUDIENCE: &str = "ecommerce-api";
 /// The secret the internal routes require in the tests.
 pub(crate) const INTERNAL_TOKEN: &str = "user-tests-internal-token-0123456789";
 
+/// The new tokens of a refresh made with a body token.
+#[derive(Debug)]
+pub(crate) struct Refreshed {
+    pub(crate) access_token: String,
+    pub(crate) refresh_token: String,
+    pub(crate) expires_in: u64,
+}
+
 /// A running user service on its own database.
 #[derive(Debug)]
 pub(crate) struct TestApp {
@@ -128,11 +136,18 @@ impl TestApp {
         .await
     }
 
-    /// A successful refresh.
-    pub(crate) async fn refreshed(&self, refresh_token: &str) -> TokenResponse {
+    /// A successful refresh with a body token, whose successor comes back in the body.
+    pub(crate) async fn refreshed(&self, refresh_token: &str) -> Refreshed {
         let response = self.refresh(refresh_token).await;
         assert_eq!(response.status(), StatusCode::OK, "refresh");
-        response.json().await.expect("token response")
+        let tokens: TokenResponse = response.json().await.expect("token response");
+        Refreshed {
+            access_token: tokens.access_token,
+            refresh_token: tokens
+                .refresh_token
+                .expect("a body token gets its successor in the body"),
+            expires_in: tokens.expires_in,
+        }
     }
 
     /// The JWKS document the service publishes.

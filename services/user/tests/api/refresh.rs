@@ -200,3 +200,116 @@ async fn housekeeping_deletes_expired_tokens_and_forgotten_failures() {
         .expect("sweep");
     assert_eq!(again, user::housekeeping::Swept::default());
 }
+
+/// The `refresh_token` cookie a response sets, and the whole `Set-Cookie` line.
+fn set_cookie(response: &reqwest::Response) -> (String, String) {
+    let line = response.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let token = line
+        .strip_prefix("refresh_token=")
+        .and_then(|rest| rest.split(';').next())
+        .expect("the refresh_token cookie")
+        .to_owned();
+    (token, line)
+}
+
+/// A request from the shop's own page: the cookie, and the page's origin.
+fn from_the_shop(app: &TestApp, path: &str, token: &str) -> reqwest::RequestBuilder {
+    app.post(path)
+        .header("cookie", format!("theme=dark; refresh_token={token}"))
+        .header("origin", format!("http://{}", app.server.addr))
+        .json(&json!({}))
+}
+
+#[tokio::test]
+async fn a_browser_keeps_its_refresh_token_where_no_script_can_read_it() {
+    let app = TestApp::spawn().await;
+    app.signed_up("ada@example.com").await;
+    let login = app.login("ada@example.com", PASSWORD).await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let (first, line) = set_cookie(&login);
+    for attribute in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/api/v1/auth",
+        "Max-Age=",
+    ] {
+        assert!(line.contains(attribute), "{attribute} in {line}");
+    }
+
+    // Refreshed with the cookie: the next token comes in the cookie, never in the body.
+    let response = from_the_shop(&app, "/api/v1/auth/refresh", &first)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    let (second, _) = set_cookie(&response);
+    assert_ne!(second, first);
+    let body: serde_json::Value = response.json().await.expect("tokens");
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    assert!(body["access_token"].as_str().is_some_and(|t| !t.is_empty()));
+
+    // The cookie's token rotates like a body token: the spent one is refused.
+    let spent = from_the_shop(&app, "/api/v1/auth/refresh", &first)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(spent.status(), StatusCode::UNAUTHORIZED);
+
+    // Signing out revokes the cookie's token and clears the cookie.
+    let fresh = app.login("ada@example.com", PASSWORD).await;
+    let (third, _) = set_cookie(&fresh);
+    let logout = from_the_shop(&app, "/api/v1/auth/logout", &third)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    assert!(set_cookie(&logout).1.contains("Max-Age=0"));
+    assert_eq!(app.refresh(&third).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_cross_site_request_cannot_spend_the_refresh_token_cookie() {
+    let app = TestApp::spawn().await;
+    let auth = app.signed_up("ada@example.com").await;
+    let token = auth.refresh_token;
+    for origin in [
+        Some("https://evil.example"),
+        Some("null"),
+        Some("http://127.0.0.1.evil.example"),
+        None,
+    ] {
+        for path in ["/api/v1/auth/refresh", "/api/v1/auth/logout"] {
+            let mut request = app
+                .post(path)
+                .header("cookie", format!("refresh_token={token}"))
+                .json(&json!({}));
+            if let Some(origin) = origin {
+                request = request.header("origin", origin);
+            }
+            let (status, body) = problem(request.send().await.expect("request")).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path} from {origin:?}");
+            assert_eq!(body["type"], "/problems/forbidden");
+        }
+    }
+    // Nothing was spent or revoked: the shop's own page still refreshes with it.
+    let response = from_the_shop(&app, "/api/v1/auth/refresh", &token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    // And without a token anywhere, refresh is a 422 naming the field.
+    let (status, body) = problem(
+        app.post("/api/v1/auth/refresh")
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["refresh_token"]);
+}

@@ -59,14 +59,15 @@ def _ignore(folder: str, names: list[str]) -> list[str]:
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Tree:
+    # The copy in its own folder: beside it, each test's fakes and bare origin.
     for rel in COPIED:
-        src, dst = ROOT / rel, tmp_path / rel
+        src, dst = ROOT / rel, tmp_path / "repo" / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():
             shutil.copytree(src, dst, ignore=_ignore, symlinks=True)
         else:
             shutil.copy2(src, dst)
-    return Tree(tmp_path)
+    return Tree(tmp_path / "repo")
 
 
 def fake_tool(bin_dir: Path, name: str, body: str) -> None:

@@ -77,9 +77,9 @@ frontend_plan() {
     printf '%s\n' "Debian packages for the wasm build (${missing[*]}): about 1 min, once"
   fi
   cargo_tool_installed trunk "$FRONTEND_TRUNK_VERSION" ||
-    printf '%s\n' "compile trunk $FRONTEND_TRUNK_VERSION (cargo install, about 400 crates): about 14 min, once"
+    printf '%s\n' "compile trunk $FRONTEND_TRUNK_VERSION (cargo install, about 480 crates): about 15 min, once"
   cargo_tool_installed wasm-bindgen-cli "$(frontend_wasm_bindgen_version)" ||
-    printf '%s\n' "compile wasm-bindgen-cli $(frontend_wasm_bindgen_version) (cargo install, about 150 crates): about 4 min, once"
+    printf '%s\n' "compile wasm-bindgen-cli $(frontend_wasm_bindgen_version) (cargo install, about 160 crates): about 7 min, once"
   npm_tool_installed binaryen "$FRONTEND_BINARYEN_VERSION" ||
     printf '%s\n' "binaryen $FRONTEND_BINARYEN_VERSION (wasm-opt, from npm): seconds, once"
   if [[ -d "$(frontend_wasm_target_dir)/wasm32-unknown-unknown/release" ]]; then

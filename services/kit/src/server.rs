@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -66,7 +66,7 @@ pub fn layered(routes: Router, metrics: &Metrics, http: &HttpConfig) -> Router {
                     TraceLayer::new_for_http()
                         .make_span_with(request_span)
                         .on_request(())
-                        .on_response(DefaultOnResponse::new().level(Level::INFO))
+                        .on_response(OnResponse)
                         .on_failure(()),
                 )
                 .layer(PropagateRequestIdLayer::x_request_id())
@@ -107,23 +107,48 @@ fn ops_routes(ops: &Ops) -> Router {
         )
 }
 
-/// The span of one request: joined to the caller's trace, carrying ids that every log line
-/// written inside it repeats.
+/// The span of one request, by the OpenTelemetry conventions for HTTP servers: joined to the
+/// caller's trace, carrying ids that every log line written inside it repeats. Routing has
+/// happened when it is made (the layers sit on the router), so it names the route template.
 fn request_span(request: &Request) -> tracing::Span {
     let request_id = request
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let method = request.method();
     let span = tracing::info_span!(
         "request",
-        method = %request.method(),
-        path = %request.uri().path(),
+        otel.name = %route.map_or_else(|| method.to_string(), |route| format!("{method} {route}")),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %method,
+        http.route = route,
+        url.path = %request.uri().path(),
+        http.response.status_code = tracing::field::Empty,
+        "error.type" = tracing::field::Empty,
         request_id,
         trace_id = tracing::field::Empty,
     );
     telemetry::set_parent(&span, telemetry::extract_http(request.headers()));
     span
+}
+
+/// Writes the request's log line (status and latency) and records its status on its span.
+#[derive(Debug, Clone, Copy)]
+struct OnResponse;
+
+impl<B> tower_http::trace::OnResponse<B> for OnResponse {
+    fn on_response(self, response: &Response<B>, latency: Duration, span: &tracing::Span) {
+        telemetry::record_response(span, Some(response.status().as_u16()));
+        DefaultOnResponse::new()
+            .level(Level::INFO)
+            .on_response(response, latency, span);
+    }
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
@@ -164,13 +189,20 @@ pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
 }
 
+/// How long a pooled connection to another service may idle before a client drops it: less
+/// than the services' header read timeout (10 s by default), which also closes connections idle
+/// between requests. A client that kept one longer could send a request on a connection the
+/// server is closing, and a request that cannot be retried (a POST) would fail for nothing.
+pub const CLIENT_POOL_IDLE: Duration = Duration::from_secs(5);
+
 /// Serves `app` until `shutdown` fires, then lets in-flight requests finish within the drain
 /// deadline, then waits for the background tasks, within the same deadline.
 ///
 /// Every connection is held to `http`'s limits, so that slow or idle clients cannot take the
 /// server's capacity (slowloris): at most `max_connections` are served at once (the rest wait
 /// in the listen backlog, not in memory), and a connection that does not send a request's
-/// headers within `header_read_timeout` of waiting for them, its first byte included, is closed.
+/// headers within `header_read_timeout` of waiting for them, its first byte included, is closed
+/// (which makes it the idle timeout of kept-alive connections too: see [`CLIENT_POOL_IDLE`]).
 /// HTTP/2 connections (prior knowledge, as the gateway may speak to upstreams) are pinged at the
 /// same interval and closed when a ping goes unanswered.
 pub async fn serve(

@@ -1,25 +1,32 @@
 //! The one place that sets up logging and tracing, and carries trace context across processes.
 //!
-//! Logs are JSON lines; every line written inside a request or an event handler carries its
-//! `trace_id`: the line's own span is in `span`, and the chain of spans it sits in, the request's
-//! with the trace id first, in `spans`.
+//! Logs are JSON lines, one an event; every line written inside a request or an event handler
+//! carries the OpenTelemetry ids of the span it was written in (`openTelemetry.traceId` and
+//! `openTelemetry.spanId`), its own span in `span`, and the chain of spans it sits in, the
+//! request's with the trace id first, in `spans`.
 //! Spans always get OpenTelemetry ids (so logs can be joined across services even without a
-//! collector) and are exported over OTLP only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
-//! Trace context travels as W3C `traceparent`/`tracestate`, in HTTP headers and in AMQP
-//! message headers alike.
+//! collector) and are exported over OTLP/HTTP to `OTEL_EXPORTER_OTLP_ENDPOINT`/v1/traces only
+//! when that variable is set. Trace context travels as W3C `traceparent`/`tracestate`, in HTTP
+//! headers and in AMQP message headers alike.
+//!
+//! Span attributes follow the OpenTelemetry semantic conventions: the kit's request spans
+//! (`http.request.method`, `http.route`, `url.path`, `http.response.status_code`, kind server),
+//! [`client_span`] for calls to other services (kind client), and the services' own spans for
+//! their queries (`db.*`) and messages (`messaging.*`).
 
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry::{Context, global};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry};
 
 use crate::config::{ConfigError, Env};
 
@@ -30,7 +37,8 @@ pub struct TelemetryConfig {
     pub filter: String,
     /// Human-readable logs instead of JSON (`LOG_FORMAT=pretty`), for a terminal.
     pub pretty: bool,
-    /// OTLP/HTTP collector endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`); no export when unset.
+    /// OTLP/HTTP collector endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`): spans go to its
+    /// `/v1/traces`, as the OTLP specification has it; no export when unset.
     pub otlp_endpoint: Option<String>,
 }
 
@@ -75,12 +83,32 @@ impl Drop for TelemetryGuard {
 /// Installs the global subscriber and propagator for the service `service`.
 pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
     global::set_text_map_propagator(TraceContextPropagator::new());
+    let (subscriber, guard) = subscriber(service, config, std::io::stdout)?;
+    subscriber.try_init()?;
+    Ok(guard)
+}
+
+/// The subscriber [`init`] installs, writing its log lines to `writer`, for a caller that
+/// installs it itself (several services in one test process, each on its own thread).
+pub fn subscriber<W>(
+    service: &'static str,
+    config: &TelemetryConfig,
+    writer: W,
+) -> anyhow::Result<(
+    impl tracing::Subscriber + Send + Sync + 'static,
+    TelemetryGuard,
+)>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let mut builder = SdkTracerProvider::builder()
         .with_resource(Resource::builder().with_service_name(service).build());
-    if config.otlp_endpoint.is_some() {
-        // The exporter reads OTEL_EXPORTER_OTLP_* itself, as every OpenTelemetry SDK does.
+    if let Some(endpoint) = &config.otlp_endpoint {
+        // The other OTEL_EXPORTER_OTLP_* variables (headers, timeout) are read by the exporter
+        // itself, as every OpenTelemetry SDK does.
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
+            .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
             .build()?;
         builder = builder.with_batch_exporter(exporter);
     }
@@ -88,29 +116,77 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<T
     let tracer = provider.tracer(service);
     let filter = EnvFilter::try_new(&config.filter)
         .map_err(|e| anyhow::anyhow!("RUST_LOG={:?} is invalid: {e}", config.filter))?;
-    let otel = tracing_opentelemetry::layer().with_tracer(tracer);
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
-    if config.pretty {
-        registry.with(tracing_subscriber::fmt::layer()).try_init()?;
+    let format: Box<dyn tracing_subscriber::Layer<Registry> + Send + Sync> = if config.pretty {
+        Box::new(tracing_subscriber::fmt::layer().with_writer(writer))
     } else {
-        registry.with(json_layer(std::io::stdout)).try_init()?;
-    }
-    Ok(TelemetryGuard { provider })
+        Box::new(json_layer(writer))
+    };
+    // The filter is a global one whatever its place: what it disables reaches no layer.
+    let subscriber = tracing_subscriber::registry()
+        .with(format)
+        .with(filter)
+        .with(tracing_opentelemetry::layer().with_tracer(tracer));
+    Ok((subscriber, TelemetryGuard { provider }))
 }
 
-/// The JSON log format: one object a line, the event's fields at the top level, its span in
-/// `span` and the spans around it, outermost first, in `spans`.
+/// The JSON log format: one object a line, the event's fields at the top level, the
+/// OpenTelemetry ids of its span in `openTelemetry`, its span in `span` and the spans around it,
+/// outermost first, in `spans`.
 fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
-    tracing_subscriber::fmt::layer()
-        .json()
+    json_subscriber::fmt::layer()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(true)
+        .with_opentelemetry_ids(true)
         .with_writer(writer)
+}
+
+/// The span of a call to another service over HTTP, by the OpenTelemetry conventions for HTTP
+/// clients; headers injected while it is current ([`inject_http`]) make the callee's span its
+/// child. Record the answer with [`record_response`].
+pub fn client_span(method: &http::Method, url: &str) -> tracing::Span {
+    let (address, port) = url
+        .parse::<http::Uri>()
+        .ok()
+        .map(|uri| {
+            let port = uri.port_u16().unwrap_or(80);
+            (uri.host().unwrap_or_default().to_owned(), port)
+        })
+        .unwrap_or_default();
+    tracing::info_span!(
+        "http client",
+        otel.name = %method,
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %method,
+        url.full = url,
+        server.address = address,
+        server.port = port,
+        http.response.status_code = tracing::field::Empty,
+        "error.type" = tracing::field::Empty,
+    )
+}
+
+/// Records on `span` (a request or client span) the status answered, or that none came
+/// (`None`); a 5xx or no answer marks the span as failed.
+pub fn record_response(span: &tracing::Span, status: Option<u16>) {
+    match status {
+        Some(status) => {
+            span.record("http.response.status_code", status);
+            if status >= 500 {
+                span.record("otel.status_code", "ERROR");
+                span.record("error.type", status.to_string());
+            }
+        }
+        None => {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", "no_response");
+        }
+    }
 }
 
 /// The trace id of the current span, if it has one.
@@ -278,6 +354,40 @@ mod tests {
             line["spans"][0]["trace_id"],
             "0af7651916cd43dd8448eb211c80319c"
         );
+        // The line's own ids, at one fixed place, as a log store joins them to traces.
+        assert_eq!(
+            line["openTelemetry"]["traceId"],
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+        let span_id = line["openTelemetry"]["spanId"].as_str().expect("a span id");
+        assert!(
+            span_id.len() == 16 && span_id != "b7ad6b7169203331",
+            "the query span's own id, not the caller's: {span_id}"
+        );
+    }
+
+    #[test]
+    fn client_spans_record_the_answer() {
+        let lines = Lines::default();
+        let provider = SdkTracerProvider::builder().build();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(json_layer(move || writer.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = client_span(&http::Method::POST, "http://product:8080/internal/x");
+            record_response(&span, Some(503));
+            span.in_scope(|| tracing::info!("called"));
+        });
+        let text = String::from_utf8(lines.0.lock().expect("lock").clone()).expect("utf-8");
+        let line: serde_json::Value =
+            serde_json::from_str(text.lines().next().expect("one line")).expect("JSON");
+        let span = &line["span"];
+        assert_eq!(span["http.request.method"], "POST");
+        assert_eq!(span["server.address"], "product");
+        assert_eq!(span["server.port"], 8080);
+        assert_eq!(span["http.response.status_code"], 503);
+        assert_eq!(span["error.type"], "503");
     }
 
     #[test]

@@ -5,6 +5,13 @@
 //! and schemas, and caches the result for a minute, so a deploy of one service shows up soon
 //! without restarting the gateway.
 //!
+//! The merged document also tells what a client can get from the edge and the kit on top of
+//! what each handler documents ([`document_edge_answers`]): every error is a problem
+//! (`application/problem+json`), any request may be refused as malformed (400), for its token
+//! (401), for its rate (429) or because its upstream is down (503), a request with a body for
+//! its size, media type or fields (413, 415, 422), one naming an id for that id (404), and an
+//! admin route for the caller's role (403).
+//!
 //! No request waits on another's fetch while a document is cached: once the cache is stale,
 //! the stale document is served and one refresh runs in the background. Only when there is no
 //! complete document yet do requests wait, all on the same fetch.
@@ -152,6 +159,18 @@ pub fn merge(docs: &[Value]) -> Value {
             tags.extend(doc_tags.iter().cloned());
         }
     }
+    for (path, item) in &mut paths {
+        document_edge_answers(path, item);
+    }
+    components
+        .entry("schemas".to_owned())
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .map(|schemas| {
+            schemas
+                .entry("Problem".to_owned())
+                .or_insert_with(|| json!({ "type": "object" }))
+        });
     components
         .entry("securitySchemes".to_owned())
         .or_insert_with(|| json!({}))
@@ -174,6 +193,79 @@ pub fn merge(docs: &[Value]) -> Value {
         "paths": paths,
         "components": components,
     })
+}
+
+/// The methods of a path item that are operations.
+const METHODS: [&str; 5] = ["get", "put", "post", "patch", "delete"];
+
+/// Adds to each operation of the path item at `path` the answers the gateway and the kit give
+/// whatever the handler (see the module docs), and documents every error answer as a problem.
+fn document_edge_answers(path: &str, item: &mut Value) {
+    let problem = json!({
+        "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } }
+    });
+    let has_id = path.contains('{');
+    let admin = path.starts_with("/api/v1/admin/");
+    let Some(item) = item.as_object_mut() else {
+        return;
+    };
+    for (method, operation) in item.iter_mut() {
+        if !METHODS.contains(&method.as_str()) {
+            continue;
+        }
+        let Some(operation) = operation.as_object_mut() else {
+            continue;
+        };
+        let has_body = operation.contains_key("requestBody");
+        let responses = operation.entry("responses").or_insert_with(|| json!({}));
+        let Some(responses) = responses.as_object_mut() else {
+            continue;
+        };
+        for (status, response) in responses.iter_mut() {
+            if status.parse::<u16>().is_ok_and(|s| s >= 400)
+                && let Some(content) = response.get_mut("content").and_then(Value::as_object_mut)
+                && let Some(json) = content.remove("application/json")
+            {
+                content.insert("application/problem+json".to_owned(), json);
+            }
+        }
+        let mut answers = vec![
+            (
+                "400",
+                "Malformed: a path not in normal form, or a parameter or body that cannot be read",
+            ),
+            (
+                "401",
+                "The access token sent is invalid or expired (or none was sent where one is needed)",
+            ),
+            (
+                "429",
+                "Too many requests; retry after `Retry-After` seconds",
+            ),
+            (
+                "503",
+                "The service or one of its dependencies is unavailable; retry later",
+            ),
+        ];
+        if has_body {
+            answers.extend([
+                ("413", "The body is larger than the limit"),
+                ("415", "The body is not application/json"),
+                ("422", "A field is invalid; `errors` names it"),
+            ]);
+        }
+        if has_id {
+            answers.push(("404", "Nothing has this id"));
+        }
+        if admin {
+            answers.push(("403", "The caller is not an admin"));
+        }
+        for (status, description) in answers {
+            responses
+                .entry(status.to_owned())
+                .or_insert_with(|| json!({ "description": description, "content": problem }));
+        }
+    }
 }
 
 /// `GET /api/v1/openapi.json`.
@@ -244,6 +336,41 @@ mod tests {
             merged["components"]["securitySchemes"]["bearer"]["scheme"],
             "bearer"
         );
+    }
+
+    #[test]
+    fn the_answers_of_the_edge_are_documented_and_every_error_is_a_problem() {
+        let product = json!({
+            "paths": {
+                "/api/v1/products/{id}": { "get": { "responses": {
+                    "200": { "description": "ok" },
+                    "404": { "description": "gone", "content": { "application/json": {} } }
+                } } },
+                "/api/v1/admin/products": { "post": {
+                    "requestBody": { "content": { "application/json": {} } },
+                    "responses": { "201": { "description": "created" } }
+                } }
+            }
+        });
+        let merged = merge(&[product]);
+        let detail = &merged["paths"]["/api/v1/products/{id}"]["get"]["responses"];
+        for status in ["400", "401", "404", "429", "503"] {
+            assert!(
+                detail[status]["content"]["application/problem+json"].is_object(),
+                "{status}: {detail}"
+            );
+        }
+        assert_eq!(
+            detail["404"]["description"], "gone",
+            "a handler's own answer is kept"
+        );
+        assert!(detail["404"]["content"].get("application/json").is_none());
+        assert!(detail.get("413").is_none(), "no body, no body limit");
+        let create = &merged["paths"]["/api/v1/admin/products"]["post"]["responses"];
+        for status in ["403", "413", "415", "422"] {
+            assert!(create[status].is_object(), "{status}: {create}");
+        }
+        assert!(merged["components"]["schemas"]["Problem"].is_object());
     }
 
     #[test]

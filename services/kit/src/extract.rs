@@ -58,7 +58,18 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
 }
 
 /// Parses a JSON document, naming the field at fault when it does not fit `T`.
+///
+/// Every request body of the API is a JSON object. serde reads a struct from an array as well
+/// (its fields in order: `[null, null]` is a valid `UpdateProfile`), so an array is refused
+/// here, before it can slip past the field names the schema promises.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.trim_ascii_start().starts_with(b"[") {
+        return Err(ApiError::invalid(
+            "body",
+            "type",
+            "must be a JSON object, not an array",
+        ));
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -323,6 +334,17 @@ mod tests {
             without_value("missing field `number`"),
             "missing field `number`"
         );
+    }
+
+    #[test]
+    fn a_body_sent_as_an_array_is_refused_not_read_field_by_field() {
+        for body in [
+            &br#"["a", {"number": "4", "exp_month": 1}]"#[..],
+            b"  [null, null]",
+            b"[]",
+        ] {
+            assert_eq!(field_of(parse_json(body)), "body", "{body:?}");
+        }
     }
 
     #[test]

@@ -27,6 +27,8 @@ use crate::{AppState, catalog, categories, images, inventory, search};
         images::product_image,
         inventory::set_stock,
     ),
+    // Referenced by the search's query parameters only, which utoipa does not follow.
+    components(schemas(contracts::catalog::ProductSort)),
     modifiers(&BearerToken),
     tags(
         (name = "catalog", description = "Categories, products and search"),

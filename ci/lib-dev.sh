@@ -747,7 +747,7 @@ dev_plan() {
     if [[ -x "$(dev_bin gateway)" ]]; then
       steps+=("build the services (release): seconds when they have not changed")
     else
-      steps+=("compile the five services (release, static, 486 units): about 15 min the first time")
+      steps+=("compile the five services (release, static, about 490 units): about 11 min the first time")
     fi
     if [[ -x "$DEV_ROOT/ci/frontend-build" ]]; then
       while IFS= read -r line; do steps+=("$line"); done < <(cd "$DEV_ROOT" && frontend_plan)

@@ -30,6 +30,9 @@ enum State {
     },
 }
 
+/// The names of the states, as metrics report them.
+pub const STATES: [&str; 3] = ["closed", "open", "half_open"];
+
 /// The breaker of one upstream.
 #[derive(Debug)]
 pub struct Breaker {
@@ -63,6 +66,15 @@ impl Breaker {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The current state's name, one of [`STATES`].
+    pub fn state_name(&self) -> &'static str {
+        match *self.state() {
+            State::Closed { .. } => "closed",
+            State::Open { .. } => "open",
+            State::HalfOpen { .. } => "half_open",
+        }
     }
 
     /// Asks to send a request now.
@@ -124,6 +136,17 @@ mod tests {
         assert_eq!(breaker.permit_at(now), Permit::Allowed);
         breaker.failure_at(now);
         assert_eq!(breaker.permit_at(now), Permit::Rejected);
+    }
+
+    #[test]
+    fn the_state_is_named_for_the_metrics() {
+        let breaker = Breaker::new(1, COOLDOWN);
+        let now = Instant::now();
+        assert_eq!(breaker.state_name(), "closed");
+        breaker.failure_at(now);
+        assert_eq!(breaker.state_name(), "open");
+        assert_eq!(breaker.permit_at(now + COOLDOWN), Permit::Probe);
+        assert_eq!(breaker.state_name(), "half_open");
     }
 
     #[test]

@@ -22,6 +22,7 @@
 pub mod auth;
 pub mod breaker;
 pub mod config;
+pub mod metrics;
 pub mod openapi;
 pub mod path;
 pub mod proxy;
@@ -40,7 +41,7 @@ use axum::routing::{any, get, post};
 use http::{HeaderValue, Method, header};
 use kit::ApiError;
 use kit::config::HttpConfig;
-use kit::metrics::Metrics;
+use kit::metrics::{HttpClientMetrics, Metrics};
 use kit::server::Ops;
 use kit::shutdown::Shutdown;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -49,6 +50,7 @@ use prometheus_client::metrics::family::Family;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tracing::Instrument;
 
 use crate::auth::{Keys, Verified};
 use crate::config::GatewayConfig;
@@ -76,6 +78,7 @@ pub struct AppState {
     /// The rate limiters.
     pub limits: Arc<Limits>,
     upstream_requests: Family<UpstreamLabels, Counter>,
+    upstream_calls: HttpClientMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -88,7 +91,6 @@ impl AppState {
     /// The gateway's state for `config`; registers its metrics on `metrics`.
     pub fn new(config: &GatewayConfig, metrics: &Metrics) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
-            .pool_idle_timeout(kit::server::CLIENT_POOL_IDLE)
             .timeout(config.resilience.timeout)
             .connect_timeout(config.resilience.connect_timeout)
             .build()?;
@@ -105,8 +107,14 @@ impl AppState {
             keys.verifications.clone(),
         );
         let upstreams = &config.upstreams;
+        let proxy = Proxy::new(config)?;
+        metrics.register_collector(proxy.breaker_states());
+        let upstream_calls = HttpClientMetrics::default();
+        upstream_calls.register(metrics);
+        let limits = Limits::new(&config.rate_limits);
+        limits.rejections().register(metrics);
         Ok(Self {
-            proxy: Proxy::new(config)?,
+            proxy,
             keys: Arc::new(keys),
             docs: Arc::new(Docs::new(openapi::CACHE_FOR)),
             openapi_sources: Arc::new(vec![
@@ -116,8 +124,9 @@ impl AppState {
             ]),
             http,
             trust_forwarded_for: config.trust_forwarded_for,
-            limits: Arc::new(Limits::new(&config.rate_limits)),
+            limits: Arc::new(limits),
             upstream_requests,
+            upstream_calls,
         })
     }
 }
@@ -397,18 +406,29 @@ async fn forward(state: &AppState, mut request: Request, bucket: Bucket) -> Resp
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| *addr);
     let started = Instant::now();
-    let mut response = state
+    let upstream = route.upstream.name();
+    // One client span for the request forwarded, its retries included: the upstream's spans
+    // are its children.
+    let url = state
+        .proxy
+        .url(route.upstream, request.uri().path())
+        .unwrap_or_default();
+    let span = kit::telemetry::client_span(request.method(), &url);
+    let call = state.upstream_calls.start(upstream, request.method());
+    let forwarded = state
         .proxy
         .forward(route, request, client, caller.verified.as_deref())
-        .await
-        .unwrap_or_else(IntoResponse::into_response);
+        .instrument(span.clone())
+        .await;
+    call.finish(forwarded.as_ref().ok().map(|r| r.status().as_u16()));
+    let mut response = forwarded.unwrap_or_else(IntoResponse::into_response);
+    kit::telemetry::record_response(&span, Some(response.status().as_u16()));
     if caller.verified.is_some() && route.upstream != Upstream::Web {
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     let status = response.status().as_u16();
-    let upstream = route.upstream.name();
     state
         .upstream_requests
         .get_or_create(&UpstreamLabels { upstream, status })

@@ -36,6 +36,7 @@ use kit::ApiError;
 use crate::auth::Verified;
 use crate::breaker::{Breaker, Permit};
 use crate::config::{GatewayConfig, Resilience};
+use crate::metrics::BreakerStates;
 use crate::routes::{Route, Upstream};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1, and
@@ -74,7 +75,7 @@ impl Proxy {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(resilience.connect_timeout));
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(kit::server::CLIENT_POOL_IDLE)
+            .pool_idle_timeout(Duration::from_secs(60))
             .http2_only(resilience.http2)
             .build(connector);
         let mut bases = HashMap::new();
@@ -105,6 +106,17 @@ impl Proxy {
                 "http"
             }),
         })
+    }
+
+    /// The state of every upstream's circuit breaker, for the metrics.
+    pub fn breaker_states(&self) -> BreakerStates {
+        BreakerStates(self.breakers.clone())
+    }
+
+    /// The URL `path` has at `upstream`, for spans (`None` when it is not configured).
+    pub fn url(&self, upstream: Upstream, path: &str) -> Option<String> {
+        let base = self.bases.get(&upstream)?;
+        Some(format!("{}{path}", base.to_string().trim_end_matches('/')))
     }
 
     /// Whether a web upstream is configured.

@@ -48,6 +48,7 @@ use kit::ApiError;
 use uuid::Uuid;
 
 use crate::config::RateLimits;
+use crate::metrics::Rejections;
 
 /// Whom a request counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -110,6 +111,7 @@ pub struct Limits {
     api: Limiter<ClientKey>,
     web: Limiter<ClientKey>,
     credentials: Limiter<IpAddr>,
+    rejections: Rejections,
 }
 
 /// The counts a request that was let through reports in its answer's headers.
@@ -139,21 +141,34 @@ impl Limits {
                 Duration::from_millis(60_000 / limits.auth_per_minute.max(1)),
                 limits.auth_burst,
             ),
+            rejections: Rejections::default(),
         }
+    }
+
+    /// The count of refusals, to register with the service's metrics.
+    pub fn rejections(&self) -> &Rejections {
+        &self.rejections
     }
 
     /// Counts a request of `key` against `bucket`'s API or storefront bucket (login and
     /// register count against the API bucket; see [`Limits::check_credentials`] for theirs).
     pub fn check(&self, bucket: Bucket, key: ClientKey) -> Result<Allowance, Refusal> {
-        match bucket {
-            Bucket::Api | Bucket::Credentials => check(&self.api, &key),
-            Bucket::Web => check(&self.web, &key),
-        }
+        let (limiter, name) = match bucket {
+            Bucket::Api | Bucket::Credentials => (&self.api, "api"),
+            Bucket::Web => (&self.web, "web"),
+        };
+        let client = match key {
+            ClientKey::Ip(_) => "ip",
+            ClientKey::User(_) => "user",
+        };
+        check(limiter, &key).inspect_err(|_| self.rejections.record(name, client))
     }
 
     /// Counts a login or register attempt from `ip` against the credentials bucket.
     pub fn check_credentials(&self, ip: ClientIp) -> Result<(), Refusal> {
-        check(&self.credentials, &ip.key()).map(|_| ())
+        check(&self.credentials, &ip.key())
+            .map(|_| ())
+            .inspect_err(|_| self.rejections.record("credentials", "ip"))
     }
 
     /// Drops the state of clients idle long enough to be back at a full bucket.

@@ -17,10 +17,12 @@ use contracts::inventory::{
 use contracts::problem::{Problem, problem_types};
 use kit::ApiError;
 use kit::internal::INTERNAL_TOKEN_HEADER;
+use kit::metrics::HttpClientMetrics;
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::config::ProductConfig;
@@ -36,6 +38,7 @@ pub struct CatalogClient {
     timeout: Duration,
     retries: usize,
     internal_token: HeaderValue,
+    metrics: HttpClientMetrics,
 }
 
 /// The outcome of a reservation.
@@ -114,7 +117,13 @@ impl CatalogClient {
             timeout: config.timeout,
             retries: config.retries,
             internal_token: config.internal_token.header_value(),
+            metrics: HttpClientMetrics::default(),
         })
+    }
+
+    /// The client's metrics (calls in flight, their latency), to register with the service's.
+    pub fn metrics(&self) -> &HttpClientMetrics {
+        &self.metrics
     }
 
     /// The current price and state of each product; unknown ids are left out.
@@ -195,18 +204,28 @@ impl CatalogClient {
         B: Serialize,
         T: DeserializeOwned,
     {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(INTERNAL_TOKEN_HEADER, self.internal_token.clone());
-        kit::telemetry::inject_http(&mut headers);
-        let response = self
-            .http
-            .post(url)
-            .headers(headers)
-            .timeout(self.timeout)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| CallError::Transient(describe(&e)))?;
+        // One client span per attempt, as the HTTP conventions count them: the product
+        // service's span for this attempt is its child.
+        let span = kit::telemetry::client_span(&reqwest::Method::POST, url);
+        let call = self.metrics.start("product", &reqwest::Method::POST);
+        let sent = async {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(INTERNAL_TOKEN_HEADER, self.internal_token.clone());
+            kit::telemetry::inject_http(&mut headers);
+            self.http
+                .post(url)
+                .headers(headers)
+                .timeout(self.timeout)
+                .json(body)
+                .send()
+                .await
+        }
+        .instrument(span.clone())
+        .await;
+        let status = sent.as_ref().ok().map(|r| r.status().as_u16());
+        kit::telemetry::record_response(&span, status);
+        call.finish(status);
+        let response = sent.map_err(|e| CallError::Transient(describe(&e)))?;
         let status = response.status();
         if status.is_server_error() {
             return Err(CallError::Transient(format!("answered {status}")));

@@ -137,6 +137,7 @@ pub(crate) async fn checkout(
 
 /// Stores the outcome under the key (or gives the key up for a 5xx) and renders it.
 async fn finish(state: &AppState, user_id: Uuid, key: &str, outcome: ApiResult<Order>) -> Response {
+    state.metrics.checkout(&outcome);
     let stored = match outcome {
         Ok(order) => serde_json::to_vec(&order)
             .map(|body| StoredResponse {

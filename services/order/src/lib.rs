@@ -8,6 +8,7 @@
 //! - [`pricing`]: totals in minor units, and their rounding;
 //! - [`orders`]: the lifecycle, the customer's and admin's order endpoints, and expiry;
 //! - [`outbox`]: events written with their change and relayed to RabbitMQ;
+//! - [`metrics`]: checkouts by outcome, payment latency, the outbox backlog;
 //! - [`config`]: the settings;
 //! - `openapi`: the public API's OpenAPI document, at `/openapi.json` (for the gateway, which
 //!   does not route it publicly).
@@ -17,6 +18,7 @@ pub mod catalog_client;
 pub mod checkout;
 pub mod config;
 pub mod idempotency;
+pub mod metrics;
 mod openapi;
 pub mod orders;
 pub mod outbox;
@@ -34,6 +36,7 @@ use sqlx::PgPool;
 use crate::catalog_client::CatalogClient;
 use crate::config::{BackgroundSettings, CheckoutSettings, Config, PaymentProviderConfig};
 use crate::idempotency::FingerprintKey;
+use crate::metrics::OrderMetrics;
 use crate::outbox::{OutboxSignal, Relay};
 use crate::payments::{PaymentProvider, TestPaymentProvider};
 use crate::pricing::Pricing;
@@ -58,13 +61,18 @@ pub struct AppState {
     pub fingerprint_key: FingerprintKey,
     /// Wakes the outbox relay after a commit.
     pub outbox: OutboxSignal,
+    /// The service's own metrics (register them with [`OrderMetrics::register`]).
+    pub metrics: OrderMetrics,
 }
 
 impl AppState {
     /// The state for `config`, on `pool`, with the configured payment provider.
     pub fn new(config: &Config, pool: PgPool) -> anyhow::Result<Self> {
+        let metrics = OrderMetrics::default();
         let payments: Arc<dyn PaymentProvider> = match config.payment {
-            PaymentProviderConfig::Test(settings) => Arc::new(TestPaymentProvider::new(settings)),
+            PaymentProviderConfig::Test(settings) => {
+                Arc::new(metrics.metered(TestPaymentProvider::new(settings)))
+            }
         };
         Ok(Self {
             pool,
@@ -74,6 +82,7 @@ impl AppState {
             checkout: config.checkout,
             fingerprint_key: config.fingerprint_key.clone(),
             outbox: OutboxSignal::default(),
+            metrics,
         })
     }
 }
@@ -88,8 +97,9 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Starts the background work, which stops on shutdown: the outbox relay and the sweeper
-/// (abandoned pending orders, expired idempotency keys, old published events).
+/// Starts the background work, which stops on shutdown: the outbox relay, the sampler of its
+/// backlog, and the sweeper (abandoned pending orders, expired idempotency keys, old published
+/// events).
 pub fn spawn_background(
     state: &AppState,
     broker: Broker,
@@ -104,6 +114,9 @@ pub fn spawn_background(
         settings.outbox_batch,
     );
     shutdown.spawn(relay.run(shutdown.clone()));
+    state
+        .metrics
+        .spawn_outbox_sampler(state.pool.clone(), shutdown);
     let state = state.clone();
     let stop = shutdown.clone();
     shutdown.spawn(async move {

@@ -35,6 +35,9 @@ async fn main() -> anyhow::Result<()> {
             }
             let broker = Broker::new(config.amqp.clone(), "order");
             let state = AppState::new(&config, pool.clone())?;
+            state.metrics.register(&service.metrics);
+            state.catalog.metrics().register(&service.metrics);
+            service.metrics.watch_postgres(pool.clone());
             order::spawn_background(&state, broker.clone(), config.background, &service.shutdown);
             // Events wait in the outbox while RabbitMQ is away, so the broker only degrades
             // readiness.

@@ -373,6 +373,16 @@ pub(crate) struct NewOrder {
 }
 
 /// Creates a `pending` order with its lines, its pending payment and its `order.placed` event.
+#[tracing::instrument(
+    name = "INSERT orders",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system.name = "postgresql",
+        db.operation.name = "INSERT",
+        db.collection.name = "orders",
+    )
+)]
 pub(crate) async fn insert_pending(state: &AppState, order: &NewOrder) -> ApiResult<()> {
     let mut tx = state.pool.begin().await?;
     let totals = &order.totals;
@@ -445,6 +455,16 @@ pub(crate) async fn insert_pending(state: &AppState, order: &NewOrder) -> ApiRes
 /// Records a successful payment: the order becomes `paid`, `order.paid` is written, and the
 /// bought products leave the cart. Fails with 409 when the order is no longer pending (it was
 /// cancelled or expired meanwhile).
+#[tracing::instrument(
+    name = "UPDATE orders",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system.name = "postgresql",
+        db.operation.name = "UPDATE",
+        db.collection.name = "orders",
+    )
+)]
 pub(crate) async fn mark_paid(
     state: &AppState,
     id: Uuid,

@@ -47,8 +47,9 @@ impl OutboxSignal {
     }
 }
 
-/// Writes the event `kind` of an order in the caller's transaction, with the current trace
-/// context, so the consumers' spans join the request that caused it.
+/// Writes the event `kind` of an order in the caller's transaction, with the trace context of
+/// its creation (a producer span of the current one, by the messaging conventions for a message
+/// created apart from its sending), so the consumers' spans join the request that caused it.
 pub async fn enqueue(
     connection: &mut PgConnection,
     kind: OrderEventKind,
@@ -64,8 +65,18 @@ pub async fn enqueue(
         user_id,
         lines,
     };
+    let create = tracing::info_span!(
+        "message create",
+        otel.name = format!("{} create", kind.routing_key()),
+        otel.kind = "producer",
+        messaging.system = "rabbitmq",
+        messaging.operation.type = "create",
+        messaging.operation.name = "create",
+        messaging.message.id = %event.event_id,
+        messaging.rabbitmq.destination.routing_key = kind.routing_key(),
+    );
     let mut trace = axum::http::HeaderMap::new();
-    kit::telemetry::inject_http(&mut trace);
+    create.in_scope(|| kit::telemetry::inject_http(&mut trace));
     let headers: BTreeMap<&str, &str> = trace
         .iter()
         .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))

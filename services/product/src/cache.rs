@@ -21,10 +21,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use crate::metrics::{CacheReads, CacheResult};
+
 /// The product service's cache: Redis with namespaced keys and a TTL, or nothing at all.
 #[derive(Clone)]
 pub struct Cache {
     inner: Option<Inner>,
+    reads: CacheReads,
 }
 
 #[derive(Clone)]
@@ -64,30 +67,49 @@ impl Cache {
     pub fn new(pool: Pool, config: RedisConfig, ttl: Duration) -> Self {
         Self {
             inner: Some(Inner { pool, config, ttl }),
+            reads: CacheReads::default(),
         }
     }
 
     /// No cache: every read goes to Postgres.
     pub fn disabled() -> Self {
-        Self { inner: None }
+        Self {
+            inner: None,
+            reads: CacheReads::default(),
+        }
     }
 
     /// The cached value of `key`, or `None` on a miss, a Redis failure or an entry that no
     /// longer parses (written by an older version).
     pub(crate) async fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
         let inner = self.inner.as_ref()?;
-        let key = inner.config.key(key);
-        let bytes = inner
-            .run::<Option<Vec<u8>>>("GET", redis::cmd("GET").arg(&key).clone())
+        let full_key = inner.config.key(key);
+        let (result, value) = match inner
+            .run::<Option<Vec<u8>>>("GET", redis::cmd("GET").arg(&full_key).clone())
             .await
-            .flatten()?;
-        match serde_json::from_slice(&bytes) {
-            Ok(value) => Some(value),
-            Err(error) => {
-                tracing::warn!(%key, %error, "unreadable cache entry; treating it as a miss");
-                None
-            }
-        }
+        {
+            None => (CacheResult::Error, None),
+            Some(None) => (CacheResult::Miss, None),
+            Some(Some(bytes)) => match serde_json::from_slice(&bytes) {
+                Ok(value) => (CacheResult::Hit, Some(value)),
+                Err(error) => {
+                    tracing::warn!(key = %full_key, %error, "unreadable cache entry; treating it as a miss");
+                    (CacheResult::Error, None)
+                }
+            },
+        };
+        self.reads.record(key, result);
+        value
+    }
+
+    /// The Redis pool, when there is a cache.
+    pub fn pool(&self) -> Option<&Pool> {
+        self.inner.as_ref().map(|inner| &inner.pool)
+    }
+
+    /// The counters of its reads, for the service's metrics.
+    pub(crate) fn reads(&self) -> CacheReads {
+        self.reads.clone()
     }
 
     /// Stores `value` under `key` with the TTL.

@@ -25,6 +25,7 @@ use contracts::events::{OrderEvent, OrderEventKind};
 
 use crate::AppState;
 use crate::inventory::{Settle, SettleError, settle};
+use crate::metrics::EventOutcome;
 
 /// Messages fetched ahead of the one being processed.
 const PREFETCH: u16 = 32;
@@ -116,8 +117,19 @@ async fn session(
                 None => anyhow::bail!("the broker closed the consumer"),
             },
         };
+        // By the messaging conventions: a consumer span, child of the span that created the
+        // message (its trace context travels in the message's headers).
         let span = tracing::info_span!(
             "order event",
+            otel.name = format!("{} process", delivery.routing_key),
+            otel.kind = "consumer",
+            messaging.system = "rabbitmq",
+            messaging.operation.type = "process",
+            messaging.operation.name = "process",
+            messaging.destination.name = %delivery.exchange,
+            messaging.rabbitmq.destination.routing_key = %delivery.routing_key,
+            messaging.consumer.group.name = %queue,
+            messaging.message.id = delivery.properties.message_id().as_ref().map(|id| id.to_string()),
             routing_key = %delivery.routing_key,
             event_id = tracing::field::Empty,
             trace_id = tracing::field::Empty,
@@ -140,9 +152,11 @@ enum Outcome {
 }
 
 async fn handle(state: &AppState, delivery: Delivery) -> anyhow::Result<()> {
+    let mut occurred_at = None;
     let outcome = match serde_json::from_slice::<OrderEvent>(&delivery.data) {
         Err(error) => Outcome::Reject(format!("not an order event: {error}")),
         Ok(event) => {
+            occurred_at = Some(event.occurred_at);
             tracing::Span::current().record("event_id", tracing::field::display(event.event_id));
             match apply(state, &event).await {
                 Ok(outcome) => outcome,
@@ -158,6 +172,14 @@ async fn handle(state: &AppState, delivery: Delivery) -> anyhow::Result<()> {
             }
         }
     };
+    let counted = match &outcome {
+        Outcome::Done => EventOutcome::Processed,
+        Outcome::Retry(_) => EventOutcome::Retried,
+        Outcome::Reject(_) => EventOutcome::DeadLettered,
+    };
+    state
+        .metrics()
+        .event(delivery.routing_key.as_str(), counted, occurred_at);
     match outcome {
         Outcome::Done => {
             delivery.ack(BasicAckOptions::default()).await?;

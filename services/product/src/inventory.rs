@@ -413,6 +413,16 @@ pub(crate) struct Settled {
 /// service only asks for that when a paid order is cancelled before it ships, so the goods never
 /// left the shelf. A reservation past its deadline that the sweeper has not
 /// expired yet still holds its units, so it can still be committed: nothing is oversold.
+#[tracing::instrument(
+    name = "UPDATE reservations",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system.name = "postgresql",
+        db.operation.name = "UPDATE",
+        db.collection.name = "reservations",
+    )
+)]
 pub(crate) async fn settle(
     tx: &mut PgConnection,
     order_id: Uuid,

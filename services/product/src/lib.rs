@@ -6,6 +6,7 @@
 //! - [`inventory`]: stock, reservations for the order service and the expiry sweeper;
 //! - [`events`]: the order events that commit and release reservations;
 //! - [`cache`]: cache-aside on Redis that falls back to Postgres;
+//! - [`metrics`]: cache hit ratio, order events consumed and their lag, stock held;
 //! - `images`: product images generated as SVG; [`seed`]: the demo catalog;
 //! - [`config`]: the service's settings; [`fields`]: the rules catalog fields follow;
 //! - `versions`: optimistic concurrency, versions as `ETag`s and `If-Match`;
@@ -28,6 +29,7 @@ pub mod events;
 pub mod fields;
 mod images;
 pub mod inventory;
+pub mod metrics;
 mod openapi;
 mod search;
 pub mod seed;
@@ -36,6 +38,7 @@ mod versions;
 use cache::Cache;
 use config::CatalogSettings;
 use cursor::CursorCodec;
+use metrics::ProductMetrics;
 
 /// The embedded migrations of the product database.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -47,18 +50,26 @@ pub struct AppState {
     cache: Cache,
     settings: CatalogSettings,
     cursors: CursorCodec,
+    metrics: ProductMetrics,
 }
 
 impl AppState {
     /// The state of a service on `db`, caching in `cache`.
     pub fn new(db: PgPool, cache: Cache, settings: CatalogSettings) -> Self {
         let cursors = CursorCodec::new(&settings.cursor_secret);
+        let metrics = ProductMetrics::new(cache.reads());
         Self {
             db,
             cache,
             settings,
             cursors,
+            metrics,
         }
+    }
+
+    /// The service's own metrics (register them with [`ProductMetrics::register`]).
+    pub fn metrics(&self) -> &ProductMetrics {
+        &self.metrics
     }
 
     /// The database pool.

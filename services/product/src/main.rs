@@ -73,8 +73,19 @@ async fn serve(service: Service) -> anyhow::Result<()> {
         kit::db::migrate(&db, &MIGRATOR).await?;
     }
     let cache = cache(&config.redis, config.cache_ttl)?;
+    if let Some(pool) = cache.pool() {
+        service.metrics.watch_redis(pool.clone());
+    }
     let state = AppState::new(db.clone(), cache, config.catalog.clone());
     let broker = Broker::new(config.amqp.clone(), "product");
+    state.metrics().register(&service.metrics);
+    service.metrics.watch_postgres(db.clone());
+    state.metrics().spawn_sampler(
+        db.clone(),
+        broker.clone(),
+        config.order_events_queue.clone(),
+        &service.shutdown,
+    );
     let mut health = service
         .health()
         .with(PostgresCheck(db))

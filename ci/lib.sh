@@ -12,6 +12,7 @@
 #   phase NAME CMD...          run CMD as a timed, recorded phase (see below)
 #   phase_skip NAME [WHY]      record a phase as skipped in the summary
 #   phase_note TEXT            add a closing line under the summary
+#   background NAME CMD...     start CMD now at the lowest priority; background_wait NAME waits
 #   ensure_apt PKG...          install missing Debian packages
 #   ensure_postgres            PostgreSQL on 127.0.0.1:5432, trust auth for user postgres
 #   ensure_redis               Redis on 127.0.0.1:6379
@@ -147,11 +148,64 @@ phase_summary() {
 
 _ci_on_exit() {
   local rc=$?
+  background_stop_all
   phase_summary || true
   rm -rf "$_CI_RUN_DIR" || true
   return "$rc"
 }
 trap _ci_on_exit EXIT
+
+# background NAME CMD... — starts CMD now, at the lowest CPU priority, its output to a log, so a
+# long install overlaps the phases before the one that needs it and takes mostly the CPU they leave
+# idle (they compile and test at normal priority). `background_wait NAME`, usable as a phase,
+# waits for it, shows its output and fails as it failed. Whatever still runs at exit is stopped.
+background() {
+  local name="$1"
+  shift
+  local base="$_CI_RUN_DIR/bg-$name"
+  (
+    renice -n 19 -p "$BASHPID" >/dev/null 2>&1 || true
+    rc=0
+    (
+      set -e
+      "$@"
+    ) </dev/null >"$base.log" 2>&1 || rc=$?
+    printf '%s' "$rc" >"$base.status"
+  ) &
+  printf '%s' "$!" >"$base.pid"
+}
+
+background_wait() {
+  local base="$_CI_RUN_DIR/bg-$1"
+  [[ -f "$base.pid" ]] || { _ci_err "no background job $1"; return 1; }
+  local waited=0
+  until [[ -f "$base.status" ]]; do
+    if ! kill -0 "$(<"$base.pid")" 2>/dev/null && [[ ! -f "$base.status" ]]; then
+      _ci_err "background job $1 ended without a status"
+      return 1
+    fi
+    sleep 1
+    waited=$((waited + 1))
+    ((waited % 60 != 0)) || _ci_log "  waiting for $1 (background): $(grep -v '^{' "$base.log" | tail -n 1)"
+  done
+  cat "$base.log"
+  return "$(<"$base.status")"
+}
+
+# background_stop_all — stop every background job that still runs, with its children.
+background_stop_all() {
+  local pidfile
+  for pidfile in "$_CI_RUN_DIR"/bg-*.pid; do
+    [[ -f "$pidfile" && ! -f "${pidfile%.pid}.status" ]] || continue
+    _ci_kill_tree "$(<"$pidfile")"
+  done
+}
+
+_ci_kill_tree() { # PID — the process and its descendants, children first
+  local child
+  for child in $(pgrep -P "$1" 2>/dev/null); do _ci_kill_tree "$child"; done
+  kill "$1" 2>/dev/null || true
+}
 
 # _ci_wait_for DESCRIPTION TIMEOUT_SECONDS CMD... — poll CMD once a second until it succeeds.
 _ci_wait_for() {
@@ -199,12 +253,14 @@ ensure_apt() {
   done
   ((${#missing[@]} > 0)) || return 0
   _ci_log "installing Debian packages: ${missing[*]}"
+  # A background install (see `background`) may hold dpkg's lock: wait for it rather than fail.
+  local lock=(-o DPkg::Lock::Timeout=900)
   if [[ ! -e "$_CI_RUN_DIR/apt-updated" ]]; then
-    "${_CI_SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${_CI_SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${lock[@]}" update -q
     : >"$_CI_RUN_DIR/apt-updated"
   fi
   "${_CI_SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+    apt-get "${lock[@]}" install -y -q --no-install-recommends "${missing[@]}" </dev/null
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -419,8 +475,10 @@ ensure_cargo_tool() {
   ! cargo_tool_installed "$name" "$version" || return 0
   mkdir -p "$ECOMMERCE_TOOLS/bin"
   _ci_log "cargo install $name $version -> $ECOMMERCE_TOOLS"
+  # Its own scratch build folder: in the project's CARGO_TARGET_DIR it would hold that folder's
+  # lock for its whole build, and a background install would stall the foreground phases.
   with_progress "cargo install $name" "" \
-    cargo install --root "$ECOMMERCE_TOOLS" "$name" --version "$version" "$@"
+    env -u CARGO_TARGET_DIR cargo install --root "$ECOMMERCE_TOOLS" "$name" --version "$version" "$@"
 }
 
 # cargo_tool_installed NAME VERSION — whether ensure_cargo_tool has nothing to do.

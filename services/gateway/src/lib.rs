@@ -91,6 +91,7 @@ impl AppState {
     /// The gateway's state for `config`; registers its metrics on `metrics`.
     pub fn new(config: &GatewayConfig, metrics: &Metrics) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
+            .pool_idle_timeout(kit::server::CLIENT_POOL_IDLE)
             .timeout(config.resilience.timeout)
             .connect_timeout(config.resilience.connect_timeout)
             .build()?;

@@ -75,7 +75,7 @@ impl Proxy {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(resilience.connect_timeout));
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_idle_timeout(kit::server::CLIENT_POOL_IDLE)
             .http2_only(resilience.http2)
             .build(connector);
         let mut bases = HashMap::new();

@@ -2,7 +2,8 @@
 """The shop's Grafana dashboards as code: the one source of charts/ecommerce/files/dashboards/*.json.
 
     ci/dashboards.py            write the JSON files (one per dashboard, nothing else in the folder)
-    ci/dashboards.py --check    fail when the files differ from what this script writes
+    ci/dashboards.py --check [DIR]   fail when the files (in DIR, default the chart's) differ
+                                     from what this script writes
 
 Built with the Grafana Foundation SDK (PyPI grafana-foundation-sdk), so every dashboard has the
 shape of Grafana's dashboard schema; ci/obs-check validates the files against the SDK's types
@@ -317,8 +318,9 @@ def render() -> dict[str, str]:
 
 def main() -> int:
     wanted = render()
-    if sys.argv[1:] == ["--check"]:
-        present = {p.name: p.read_text() for p in OUT.glob("*.json")}
+    if sys.argv[1:2] == ["--check"] and len(sys.argv) <= 3:
+        folder = Path(sys.argv[2]) if len(sys.argv) == 3 else OUT
+        present = {p.name: p.read_text() for p in folder.glob("*.json")}
         stale = sorted(n for n in wanted.keys() | present.keys() if wanted.get(n) != present.get(n))
         for name in stale:
             print(f"dashboards: {name} differs from what ci/dashboards.py writes (run it)", file=sys.stderr)

@@ -3,7 +3,9 @@
 
     obs.py dashboards DIR                         the dashboards against Grafana's schema types
     obs.py names RULES DIR                        metric names the rules and dashboards use
-    obs.py stack PROMETHEUS RULES DIR SERVICES    a running Prometheus scraping the local stack
+    obs.py stack PROMETHEUS RULES DIR SERVICES [JOB [CHECKS]]
+                                                  a running Prometheus scraping the local stack
+                                                  (CHECKS: some of targets,red,exemplars,names,rules)
     obs.py logs DIR SECRETS_FILE                  the stack's log lines: JSON, ids, no secrets
 
 Each prints one line per problem and exits 1 when there is any; ci/obs-check runs each on the
@@ -11,10 +13,14 @@ real thing and again on an input broken on purpose, which must fail.
 Runs with the venv ci/obs-check installs (PyYAML, grafana-foundation-sdk).
 """
 
+import enum
+import inspect
 import json
 import math
 import re
 import sys
+import types
+import typing
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -79,9 +85,10 @@ def used_names(rules: Path, dashboards: Path) -> dict[str, set[str]]:
 # --- dashboards against the schema ------------------------------------------------------------
 
 def check_dashboards(directory: Path) -> list[str]:
-    """Each dashboard decoded by the Grafana Foundation SDK's types and encoded again: a key the
-    schema does not know is dropped and a value of the wrong type changes, so anything not
-    carried through unchanged is a problem."""
+    """Each dashboard against the Grafana Foundation SDK's dashboard types: every value of the
+    type the schema gives its field (enums, numbers, nested objects, the panel plugin's own
+    options and the Prometheus query's fields included), and decoded and encoded again by the
+    SDK without a key lost (one the schema does not know) or a value changed."""
     from grafana_foundation_sdk.cog import plugins
     from grafana_foundation_sdk.cog.encoder import JSONEncoder
     from grafana_foundation_sdk.models.dashboard import Dashboard
@@ -98,11 +105,87 @@ def check_dashboards(directory: Path) -> list[str]:
         except Exception as error:  # the SDK raises whatever the field's decoder raises
             problems.append(f"{path.name}: not a dashboard: {type(error).__name__}: {error}")
             continue
+        problems += [f"{path.name}: {p}" for p in typed(Dashboard, board, "")]
         problems += [f"{path.name}: {p}" for p in carried(board, again, "")]
         for key in ("uid", "title", "panels", "schemaVersion"):
             if key not in board:
                 problems.append(f"{path.name}: no {key}")
     return problems
+
+
+def json_fields(cls: type) -> dict[str, str]:
+    """The JSON key -> constructor argument of a model class, as its generated `from_json` reads them."""
+    source = inspect.getsource(cls.from_json)
+    return dict(re.findall(r'if "([^"]+)" in data:(?:(?!\bif ").)*?args\["(\w+)"\]', source, re.S))
+
+
+def typed(cls: type, data: object, path: str) -> list[str]:
+    """The problems of `data` as a value of the model class `cls`."""
+    from grafana_foundation_sdk.cog import runtime
+    from grafana_foundation_sdk.models import prometheus
+
+    if not isinstance(data, dict):
+        return [f"{path or '/'}: {data!r} is not an object ({cls.__name__})"]
+    hints = typing.get_type_hints(cls.__init__)
+    problems = []
+    for key, arg in json_fields(cls).items():
+        if key not in data:
+            continue
+        hint = hints.get(arg)
+        value = data[key]
+        # A panel's options and its field defaults' custom part are the panel plugin's types.
+        plugin = runtime.panelcfg_config(data.get("type", "")) if key in ("options", "fieldConfig") else None
+        if key == "options" and plugin and plugin.options_from_json_hook:
+            hint = plugin.options_from_json_hook.__self__
+        if key == "targets" and isinstance(value, list):
+            hint = list[prometheus.Dataquery]
+        problems += of_type(hint, value, f"{path}/{key}")
+        if key == "fieldConfig" and plugin and plugin.field_config_from_json_hook and isinstance(value, dict):
+            custom = (value.get("defaults") or {}).get("custom")
+            if custom is not None:
+                problems += typed(plugin.field_config_from_json_hook.__self__, custom, f"{path}/{key}/defaults/custom")
+    return problems
+
+
+def of_type(hint: object, value: object, path: str) -> list[str]:
+    if hint is None or hint is typing.Any or hint is object:
+        return []
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return []
+        members = [a for a in args if a is not type(None)]
+        models = [a for a in members if isinstance(a, type) and hasattr(a, "from_json")]
+        if isinstance(value, dict) and models:
+            # An object is checked as the model that knows most of its keys (a panel as a
+            # Panel, not as a RowPanel that would ignore what it does not know).
+            return typed(max(models, key=lambda m: len(json_fields(m).keys() & value.keys())), value, path)
+        tried = [of_type(a, value, path) for a in members]
+        return [] if any(not t for t in tried) else (tried[0] if len(tried) == 1 else [f"{path}: {value!r} is none of {hint}"])
+    if origin is list:
+        if not isinstance(value, list):
+            return [f"{path}: {value!r} is not a list"]
+        return [p for i, v in enumerate(value) for p in of_type(args[0] if args else None, v, f"{path}[{i}]")]
+    if origin is dict:
+        if not isinstance(value, dict):
+            return [f"{path}: {value!r} is not an object"]
+        return [p for k, v in value.items() for p in of_type(args[1] if len(args) > 1 else None, v, f"{path}/{k}")]
+    if origin is typing.Literal:
+        return [] if value in args else [f"{path}: {value!r} is not one of {args}"]
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        allowed = [e.value for e in hint]
+        return [] if value in allowed else [f"{path}: {value!r} is not one of {allowed}"]
+    if isinstance(hint, type) and hasattr(hint, "from_json"):
+        return typed(hint, value, path)
+    if hint is bool:
+        return [] if isinstance(value, bool) else [f"{path}: {value!r} is not a boolean"]
+    if hint is int:
+        return [] if isinstance(value, int) and not isinstance(value, bool) else [f"{path}: {value!r} is not an integer"]
+    if hint is float:
+        return [] if isinstance(value, (int, float)) and not isinstance(value, bool) else [f"{path}: {value!r} is not a number"]
+    if hint is str:
+        return [] if isinstance(value, str) else [f"{path}: {value!r} is not a string"]
+    return []
 
 
 def carried(given, again, path: str) -> list[str]:
@@ -134,19 +217,52 @@ def api(prometheus: str, path: str, **params) -> object:
     return body["data"]
 
 
-def check_stack(prometheus: str, rules: Path, dashboards: Path, services: list[str], job: str = "ecommerce") -> list[str]:
+STACK_CHECKS = ("targets", "red", "exemplars", "names", "rules")
+
+
+def check_stack(prometheus: str, rules: Path, dashboards: Path, services: list[str],
+                job: str = "ecommerce", checks: tuple[str, ...] = STACK_CHECKS) -> list[str]:
     problems = []
-    # Every service's target is up.
+    if "targets" in checks:
+        problems += check_targets(prometheus, services, job)
+    if "red" in checks:
+        problems += check_red(prometheus, services, job)
+    if "exemplars" in checks:
+        problems += check_exemplars(prometheus, services, job)
+    if "names" in checks:
+        problems += check_names(prometheus, rules, dashboards, job)
+    if "rules" in checks:
+        problems += check_recording_rules(prometheus, rules)
+    return problems
+
+
+def check_targets(prometheus: str, services: list[str], job: str) -> list[str]:
+    """Every service's target is up."""
+    problems = []
     targets = api(prometheus, "query", query=f'up{{job="{job}"}}')["result"]
     up = {t["metric"].get("service"): t["value"][1] for t in targets}
     for service in services:
         if up.get(service) != "1":
             problems.append(f"target {service}: not up ({up.get(service, 'no target')})")
-    # The RED series of every service, and a trace id as exemplar on its latency.
+    return problems
+
+
+def check_red(prometheus: str, services: list[str], job: str) -> list[str]:
+    """The RED series of every service."""
+    problems = []
     for service in services:
         found = api(prometheus, "query", query=f'count(http_requests_total{{job="{job}", service="{service}"}})')["result"]
         if not found:
             problems.append(f"{service}: no http_requests_total series")
+        found = api(prometheus, "query", query=f'count(http_request_duration_seconds_bucket{{job="{job}", service="{service}"}})')["result"]
+        if not found:
+            problems.append(f"{service}: no http_request_duration_seconds series")
+    return problems
+
+
+def check_exemplars(prometheus: str, services: list[str], job: str) -> list[str]:
+    """A trace id as exemplar on every service's latency."""
+    problems = []
     exemplars = api(prometheus, "query_exemplars", query=f'http_request_duration_seconds_bucket{{job="{job}"}}',
                     start="0", end="9999999999")
     with_trace = {e["seriesLabels"].get("service") for e in exemplars
@@ -154,13 +270,23 @@ def check_stack(prometheus: str, rules: Path, dashboards: Path, services: list[s
     for service in services:
         if service not in with_trace:
             problems.append(f"{service}: no latency exemplar with a trace id")
-    # Every metric the rules and dashboards use is scraped, or is one of the recording rules.
+    return problems
+
+
+def check_names(prometheus: str, rules: Path, dashboards: Path, job: str) -> list[str]:
+    """Every metric the rules and dashboards use is scraped, or is one of the recording rules."""
+    problems = []
     scraped = set(api(prometheus, "label/__name__/values", **{"match[]": f'{{job="{job}"}}'}))
     recorded = {r["record"] for r in rule_file(rules) if "record" in r}
     for name, where in sorted(used_names(rules, dashboards).items()):
         if name not in scraped and name not in recorded:
             problems.append(f"{name}: used by {', '.join(sorted(where))}, but no service exports it")
-    # Each recording rule evaluates to a value.
+    return problems
+
+
+def check_recording_rules(prometheus: str, rules: Path) -> list[str]:
+    """Each recording rule evaluates to a value."""
+    problems = []
     for rule in rule_file(rules):
         if "record" not in rule:
             continue
@@ -175,7 +301,7 @@ def check_stack(prometheus: str, rules: Path, dashboards: Path, services: list[s
 # --- the stack's logs --------------------------------------------------------------------------
 
 # Shapes of secrets, whatever their value: a JWT, a bearer credential, a password or CVC field,
-# a card number (13 to 19 digits, with spaces or dashes, passing the Luhn check).
+# a card number (13 to 19 digits, passing the Luhn check).
 PATTERNS = {
     "a JWT": re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
     "a bearer credential": re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/-]{16,}"),
@@ -183,7 +309,9 @@ PATTERNS = {
     "a CVC field": re.compile(r'(?i)"?\bcvc"?\s*[:=]\s*"?\d'),
     "a private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
 }
-CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+# Digits alone or in groups split by single spaces, not part of a word, a number or an id
+# (UUIDs and trace ids hold long runs of digits between letters and dashes).
+CARD = re.compile(r"(?<![0-9A-Za-z.:_-])(?:\d ?){12,18}\d(?![0-9A-Za-z.:_-])")
 
 
 def luhn(digits: str) -> bool:
@@ -219,7 +347,7 @@ def check_logs(directory: Path, secrets_file: Path) -> list[str]:
                     problems.append(f"{where}: holds {what}")
             for match in CARD.finditer(line):
                 digits = re.sub(r"\D", "", match.group())
-                if luhn(digits) and len(set(digits)) > 2:
+                if luhn(digits) and len(set(digits)) > 1:
                     problems.append(f"{where}: holds a card number ({digits[:4]}...)")
             try:
                 entry = json.loads(line)
@@ -247,8 +375,10 @@ def main(argv: list[str]) -> int:
             for name, where in sorted(used_names(Path(rules), Path(directory)).items()):
                 print(f"{name}\t{', '.join(sorted(where))}")
             return 0
-        case ["stack", prometheus, rules, directory, services, *job]:
-            problems = check_stack(prometheus, Path(rules), Path(directory), services.split(","), *job)
+        case ["stack", prometheus, rules, directory, services, *rest] if len(rest) <= 2:
+            job = rest[0] if rest else "ecommerce"
+            checks = tuple(rest[1].split(",")) if len(rest) == 2 else STACK_CHECKS
+            problems = check_stack(prometheus, Path(rules), Path(directory), services.split(","), job, checks)
         case ["logs", directory, secrets]:
             problems = check_logs(Path(directory), Path(secrets))
         case _:

@@ -57,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
                 kit::db::migrate(&db, &user::MIGRATOR).await?;
             }
             let state = AppState::new(&config, db.clone()).await?;
+            service.metrics.watch_postgres(db.clone());
             user::housekeeping::spawn(db.clone(), &service.shutdown, HOUSEKEEPING_EVERY);
             let health = service.health().with(PostgresCheck(db));
             service.serve(user::app(state), health).await

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The checks of ci/obs-check, each a function that returns the problems it finds (none: pass).
 
+    obs.py rule-tests RULES TESTS                 every alert unit-tested firing and silent
     obs.py dashboards DIR                         the dashboards against Grafana's schema types
     obs.py names RULES DIR                        metric names the rules and dashboards use
     obs.py stack PROMETHEUS RULES DIR SERVICES [JOB [CHECKS]]
@@ -80,6 +81,22 @@ def used_names(rules: Path, dashboards: Path) -> dict[str, set[str]]:
             for name in metric_names(re.sub(r"label_values\((.*),\s*\w+\)", r"\1", expr)):
                 used.setdefault(name, set()).add(f"dashboard: {file}")
     return used
+
+
+def check_rule_tests(rules: Path, tests: Path) -> list[str]:
+    """Every alert of RULES has a promtool test case where it fires and one where it does not."""
+    firing, silent = set(), set()
+    for test in yaml.safe_load(tests.read_text())["tests"]:
+        for case in test.get("alert_rule_test") or []:
+            (firing if case.get("exp_alerts") else silent).add(case["alertname"])
+    problems = []
+    for rule in rule_file(rules):
+        if "alert" in rule:
+            if rule["alert"] not in firing:
+                problems.append(f"{rule['alert']}: no test where it fires")
+            if rule["alert"] not in silent:
+                problems.append(f"{rule['alert']}: no test where it stays silent")
+    return problems
 
 
 # --- dashboards against the schema ------------------------------------------------------------
@@ -369,6 +386,8 @@ def check_logs(directory: Path, secrets_file: Path) -> list[str]:
 
 def main(argv: list[str]) -> int:
     match argv:
+        case ["rule-tests", rules, tests]:
+            problems = check_rule_tests(Path(rules), Path(tests))
         case ["dashboards", directory]:
             problems = check_dashboards(Path(directory))
         case ["names", rules, directory]:

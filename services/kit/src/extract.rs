@@ -70,6 +70,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "must be a JSON object, not an array",
         ));
     }
+    if let Some(field) = nul_in_json(bytes) {
+        return Err(ApiError::invalid(&field, "invalid", NUL_MESSAGE));
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -102,6 +105,14 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
+        if let Some((name, _)) = form_urlencoded::parse(query.as_bytes())
+            .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+        {
+            return Err(ApiError::BadRequest {
+                detail: format!("The query parameter `{name}` is invalid: {NUL_MESSAGE}"),
+                errors: vec![field_error(&name, "invalid", NUL_MESSAGE)],
+            });
+        }
         let deserializer =
             serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(deserializer)
@@ -150,6 +161,53 @@ where
                 }
                 other => ApiError::Internal(anyhow::anyhow!("path extraction: {other}")),
             })
+    }
+}
+
+/// Text with a NUL character cannot be stored (PostgreSQL's text types refuse it) and no client has
+/// a reason to send one: it is refused at the edge of every service instead of failing a query.
+const NUL_MESSAGE: &str = "must not contain a NUL character";
+
+/// The path of a string (or object key) holding a NUL character, if the document has one. JSON
+/// can only spell NUL as the escape `\u0000`, so documents without that text (nearly every one)
+/// are not parsed a second time.
+fn nul_in_json(bytes: &[u8]) -> Option<String> {
+    let spelled = bytes
+        .windows(6)
+        .any(|w| w[0] == b'\\' && w[1] == b'u' && w[2..].iter().all(|&b| b == b'0'));
+    if !spelled {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    nul_path(&value, "")
+}
+
+fn nul_path(value: &serde_json::Value, path: &str) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::String(text) if text.contains('\0') => Some(if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path.to_owned()
+        }),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item, &join(&i.to_string()))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some(join(&key.replace('\0', "")))
+            } else {
+                nul_path(item, &join(key))
+            }
+        }),
+        _ => None,
     }
 }
 
@@ -242,6 +300,37 @@ mod tests {
         match result {
             Err(ApiError::Validation(errors)) => errors[0].field.clone(),
             other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_nul_character_anywhere_in_a_body_is_refused_naming_its_field() {
+        let result: Result<Checkout, _> =
+            parse_json(br#"{"address_id":"a","card":{"number":"42\u00004","exp_month":1}}"#);
+        assert_eq!(field_of(result), "card.number");
+        let result: Result<Checkout, _> =
+            parse_json(br#"{"address_id":"a\u0000","card":{"number":"4","exp_month":1}}"#);
+        assert_eq!(field_of(result), "address_id");
+        // An escaped backslash followed by the text u0000 is no NUL.
+        let text: Result<Card, _> = parse_json(br#"{"number":"\\u0000","exp_month":1}"#);
+        assert_eq!(text.expect("valid").number, "\\u0000");
+    }
+
+    #[tokio::test]
+    async fn a_nul_character_in_a_query_parameter_is_refused_naming_it() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Search {
+            q: Option<String>,
+            category: Option<String>,
+        }
+        let (mut parts, ()) = axum::http::Request::get("/products?q=ok&category=a%00b")
+            .body(())
+            .expect("request")
+            .into_parts();
+        match Query::<Search>::from_request_parts(&mut parts, &()).await {
+            Err(ApiError::BadRequest { errors, .. }) => assert_eq!(errors[0].field, "category"),
+            other => panic!("expected a 400 naming category, got {other:?}"),
         }
     }
 

@@ -1,9 +1,19 @@
-//! The shopping cart: `GET /api/v1/cart` and `PUT|DELETE /api/v1/cart/items/{product_id}`.
+//! The shopping cart: `GET /api/v1/cart`, `PUT|DELETE /api/v1/cart/items/{product_id}`, and
+//! `POST /api/v1/cart/merge`.
+//!
+//! A signed-in customer's cart is theirs; a visitor's is a guest cart, named by the opaque
+//! token in the [`GUEST_CART_TOKEN_HEADER`] header that the first cart write without one
+//! answers. Signing in does not move it: the client merges it into the account's cart with
+//! `POST /api/v1/cart/merge`, which spends the token.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::money::Money;
+
+/// The request and response header that carries a guest cart's token (HTTP header names are
+/// case-insensitive; written `Guest-Cart-Token` in documents).
+pub const GUEST_CART_TOKEN_HEADER: &str = "guest-cart-token";
 
 /// A user's cart, priced at the current catalog prices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +97,21 @@ impl UnavailableReason {
 pub struct SetQuantity {
     /// The number of units wanted.
     pub quantity: u32,
+}
+
+/// The answer of `POST /api/v1/cart/merge`: what became of the guest cart's products.
+///
+/// Each product the account's cart already held keeps the sum of both quantities, up to the
+/// most a line holds; the others are added while the account's cart has room for more
+/// products. The guest cart and its token are gone either way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MergedCart {
+    /// The guest cart's products now in the account's cart, in the order they were added.
+    pub merged: Vec<Uuid>,
+    /// The guest cart's products left out because the account's cart was full.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<Uuid>,
 }
 
 #[cfg(test)]
@@ -201,6 +226,23 @@ mod tests {
             );
         }
         assert!(serde_json::from_value::<UnavailableReason>(json!("gone")).is_err());
+    }
+
+    #[test]
+    fn merged_cart_lists_left_out_products_only_when_there_are_some() {
+        let merged = MergedCart {
+            merged: vec![Uuid::from_u128(1)],
+            left_out: Vec::new(),
+        };
+        let value = serde_json::to_value(&merged).expect("serialize");
+        assert_eq!(
+            value,
+            json!({"merged": ["00000000-0000-0000-0000-000000000001"]})
+        );
+        assert_eq!(
+            serde_json::from_value::<MergedCart>(value).expect("deserialize"),
+            merged
+        );
     }
 
     #[test]

@@ -156,6 +156,9 @@ The secret files a component mounts (JSON list of {env, secret, key, file}): `en
 {{- if eq $c "order" -}}
 {{- $files = append $files (dict "env" "IDEMPOTENCY_SECRET_FILE" "secret" $app "key" "idempotency-secret" "file" "idempotency-secret") -}}
 {{- end -}}
+{{- if eq $c "create-admin" -}}
+{{- $files = append $files (dict "env" "ADMIN_PASSWORD_FILE" "secret" $app "key" "admin-password" "file" "admin-password") -}}
+{{- end -}}
 {{- if eq $c "user" -}}
 {{- $files = append $files (dict "env" "JWT_SIGNING_KEY_FILE" "secret" $app "key" "jwt-signing-key" "file" "jwt-signing-key") -}}
 {{- $files = append $files (dict "env" "JWT_SIGNING_KEY_ID_FILE" "secret" $app "key" "jwt-signing-key-id" "file" "jwt-signing-key-id") -}}

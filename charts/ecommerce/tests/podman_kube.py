@@ -21,8 +21,6 @@ What podman 4.3 cannot run as rendered, and what replaces it (nothing else is ch
   volume becomes a hostPath folder holding the same keys at the same paths;
 - podman runs no Jobs: a Job's pod template runs as a Pod (restartPolicy Never), which is what the
   Job would start;
-- podman 4.3 cannot read a `secretKeyRef` (it fails to parse its own secret store): the one such
-  variable, the create-admin Job's ADMIN_PASSWORD, gets its value directly, in this local pod only;
 - probes become podman healthchecks that run curl inside the container, which the distroless
   images do not have: they go, and ci/chart-run polls the same readiness paths from outside;
   the scheduling fields (affinity, topology spread) and the preStop sleep go too.
@@ -81,11 +79,6 @@ def for_podman(pod_name: str, spec: dict, work: Path, secrets: dict[str, str]) -
     for c in spec["containers"]:
         for key in ("ports", "startupProbe", "readinessProbe", "livenessProbe", "lifecycle"):
             c.pop(key, None)
-        for e in c.get("env", []):
-            ref = e.get("valueFrom", {}).get("secretKeyRef")
-            if ref:
-                e.pop("valueFrom")
-                e["value"] = secrets[ref["key"]]
     for v in spec.get("volumes", []):
         if "projected" in v:
             folder = work / "secrets" / pod_name

@@ -109,7 +109,7 @@ def test_each_pod_mounts_only_its_own_secret_keys_as_files(render):
         "ecommerce-migrate-product": {"product-database-url"},
         "ecommerce-migrate-order": {"order-database-url"},
         "ecommerce-seed": {"product-database-url", "redis-url"},
-        "ecommerce-create-admin": {"user-database-url"},
+        "ecommerce-create-admin": {"user-database-url", "admin-password"},
         "ecommerce-postgresql-user": {"user-database-password"},
         "ecommerce-redis": {"redis-auth.conf"},
         "ecommerce-rabbitmq": {"rabbitmq-auth.conf"},
@@ -151,11 +151,8 @@ def test_no_secret_value_in_a_configmap_or_a_plain_env_value(case):
     for o, spec in pod_specs(objects):
         for c in spec["containers"]:
             for e in c.get("env", []):
-                if "valueFrom" in e:
-                    # The one exception: `user create-admin` reads its password only from the environment.
-                    assert o["metadata"]["name"] == "ecommerce-create-admin" and e["name"] == "ADMIN_PASSWORD", e
-                else:
-                    assert all(n not in str(e.get("value")) for n in needles), (o["metadata"]["name"], e["name"])
+                assert "valueFrom" not in e, (o["metadata"]["name"], e["name"])
+                assert all(n not in str(e.get("value")) for n in needles), (o["metadata"]["name"], e["name"])
 
 
 def test_a_secret_in_a_service_config_is_refused():

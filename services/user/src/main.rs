@@ -31,8 +31,18 @@ enum Command {
         email: String,
         /// The password for a new account; prefer the environment variable, which stays out of
         /// the process list and shell history.
-        #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
-        password: String,
+        #[arg(
+            long,
+            env = "ADMIN_PASSWORD",
+            hide_env_values = true,
+            required_unless_present = "password_file",
+            conflicts_with = "password_file"
+        )]
+        password: Option<String>,
+        /// A file holding the password (a mounted Secret), which keeps it out of the environment
+        /// too; its trailing newline is ignored.
+        #[arg(long, env = "ADMIN_PASSWORD_FILE")]
+        password_file: Option<std::path::PathBuf>,
         /// The name shown for a new account.
         #[arg(long, env = "ADMIN_DISPLAY_NAME", default_value = "Administrator")]
         display_name: String,
@@ -72,8 +82,17 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::CreateAdmin {
             email,
             password,
+            password_file,
             display_name,
         }) => {
+            let password = match (password, password_file) {
+                (Some(password), _) => password,
+                (None, Some(path)) => std::fs::read_to_string(&path)
+                    .map_err(|e| anyhow::anyhow!("ADMIN_PASSWORD_FILE={}: {e}", path.display()))?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned(),
+                (None, None) => unreachable!("clap requires one of the two"),
+            };
             let service = kit::bootstrap::Service::init("user")?;
             let db = DatabaseConfig::from_env(&service.env)?.pool();
             let passwords = PasswordConfig::from_env(&service.env)?;

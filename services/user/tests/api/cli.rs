@@ -56,6 +56,47 @@ async fn create_admin_creates_the_first_admin_and_is_idempotent() {
 }
 
 #[tokio::test]
+async fn create_admin_reads_the_password_from_a_mounted_file() {
+    let app = TestApp::spawn().await;
+    let dir = std::env::temp_dir().join(format!("create-admin-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("admin-password");
+    // A Secret mounted as a file usually ends with a newline that is not part of the password.
+    std::fs::write(&file, format!("{PASSWORD}\n")).expect("write");
+    let output = user_binary(
+        &["create-admin", "--email", "file@shop.example"],
+        &[
+            ("DATABASE_URL", &app.db.url),
+            ("ADMIN_PASSWORD_FILE", &file.display().to_string()),
+            ("ARGON2_MEMORY_KIB", "1024"),
+            ("ARGON2_ITERATIONS", "1"),
+        ],
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        app.login("file@shop.example", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn create_admin_without_a_password_says_how_to_give_one() {
+    let app = TestApp::spawn().await;
+    let output = user_binary(
+        &["create-admin", "--email", "nopass@shop.example"],
+        &[("DATABASE_URL", &app.db.url)],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--password"), "{stderr}");
+}
+
+#[tokio::test]
 async fn create_admin_promotes_an_existing_account_keeping_its_password() {
     let app = TestApp::spawn().await;
     let customer = app.signed_up("ada@example.com").await;

@@ -54,6 +54,12 @@ pub struct RateLimits {
     pub auth_per_minute: u64,
     /// Burst of login/register attempts per IP (`AUTH_RATE_LIMIT_BURST`, default 5).
     pub auth_burst: u32,
+    /// Sustained guest carts created per minute per IP (`GUEST_CART_RATE_LIMIT_PER_MINUTE`,
+    /// default 10): a visitor needs one, a script filling the cart table needs thousands.
+    pub guest_cart_per_minute: u64,
+    /// Burst of guest carts created per IP (`GUEST_CART_RATE_LIMIT_BURST`, default 20), room
+    /// for a few visitors behind one address arriving together.
+    pub guest_cart_burst: u32,
 }
 
 /// How the gateway treats upstreams.
@@ -150,6 +156,8 @@ impl GatewayConfig {
                 web_burst: positive(env, "WEB_RATE_LIMIT_BURST", 200)?,
                 auth_per_minute: positive(env, "AUTH_RATE_LIMIT_PER_MINUTE", 10)?,
                 auth_burst: positive(env, "AUTH_RATE_LIMIT_BURST", 5)?,
+                guest_cart_per_minute: positive(env, "GUEST_CART_RATE_LIMIT_PER_MINUTE", 10)?,
+                guest_cart_burst: positive(env, "GUEST_CART_RATE_LIMIT_BURST", 20)?,
             },
             resilience: Resilience {
                 timeout: env.millis("UPSTREAM_TIMEOUT_MS", Duration::from_secs(10))?,

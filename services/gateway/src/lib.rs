@@ -132,6 +132,10 @@ impl AppState {
     }
 }
 
+/// The header of a visitor's guest cart token (see `contracts::cart`).
+const GUEST_CART_TOKEN: http::HeaderName =
+    http::HeaderName::from_static(contracts::cart::GUEST_CART_TOKEN_HEADER);
+
 /// Browsers reach the shop over HTTPS only, for a year, subdomains included.
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
@@ -248,7 +252,9 @@ struct Caller {
 ///    verified, and login and register against the address's credentials bucket;
 /// 4. the token's signature is checked, if it was not found in the cache (401 when bad);
 /// 5. the route's access level is enforced (401, 403);
-/// 6. a verified user counts against their own bucket, whose counts the answer shows.
+/// 6. a visitor's cart write without a guest cart token, which creates a guest cart, counts
+///    against the address's guest cart bucket;
+/// 7. a verified user counts against their own bucket, whose counts the answer shows.
 ///
 /// `request` is borrowed mutably though it is only read: a shared borrow held across an await
 /// would make the handler's future not `Send`, since a body is not `Sync`.
@@ -297,6 +303,12 @@ async fn admit(
         (None, None) => None,
     };
     auth::authorize(verified.as_deref(), access)?;
+    if route.is_some_and(|route| route.creates_guest_cart)
+        && verified.is_none()
+        && !request.headers().contains_key(GUEST_CART_TOKEN)
+    {
+        state.limits.check_guest_cart(address()?)?;
+    }
     let allowance = match &verified {
         Some(verified) => state
             .limits
@@ -366,14 +378,17 @@ fn cors(origins: &[String]) -> CorsLayer {
             http::header::CONTENT_TYPE,
             http::header::IF_MATCH,
             http::HeaderName::from_static("idempotency-key"),
+            GUEST_CART_TOKEN,
             // A browser that traces (or tags its requests) joins the gateway's trace and logs.
             http::HeaderName::from_static("traceparent"),
             http::HeaderName::from_static("tracestate"),
             http::HeaderName::from_static("x-request-id"),
         ])
-        // What a script may read: the request id to quote in a bug report, and when to retry.
+        // What a script may read: the request id to quote in a bug report, when to retry, and
+        // the token of the guest cart its first cart write created.
         .expose_headers([
             http::HeaderName::from_static("x-request-id"),
+            GUEST_CART_TOKEN,
             http::header::ETAG,
             http::header::RETRY_AFTER,
             http::HeaderName::from_static("ratelimit-limit"),

@@ -1,4 +1,4 @@
-//! Rate limiting with governor (GCRA), in three buckets:
+//! Rate limiting with governor (GCRA), in four buckets:
 //!
 //! - the API bucket (`RATE_LIMIT_*`), per user when signed in, per client IP otherwise, so users
 //!   behind one NAT do not share a limit and a user does not get more by changing address;
@@ -8,7 +8,12 @@
 //! - the storefront bucket (`WEB_RATE_LIMIT_*`) for everything outside `/api` and the JWKS
 //!   (the web upstream's static files), keyed like the API bucket but generous and separate: a
 //!   cold load of the shop fetches some twenty files, which must not use up the API allowance,
-//!   yet a flood of them is still refused rather than passed on to the web service.
+//!   yet a flood of them is still refused rather than passed on to the web service;
+//! - the guest cart bucket (`GUEST_CART_RATE_LIMIT_*`), per client IP, on the cart writes of
+//!   visitors without a guest cart token, each of which creates a guest cart: a visitor needs
+//!   one, so a few a minute per address is plenty, and a script cannot fill the cart table.
+//!   Writes with a token (made-up tokens are refused, never create anything) and signed-in
+//!   writes do not count against it.
 //!
 //! Login and register count against both the API and the credentials bucket; their answers
 //! show the API bucket's counts, and a refusal by the credentials bucket shows its own.
@@ -111,6 +116,7 @@ pub struct Limits {
     api: Limiter<ClientKey>,
     web: Limiter<ClientKey>,
     credentials: Limiter<IpAddr>,
+    guest_carts: Limiter<IpAddr>,
     rejections: Rejections,
 }
 
@@ -140,6 +146,10 @@ impl Limits {
             credentials: limiter(
                 Duration::from_millis(60_000 / limits.auth_per_minute.max(1)),
                 limits.auth_burst,
+            ),
+            guest_carts: limiter(
+                Duration::from_millis(60_000 / limits.guest_cart_per_minute.max(1)),
+                limits.guest_cart_burst,
             ),
             rejections: Rejections::default(),
         }
@@ -171,11 +181,19 @@ impl Limits {
             .inspect_err(|_| self.rejections.record("credentials", "ip"))
     }
 
+    /// Counts a guest cart about to be created for a visitor at `ip`.
+    pub fn check_guest_cart(&self, ip: ClientIp) -> Result<(), Refusal> {
+        check(&self.guest_carts, &ip.key())
+            .map(|_| ())
+            .inspect_err(|_| self.rejections.record("guest_cart", "ip"))
+    }
+
     /// Drops the state of clients idle long enough to be back at a full bucket.
     pub fn retain_recent(&self) {
         self.api.retain_recent();
         self.web.retain_recent();
         self.credentials.retain_recent();
+        self.guest_carts.retain_recent();
     }
 }
 
@@ -280,6 +298,8 @@ mod tests {
             web_burst: burst,
             auth_per_minute: 1,
             auth_burst,
+            guest_cart_per_minute: 1,
+            guest_cart_burst: auth_burst,
         })
     }
 
@@ -392,5 +412,23 @@ mod tests {
             .expect("allowed");
         assert!(limits.check_credentials(ip("2001:db8:1:2::abcd")).is_err());
         assert!(limits.check_credentials(ip("2001:db8:1:3::1")).is_ok());
+    }
+
+    #[test]
+    fn guest_carts_have_a_bucket_per_address_of_their_own() {
+        let limits = limits(10, 2);
+        for _ in 0..2 {
+            limits.check_guest_cart(ADDRESS).expect("allowed");
+        }
+        let refused = limits
+            .check_guest_cart(ADDRESS)
+            .expect_err("refused")
+            .into_response();
+        assert_eq!(refused.status(), 429);
+        assert_eq!(header(&refused, LIMIT), "2");
+        // Another address, and the address's other buckets, are untouched.
+        assert!(limits.check_guest_cart(ip("10.0.0.8")).is_ok());
+        assert!(limits.check_credentials(ADDRESS).is_ok());
+        assert!(limits.check(Bucket::Api, ClientKey::Ip(ADDRESS.0)).is_ok());
     }
 }

@@ -68,6 +68,9 @@ pub struct Route {
     pub credential: bool,
     /// Whether it gets the long checkout timeout.
     pub slow: bool,
+    /// Whether a visitor sending it without a guest cart token creates a guest cart (a cart
+    /// write), which counts against the address's guest cart bucket.
+    pub creates_guest_cart: bool,
 }
 
 impl Route {
@@ -77,6 +80,7 @@ impl Route {
             access,
             credential: false,
             slow: false,
+            creates_guest_cart: false,
         }
     }
 
@@ -122,8 +126,14 @@ pub fn resolve(method: &Method, path: &str, has_web: bool) -> Option<Route> {
             slow: true,
             ..Route::new(Order, Signed)
         }
-    } else if under(path, "/api/v1/cart") || under(path, "/api/v1/orders") {
+    } else if path == "/api/v1/cart/merge" || under(path, "/api/v1/orders") {
         Route::new(Order, Signed)
+    } else if under(path, "/api/v1/cart") {
+        // Visitors have guest carts: the order service tells them from signed-in customers.
+        Route {
+            creates_guest_cart: *method == Method::PUT && under(path, "/api/v1/cart/items"),
+            ..Route::new(Order, Public)
+        }
     } else if has_web
         && matches!(*method, Method::GET | Method::HEAD)
         && !under(path, "/api")
@@ -200,12 +210,27 @@ mod tests {
     fn access_levels() {
         let access = |path: &str| resolve(&Method::GET, path, false).map(|r| r.access);
         assert_eq!(access("/api/v1/products"), Some(Access::Public));
-        assert_eq!(access("/api/v1/cart"), Some(Access::User));
+        assert_eq!(access("/api/v1/cart"), Some(Access::Public));
+        assert_eq!(access("/api/v1/cart/items/1"), Some(Access::Public));
+        assert_eq!(access("/api/v1/cart/merge"), Some(Access::User));
+        assert_eq!(access("/api/v1/orders"), Some(Access::User));
         assert_eq!(access("/api/v1/admin/orders"), Some(Access::Admin));
         assert!(resolve(&Method::POST, "/api/v1/auth/login", false).is_some_and(|r| r.credential));
         assert!(
             resolve(&Method::POST, "/api/v1/auth/refresh", false).is_some_and(|r| !r.credential)
         );
         assert!(resolve(&Method::POST, "/api/v1/checkout", false).is_some_and(|r| r.slow));
+    }
+
+    #[test]
+    fn only_cart_writes_create_guest_carts() {
+        let creates = |method: Method, path: &str| {
+            resolve(&method, path, true).is_some_and(|r| r.creates_guest_cart)
+        };
+        assert!(creates(Method::PUT, "/api/v1/cart/items/1"));
+        assert!(!creates(Method::GET, "/api/v1/cart"));
+        assert!(!creates(Method::DELETE, "/api/v1/cart/items/1"));
+        assert!(!creates(Method::POST, "/api/v1/cart/merge"));
+        assert!(!creates(Method::PUT, "/api/v1/admin/products/1/stock"));
     }
 }

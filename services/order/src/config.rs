@@ -3,7 +3,7 @@
 //! Common variables are read by the kit: `BIND_ADDR` and the other server settings,
 //! `DATABASE_URL` (+ `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECS`), `AMQP_URL`
 //! and `AMQP_EXCHANGE`. The service's own variables (the intervals and deadlines among them,
-//! `PRODUCT_TIMEOUT_MS`, the two TTLs, `ORDER_SWEEP_SECS` and `OUTBOX_POLL_MS`, must not be 0):
+//! `PRODUCT_TIMEOUT_MS`, the TTLs, `ORDER_SWEEP_SECS` and `OUTBOX_POLL_MS`, must not be 0):
 //!
 //! - `PRODUCT_URL` (required): the product service's base URL, such as `http://product:8080`;
 //!   its `/internal/*` API prices carts and reserves stock.
@@ -39,8 +39,10 @@
 //!   stock. Also how long an unfinished `Idempotency-Key` may block retries.
 //! - `PAYMENT_TIMEOUT_MS` (default 10000): the longest a call to the payment provider may
 //!   take (an authorisation or a refund); a provider slower than that counts as down.
+//! - `GUEST_CART_IDLE_TTL_SECS` (default 604800, a week): a guest cart not read or written for
+//!   this long is expired: its token is refused at once, and the sweeper deletes it.
 //! - `ORDER_SWEEP_SECS` (default 60): how often the sweeper runs (pending orders, expired
-//!   idempotency keys, old published outbox rows).
+//!   idempotency keys and guest carts, old published outbox rows).
 //! - `IDEMPOTENCY_WAIT_MS` (default 15000): how long a checkout that repeats the key of one
 //!   still in progress waits for its response before answering 409.
 //! - `OUTBOX_POLL_MS` (default 200): how often the relay looks for unpublished events when
@@ -78,6 +80,8 @@ pub struct Config {
     pub pricing: Pricing,
     /// Checkout behaviour.
     pub checkout: CheckoutSettings,
+    /// Cart behaviour.
+    pub carts: CartSettings,
     /// The key of checkout request fingerprints.
     pub fingerprint_key: FingerprintKey,
     /// The background work: sweeper and outbox relay.
@@ -144,6 +148,13 @@ pub struct CheckoutSettings {
     pub payment_timeout: Duration,
     /// How long a repeated request waits for the first one's response.
     pub idempotency_wait: Duration,
+}
+
+/// Settings of the carts.
+#[derive(Debug, Clone, Copy)]
+pub struct CartSettings {
+    /// How long a guest cart may go unused before it expires.
+    pub guest_idle_ttl: Duration,
 }
 
 /// Settings of the background tasks.
@@ -319,6 +330,9 @@ impl Config {
                 )?,
             },
             checkout: CheckoutSettings::from_env(env)?,
+            carts: CartSettings {
+                guest_idle_ttl: positive_seconds(env, "GUEST_CART_IDLE_TTL_SECS", 7 * 24 * 3600)?,
+            },
             fingerprint_key: fingerprint_key(env)?,
             background: BackgroundSettings {
                 sweep_interval: positive_seconds(env, "ORDER_SWEEP_SECS", 60)?,
@@ -402,6 +416,10 @@ mod tests {
         assert_eq!(config.pricing.free_shipping_threshold, 5000);
         assert_eq!(config.checkout.reservation_ttl, Duration::from_secs(900));
         assert_eq!(config.background.outbox_poll, Duration::from_millis(200));
+        assert_eq!(
+            config.carts.guest_idle_ttl,
+            Duration::from_secs(7 * 24 * 3600)
+        );
         let PaymentProviderConfig::Test(test) = config.payment;
         assert_eq!(test.failure_rate.get(), 0.0);
         assert!(!config.migrate_on_start);
@@ -485,6 +503,7 @@ mod tests {
             "RESERVATION_TTL_SECS",
             "PRODUCT_TIMEOUT_MS",
             "PAYMENT_TIMEOUT_MS",
+            "GUEST_CART_IDLE_TTL_SECS",
         ] {
             let error = with(&[(name, "0")]).expect_err("zero");
             assert!(

@@ -1,7 +1,8 @@
 //! The order service: carts, idempotent checkout, payments, the order lifecycle, and the order
 //! events, published through a transactional outbox.
 //!
-//! - [`cart`]: the per-user cart, priced by the product service;
+//! - [`cart`]: the per-user cart, priced by the product service, and visitors' guest carts
+//!   ([`guest`]), merged into the account's cart on sign-in;
 //! - [`checkout`]: `POST /api/v1/checkout`, exactly once per `Idempotency-Key` ([`idempotency`]);
 //! - [`catalog_client`]: the product service's internal API (prices, reservations);
 //! - [`payments`]: the payment provider adapter and the built-in test provider;
@@ -17,6 +18,7 @@ pub mod cart;
 pub mod catalog_client;
 pub mod checkout;
 pub mod config;
+pub mod guest;
 pub mod idempotency;
 pub mod metrics;
 mod openapi;
@@ -34,7 +36,9 @@ use kit::shutdown::Shutdown;
 use sqlx::PgPool;
 
 use crate::catalog_client::CatalogClient;
-use crate::config::{BackgroundSettings, CheckoutSettings, Config, PaymentProviderConfig};
+use crate::config::{
+    BackgroundSettings, CartSettings, CheckoutSettings, Config, PaymentProviderConfig,
+};
 use crate::idempotency::FingerprintKey;
 use crate::metrics::OrderMetrics;
 use crate::outbox::{OutboxSignal, Relay};
@@ -57,6 +61,8 @@ pub struct AppState {
     pub pricing: Pricing,
     /// Checkout settings.
     pub checkout: CheckoutSettings,
+    /// Cart settings.
+    pub carts: CartSettings,
     /// The key of checkout request fingerprints.
     pub fingerprint_key: FingerprintKey,
     /// Wakes the outbox relay after a commit.
@@ -80,6 +86,7 @@ impl AppState {
             payments,
             pricing: config.pricing,
             checkout: config.checkout,
+            carts: config.carts,
             fingerprint_key: config.fingerprint_key.clone(),
             outbox: OutboxSignal::default(),
             metrics,
@@ -98,8 +105,8 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Starts the background work, which stops on shutdown: the outbox relay, the sampler of its
-/// backlog, and the sweeper (abandoned pending orders, expired idempotency keys, old published
-/// events).
+/// backlog, and the sweeper (abandoned pending orders, expired idempotency keys, idle guest
+/// carts, old published events).
 pub fn spawn_background(
     state: &AppState,
     broker: Broker,
@@ -140,6 +147,11 @@ pub async fn sweep(state: &AppState, outbox_retention: Duration) {
     }
     if let Err(error) = idempotency::purge(&state.pool, pending_ttl).await {
         tracing::warn!(%error, "purging idempotency keys failed");
+    }
+    match guest::purge_idle(&state.pool, state.carts.guest_idle_ttl).await {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "deleted idle guest carts"),
+        Err(error) => tracing::warn!(%error, "deleting idle guest carts failed"),
     }
     if let Err(error) = outbox::purge_published(&state.pool, outbox_retention).await {
         tracing::warn!(%error, "purging published events failed");

@@ -8,7 +8,8 @@ use std::sync::LazyLock;
 
 use axum::Router;
 use kit::openapi::BearerToken;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 use crate::{AppState, cart, checkout, orders};
 
@@ -22,6 +23,7 @@ use crate::{AppState, cart, checkout, orders};
         cart::show,
         cart::set_quantity,
         cart::remove,
+        cart::merge,
         checkout::checkout,
         orders::list_own,
         orders::get_own,
@@ -29,15 +31,40 @@ use crate::{AppState, cart, checkout, orders};
         orders::list_all,
         orders::change_status,
     ),
-    modifiers(&BearerToken),
+    modifiers(&BearerToken, &GuestCartToken),
     tags(
-        (name = "cart", description = "One's own cart, at the catalog's current prices"),
+        (name = "cart", description = "One's own cart, at the catalog's current prices. \
+            Visitors have one too, before they sign in: the first `PUT /api/v1/cart/items/{product_id}` \
+            sent without credentials creates a guest cart and answers `201` with its token in the \
+            `Guest-Cart-Token` header; every later cart request sends that header instead of an \
+            access token. Checkout needs an account: after signing in or registering, \
+            `POST /api/v1/cart/merge` with both the access token and the guest cart's token moves \
+            the guest cart into the account's cart, once, and the token stops working. A guest cart \
+            left unused for a week (`GUEST_CART_IDLE_TTL_SECS`) expires."),
         (name = "checkout", description = "Turning the cart into a paid order, once per Idempotency-Key"),
         (name = "orders", description = "One's own orders"),
         (name = "orders admin", description = "Every order and its lifecycle (admins only)"),
     )
 )]
 struct ApiDoc;
+
+/// Declares the `guest_cart` security scheme: the token a visitor's first cart write answers.
+struct GuestCartToken;
+
+impl Modify for GuestCartToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "guest_cart",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Guest-Cart-Token",
+                "A guest cart's token, as the first cart write of a visitor answered it in the \
+                 Guest-Cart-Token header. Opaque; it names the cart until the cart is left \
+                 unused too long or is merged into an account's cart.",
+            ))),
+        );
+    }
+}
 
 /// Built once: the document only changes with the code.
 static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);

@@ -1,5 +1,6 @@
 //! End-to-end: the public API through the gateway only, against the real services and stores.
 
+mod guest_cart;
 mod shop;
 
 use std::time::{Duration, Instant};

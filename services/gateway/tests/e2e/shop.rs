@@ -28,6 +28,8 @@ pub(crate) struct Limits {
     pub(crate) burst: u32,
     pub(crate) auth_per_minute: u64,
     pub(crate) auth_burst: u32,
+    pub(crate) guest_cart_per_minute: u64,
+    pub(crate) guest_cart_burst: u32,
 }
 
 impl Default for Limits {
@@ -37,6 +39,8 @@ impl Default for Limits {
             burst: 10_000,
             auth_per_minute: 6000,
             auth_burst: 1000,
+            guest_cart_per_minute: 6000,
+            guest_cart_burst: 1000,
         }
     }
 }
@@ -164,6 +168,8 @@ impl Shop {
         let burst = limits.burst.to_string();
         let auth_per_minute = limits.auth_per_minute.to_string();
         let auth_burst = limits.auth_burst.to_string();
+        let guest_cart_per_minute = limits.guest_cart_per_minute.to_string();
+        let guest_cart_burst = limits.guest_cart_burst.to_string();
         let gateway_env = Env::from_pairs([
             ("USER_URL", user_url.as_str()),
             ("PRODUCT_URL", product_url.as_str()),
@@ -172,6 +178,11 @@ impl Shop {
             ("RATE_LIMIT_BURST", burst.as_str()),
             ("AUTH_RATE_LIMIT_PER_MINUTE", auth_per_minute.as_str()),
             ("AUTH_RATE_LIMIT_BURST", auth_burst.as_str()),
+            (
+                "GUEST_CART_RATE_LIMIT_PER_MINUTE",
+                guest_cart_per_minute.as_str(),
+            ),
+            ("GUEST_CART_RATE_LIMIT_BURST", guest_cart_burst.as_str()),
             ("BREAKER_FAILURES", "2"),
             ("BREAKER_COOLDOWN_MS", "300"),
             ("UPSTREAM_TIMEOUT_MS", "5000"),

@@ -342,7 +342,7 @@ async fn cors_lets_browsers_send_trace_headers_and_read_ids_and_limits() {
         .header("access-control-request-method", "GET")
         .header(
             "access-control-request-headers",
-            "traceparent, tracestate, x-request-id",
+            "traceparent, tracestate, x-request-id, guest-cart-token",
         )
         .send()
         .await
@@ -353,7 +353,12 @@ async fn cors_lets_browsers_send_trace_headers_and_read_ids_and_limits() {
         .to_str()
         .expect("ascii")
         .to_ascii_lowercase();
-    for header in ["traceparent", "tracestate", "x-request-id"] {
+    for header in [
+        "traceparent",
+        "tracestate",
+        "x-request-id",
+        "guest-cart-token",
+    ] {
         assert!(allowed.contains(header), "{header} not in {allowed}");
     }
     assert_eq!(
@@ -379,6 +384,7 @@ async fn cors_lets_browsers_send_trace_headers_and_read_ids_and_limits() {
         "ratelimit-limit",
         "ratelimit-remaining",
         "ratelimit-reset",
+        "guest-cart-token",
     ] {
         assert!(exposed.contains(header), "{header} not in {exposed}");
     }

@@ -4,6 +4,7 @@ mod card_data;
 mod cart;
 mod checkout;
 mod faults;
+mod guest_cart;
 mod lifecycle;
 mod openapi;
 mod outbox;

@@ -17,6 +17,7 @@ async fn the_public_api_is_described() {
         ("/api/v1/cart", "get"),
         ("/api/v1/cart/items/{product_id}", "put"),
         ("/api/v1/cart/items/{product_id}", "delete"),
+        ("/api/v1/cart/merge", "post"),
         ("/api/v1/checkout", "post"),
         ("/api/v1/orders", "get"),
         ("/api/v1/orders/{id}", "get"),
@@ -64,6 +65,7 @@ async fn the_public_api_is_described() {
         "UnavailableLine",
         "UnavailableReason",
         "SetQuantity",
+        "MergedCart",
         "CheckoutRequest",
         "Order",
         "StatusChange",
@@ -73,4 +75,40 @@ async fn the_public_api_is_described() {
         assert!(schemas.contains_key(schema), "{schema}");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+
+    // The guest flow: a visitor's first cart write answers a token, later cart requests send
+    // it instead of an access token, and a merge needs both.
+    let guest = &doc["components"]["securitySchemes"]["guest_cart"];
+    assert_eq!(guest["type"], "apiKey", "{guest}");
+    assert_eq!(guest["in"], "header");
+    assert_eq!(guest["name"], "Guest-Cart-Token");
+    let put = &paths["/api/v1/cart/items/{product_id}"]["put"];
+    assert!(
+        put["responses"]["201"]["headers"]["Guest-Cart-Token"].is_object(),
+        "{put}"
+    );
+    assert_eq!(
+        put["security"],
+        serde_json::json!([{}, {"bearer": []}, {"guest_cart": []}]),
+        "a first write needs no credentials"
+    );
+    assert_eq!(
+        paths["/api/v1/cart"]["get"]["security"],
+        serde_json::json!([{"bearer": []}, {"guest_cart": []}])
+    );
+    assert_eq!(
+        paths["/api/v1/cart/merge"]["post"]["security"],
+        serde_json::json!([{"bearer": [], "guest_cart": []}])
+    );
+    let cart_tag = doc["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .find(|tag| tag["name"] == "cart")
+        .expect("the cart tag");
+    let flow = cart_tag["description"].as_str().expect("a description");
+    assert!(
+        flow.contains("Guest-Cart-Token") && flow.contains("/api/v1/cart/merge"),
+        "{flow}"
+    );
 }

@@ -30,7 +30,7 @@
             value = f system;
           }) systems
         );
-      inherit (import ./nix/services.nix) services;
+      inherit (import ./nix/services.nix) services tools;
       perService =
         prefix: f:
         builtins.listToAttrs (
@@ -62,6 +62,7 @@
         in
         perService "" (service: b.packages.${service})
         // perService "image-" (service: b.images.${service})
+        // builtins.mapAttrs (tool: _: b.packages.${tool}) tools
         // {
           inherit (b) frontend;
           images = b.allImages;

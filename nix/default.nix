@@ -11,11 +11,16 @@ let
     inherit system;
     overlays = [ rust-overlay.overlays.default ];
   };
-  inherit (import ./services.nix) services;
+  inherit (import ./services.nix) services tools;
   meta = import ./meta.nix { inherit self; };
 
   rust = import ./rust.nix {
-    inherit pkgs crane services;
+    inherit
+      pkgs
+      crane
+      services
+      tools
+      ;
     inherit (meta) version;
     target = (import ./systems.nix).${system};
   };

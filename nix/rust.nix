@@ -6,6 +6,7 @@
   crane,
   target,
   services,
+  tools,
   version,
 }:
 let
@@ -69,6 +70,19 @@ let
     }
   );
 
+  # The tools in a cargo build of their own: built with the services, their dependencies'
+  # features would be the services' too (goose turns on reqwest's TLS), and the services'
+  # binaries would no longer be the ones ci/lib.sh's release build and the images ship.
+  toolBuild = craneLib.buildPackage (
+    commonArgs
+    // {
+      inherit cargoArtifacts;
+      pname = "ecommerce-tools";
+      cargoExtraArgs = "--locked " + lib.concatMapStringsSep " " (t: "-p ${t}") (builtins.attrNames tools);
+      doCheck = false;
+    }
+  );
+
   # packages.<service>: just that binary. allowedReferences = [ ] makes the build fail if the
   # binary still points into the Nix store: the images carry nothing but the binary.
   binary =
@@ -89,7 +103,17 @@ in
     cargoArtifacts
     cargoSources
     ;
-  packages = lib.genAttrs services binary;
+  packages =
+    lib.genAttrs services binary
+    // builtins.mapAttrs (
+      tool: bins:
+      pkgs.runCommand "${tool}-${version}"
+        {
+          allowedReferences = [ ];
+          meta.mainProgram = tool;
+        }
+        (lib.concatMapStrings (bin: "install -Dm555 ${toolBuild}/bin/${bin} $out/bin/${bin}\n") bins)
+    ) tools;
   checks = {
     clippy = craneLib.cargoClippy (
       commonArgs

@@ -10,4 +10,12 @@ in
   # The one other binary crate: the browser app. Trunk builds it for wasm32 into
   # packages.frontend, which ships inside the web image rather than as an image of its own.
   frontend = "frontend";
+  # Binary crates that are tools, not services: packages.<tool> holds each of its binaries (the
+  # load generator `loadgen` and the bare server `bare-http` it measures the local limit with).
+  tools = {
+    loadgen = [
+      "loadgen"
+      "bare-http"
+    ];
+  };
 }

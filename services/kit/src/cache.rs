@@ -2,10 +2,20 @@
 //!
 //! Every key a service writes goes through [`RedisConfig::key`], which prepends the configured
 //! prefix, so services (and parallel tests) can share one Redis without colliding.
+//!
+//! The pool hands out multiplexed connections and takes them back without a check: deadpool-redis's
+//! own manager sends `UNWATCH` and `PING` before every checkout, which made each cached read three
+//! round trips instead of one. Nothing here uses `WATCH`, so there is no transaction state to
+//! clear, and a connection that broke shows it by failing its next command: the caller then
+//! drops it ([`deadpool::managed::Object::take`]) instead of returning it, and the pool opens a
+//! new one on the next checkout.
 
 use std::time::Duration;
 
-use deadpool_redis::{Pool, Runtime};
+use deadpool::managed::{self, Metrics, RecycleResult};
+use deadpool_redis::Runtime;
+use deadpool_redis::redis::RedisError;
+use deadpool_redis::redis::aio::MultiplexedConnection;
 use futures::future::BoxFuture;
 
 use crate::config::{ConfigError, Env};
@@ -40,22 +50,51 @@ impl RedisConfig {
 
     /// A pool that connects on first use.
     pub fn pool(&self) -> Result<Pool, ConfigError> {
-        let mut config = deadpool_redis::Config::from_url(self.url.clone());
-        let mut pool_config = deadpool_redis::PoolConfig::default();
-        pool_config.timeouts.wait = Some(self.timeout);
-        pool_config.timeouts.create = Some(self.timeout);
-        pool_config.timeouts.recycle = Some(self.timeout);
-        config.pool = Some(pool_config);
-        config
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| ConfigError::Invalid {
-                name: "REDIS_URL".into(),
-                value: self.url.clone(),
-                expected: "a redis:// URL".into(),
-                reason: e.to_string(),
-            })
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: "REDIS_URL".into(),
+            value: self.url.clone(),
+            expected: "a redis:// URL".into(),
+            reason,
+        };
+        let manager =
+            deadpool_redis::Manager::new(self.url.clone()).map_err(|e| invalid(e.to_string()))?;
+        Pool::builder(Manager(manager))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(self.timeout))
+            .create_timeout(Some(self.timeout))
+            .recycle_timeout(Some(self.timeout))
+            .build()
+            .map_err(|e| invalid(e.to_string()))
     }
 }
+
+/// Opens multiplexed connections (through deadpool-redis's manager) and recycles them without
+/// a round trip (see the module's docs).
+#[derive(Debug)]
+pub struct Manager(deadpool_redis::Manager);
+
+impl managed::Manager for Manager {
+    type Type = MultiplexedConnection;
+    type Error = RedisError;
+
+    async fn create(&self) -> Result<MultiplexedConnection, RedisError> {
+        self.0.create().await
+    }
+
+    async fn recycle(
+        &self,
+        _: &mut MultiplexedConnection,
+        _: &Metrics,
+    ) -> RecycleResult<RedisError> {
+        Ok(())
+    }
+}
+
+/// The Redis connection pool.
+pub type Pool = managed::Pool<Manager>;
+
+/// A connection checked out of the [`Pool`]; use it as `&mut *connection`.
+pub type Connection = managed::Object<Manager>;
 
 /// Readiness: Redis answers `PING`.
 #[derive(Clone)]
@@ -102,11 +141,17 @@ impl Check for RedisCheck {
     fn check(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             let mut connection = self.pool.get().await.map_err(|e| e.to_string())?;
-            deadpool_redis::redis::cmd("PING")
-                .query_async::<String>(&mut connection)
+            match deadpool_redis::redis::cmd("PING")
+                .query_async::<String>(&mut *connection)
                 .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            {
+                Ok(_) => Ok(()),
+                Err(error) => {
+                    // Broken: never hand it out again.
+                    drop(Connection::take(connection));
+                    Err(error.to_string())
+                }
+            }
         })
     }
 }

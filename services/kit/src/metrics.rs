@@ -144,7 +144,7 @@ impl Metrics {
     /// Reports the Redis pool's connections at every scrape: `redis_pool_connections` by
     /// `state`, `redis_pool_max_connections` and `redis_pool_waiting_requests` (callers
     /// queued for a connection).
-    pub fn watch_redis(&self, pool: deadpool_redis::Pool) {
+    pub fn watch_redis(&self, pool: crate::cache::Pool) {
         self.register_collector(RedisPool(pool));
     }
 
@@ -214,7 +214,7 @@ impl Collector for PostgresPool {
     }
 }
 
-struct RedisPool(deadpool_redis::Pool);
+struct RedisPool(crate::cache::Pool);
 
 impl std::fmt::Debug for RedisPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -417,9 +417,13 @@ mod tests {
             .max_connections(7)
             .connect_lazy("postgres://nobody@127.0.0.1:1/none")
             .expect("lazy pool");
-        let redis = deadpool_redis::Config::from_url("redis://127.0.0.1:1")
-            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-            .expect("redis pool");
+        let redis = crate::cache::RedisConfig {
+            url: "redis://127.0.0.1:1".to_owned(),
+            prefix: "test:".to_owned(),
+            timeout: std::time::Duration::from_millis(250),
+        }
+        .pool()
+        .expect("redis pool");
         let metrics = Metrics::new();
         metrics.watch_postgres(pool);
         metrics.watch_redis(redis);

@@ -217,12 +217,12 @@ async fn redis_prefix_isolates_keys() {
         .arg("hi")
         .arg("EX")
         .arg(60)
-        .query_async(&mut connection)
+        .query_async(&mut *connection)
         .await
         .expect("set");
     let seen: Option<String> = deadpool_redis::redis::cmd("GET")
         .arg(&key_b)
-        .query_async(&mut connection)
+        .query_async(&mut *connection)
         .await
         .expect("get");
     assert_eq!(seen, None);

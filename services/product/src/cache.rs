@@ -14,9 +14,8 @@
 
 use std::time::Duration;
 
-use deadpool_redis::Pool;
 use deadpool_redis::redis;
-use kit::cache::RedisConfig;
+use kit::cache::{Connection, Pool, RedisConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -167,25 +166,31 @@ impl Cache {
 }
 
 impl Inner {
-    /// Runs one command within the Redis timeout; `None` (logged) when Redis failed.
+    /// Runs one command within the Redis timeout; `None` (logged) when Redis failed. A
+    /// connection whose command failed or timed out is dropped, not returned to the pool: the
+    /// pool checks nothing when it hands one out (see `kit::cache`).
     async fn run<T: redis::FromRedisValue>(&self, name: &str, command: redis::Cmd) -> Option<T> {
-        let attempt = async {
-            let mut connection = self.pool.get().await.map_err(|e| e.to_string())?;
-            command
-                .query_async::<T>(&mut connection)
-                .await
-                .map_err(|e| e.to_string())
+        let deadline = tokio::time::Instant::now() + self.config.timeout;
+        let error = match tokio::time::timeout_at(deadline, self.pool.get()).await {
+            Err(_) => "timed out waiting for a connection".to_owned(),
+            Ok(Err(error)) => error.to_string(),
+            Ok(Ok(mut connection)) => {
+                match tokio::time::timeout_at(deadline, command.query_async::<T>(&mut *connection))
+                    .await
+                {
+                    Ok(Ok(value)) => return Some(value),
+                    Ok(Err(error)) => {
+                        drop(Connection::take(connection));
+                        error.to_string()
+                    }
+                    Err(_) => {
+                        drop(Connection::take(connection));
+                        "timed out".to_owned()
+                    }
+                }
+            }
         };
-        match tokio::time::timeout(self.config.timeout, attempt).await {
-            Ok(Ok(value)) => Some(value),
-            Ok(Err(error)) => {
-                tracing::warn!(command = name, %error, "redis failed; falling back to postgres");
-                None
-            }
-            Err(_) => {
-                tracing::warn!(command = name, "redis timed out; falling back to postgres");
-                None
-            }
-        }
+        tracing::warn!(command = name, %error, "redis failed; falling back to postgres");
+        None
     }
 }

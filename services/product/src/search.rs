@@ -4,9 +4,10 @@
 //! A text query is matched against the weighted search document (`products.search`: name above
 //! description above SKU and attributes) with `websearch_to_tsquery`, ranked by `ts_rank`, and
 //! a product whose name is exactly the query comes first. When that finds nothing, each word of
-//! the query is replaced by the most similar word of any product name (pg_trgm similarity over
-//! the `search_words` lexicon) and the corrected query is searched instead, so "keybaord" still
-//! finds keyboards. The text the first page searched for is carried in the cursor, so every
+//! the query is replaced by the word of a product name it was most likely meant as (within the
+//! typo budget of shop search engines, among the nearest words of the `search_words` lexicon by
+//! pg_trgm) and the corrected query is searched instead, so "keybaord" still finds keyboards and
+//! "seleve" sleeves. The text the first page searched for is carried in the cursor, so every
 //! page of a list searches for the same. Pages are keyset pages: the cursor names the last
 //! row's sort key and id.
 
@@ -32,6 +33,21 @@ const MAX_QUERY_CHARS: usize = 200;
 /// enough for a typo or two ("keybaord" scores 0.38 against "keyboard", "keyb" 0.4), high
 /// enough to leave unrelated words alone.
 const SIMILARITY_THRESHOLD: f32 = 0.3;
+
+/// A query word (the `n`th) and one of the known words nearest to it by trigrams, if any.
+#[derive(sqlx::FromRow)]
+struct Candidate {
+    n: i64,
+    term: String,
+    word: Option<String>,
+    similarity: Option<f32>,
+}
+
+/// A known word near a query word, and its trigram similarity.
+type Near = (String, f32);
+
+/// How many of the words nearest by trigrams a query word is compared with, edit by edit.
+const CANDIDATES: i64 = 32;
 
 /// A validated search.
 #[derive(Debug)]
@@ -197,31 +213,90 @@ pub(crate) async fn list_products(
     page(&state, &search, &scope, text, hits).map(Json)
 }
 
-/// The query with each word replaced by the most similar word of a product name, or `None`
+/// The query with each word replaced by the known word it was most likely meant as, or `None`
 /// when no word changes (searching again would find nothing again).
+///
+/// The typo budget is the shop search engines' (Meilisearch, Typesense): a word of 5 to 8
+/// letters may be one edit away, a word of 9 or more two, where an edit is a letter added,
+/// dropped, changed, or two neighbours swapped (optimal string alignment distance). Trigram
+/// similarity alone misses short words with a swap ("seleve" shares 3 of 11 trigrams with
+/// "sleeve"), so it only nominates the candidates: the words nearest by trigrams, from the
+/// GiST index, of which the fewest edits wins. A word without a candidate in budget (shorter
+/// words, truncations like "keyb") takes the most similar word above the similarity threshold,
+/// as before.
 async fn correct(db: &mut PgConnection, query: &str) -> ApiResult<Option<String>> {
-    let words: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT t.term, best.word \
+    let rows: Vec<Candidate> = sqlx::query_as(
+        "SELECT t.n, t.term, near.word, similarity(near.word, t.term) AS similarity \
          FROM regexp_split_to_table(lower($1), '[^[:alnum:]]+') WITH ORDINALITY AS t(term, n) \
          LEFT JOIN LATERAL ( \
-           SELECT w.word FROM search_words w ORDER BY w.word <-> t.term LIMIT 1 \
-         ) best ON length(t.term) >= 3 AND similarity(best.word, t.term) >= $2 \
-         WHERE t.term <> '' ORDER BY t.n",
+           SELECT w.word FROM search_words w ORDER BY w.word <-> t.term LIMIT $2 \
+         ) near ON length(t.term) >= 3 \
+         WHERE t.term <> '' ORDER BY t.n, near.word <-> t.term",
     )
     .bind(query)
-    .bind(SIMILARITY_THRESHOLD)
+    .bind(CANDIDATES)
     .fetch_all(db)
     .await?;
-    let changed = words
+    // One row per candidate, in the query's word order, nearest first: grouped back by word.
+    let mut words: Vec<(i64, String, Vec<Near>)> = Vec::new();
+    for Candidate {
+        n,
+        term,
+        word,
+        similarity,
+    } in rows
+    {
+        if words.last().is_none_or(|(last, ..)| *last != n) {
+            words.push((n, term, Vec::new()));
+        }
+        if let (Some((.., candidates)), Some(word), Some(similarity)) =
+            (words.last_mut(), word, similarity)
+        {
+            candidates.push((word, similarity));
+        }
+    }
+    let mut changed = false;
+    let corrected: Vec<String> = words
+        .into_iter()
+        .map(
+            |(_, term, candidates)| match best_word(&term, &candidates) {
+                Some(best) if best != term => {
+                    changed = true;
+                    best
+                }
+                _ => term,
+            },
+        )
+        .collect();
+    Ok(changed.then(|| corrected.join(" ")))
+}
+
+/// Edits a query word of `letters` letters may be away from the word it was meant as.
+fn typo_budget(letters: usize) -> usize {
+    match letters {
+        0..=4 => 0,
+        5..=8 => 1,
+        _ => 2,
+    }
+}
+
+/// The word `term` was meant as among `candidates` (nearest by trigrams first): the fewest
+/// edits within the typo budget, else the most similar above the threshold.
+fn best_word(term: &str, candidates: &[Near]) -> Option<String> {
+    let budget = typo_budget(term.chars().count());
+    candidates
         .iter()
-        .any(|(term, best)| best.as_ref().is_some_and(|best| best != term));
-    Ok(changed.then(|| {
-        words
-            .into_iter()
-            .map(|(term, best)| best.unwrap_or(term))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }))
+        .map(|(word, _)| (strsim::osa_distance(term, word), word))
+        .filter(|&(edits, _)| edits <= budget)
+        .min_by_key(|&(edits, _)| edits)
+        .map(|(_, word)| word)
+        .or_else(|| {
+            candidates
+                .first()
+                .filter(|(_, similarity)| *similarity >= SIMILARITY_THRESHOLD)
+                .map(|(word, _)| word)
+        })
+        .cloned()
 }
 
 /// The ids of the category with `slug` and of all categories below it; empty when unknown.
@@ -490,4 +565,58 @@ fn page(
         .map(|hit| hit.product.into_product())
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(Page { items, next_cursor })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidates(words: &[(&str, f32)]) -> Vec<Near> {
+        words.iter().map(|&(w, s)| (w.to_owned(), s)).collect()
+    }
+
+    #[test]
+    fn one_typo_in_five_to_eight_letters_a_swap_included() {
+        // "sleeve" is not the nearest by trigrams, and below the similarity threshold.
+        let near = candidates(&[("select", 0.3), ("sleeve", 0.27), ("sleek", 0.2)]);
+        assert_eq!(best_word("seleve", &near).as_deref(), Some("sleeve"));
+        let near = candidates(&[("keyboard", 0.38)]);
+        assert_eq!(best_word("keybaord", &near).as_deref(), Some("keyboard"));
+        // Two edits in six letters are over the budget, and not similar enough either.
+        let near = candidates(&[("sleeve", 0.1)]);
+        assert_eq!(best_word("slaevx", &near), None);
+    }
+
+    #[test]
+    fn two_typos_from_nine_letters() {
+        let near = candidates(&[("headphone", 0.2), ("headphones", 0.25)]);
+        assert_eq!(
+            best_word("haedphoens", &near).as_deref(),
+            Some("headphones")
+        );
+        let near = candidates(&[("headset", 0.1)]);
+        assert_eq!(best_word("haedphoens", &near), None);
+    }
+
+    #[test]
+    fn the_fewest_edits_win_and_the_nearest_breaks_ties() {
+        let near = candidates(&[("mouser", 0.5), ("mouse", 0.4), ("moose", 0.3)]);
+        assert_eq!(best_word("mouse", &near).as_deref(), Some("mouse"));
+        let near = candidates(&[("cable", 0.4), ("table", 0.4)]);
+        assert_eq!(best_word("gable", &near).as_deref(), Some("cable"));
+    }
+
+    #[test]
+    fn short_words_and_truncations_take_the_most_similar_above_the_threshold() {
+        assert_eq!(typo_budget(4), 0);
+        assert_eq!(typo_budget(5), 1);
+        assert_eq!(typo_budget(8), 1);
+        assert_eq!(typo_budget(9), 2);
+        let near = candidates(&[("mouse", 0.375)]);
+        assert_eq!(best_word("mose", &near).as_deref(), Some("mouse"));
+        let near = candidates(&[("keyboard", 0.4)]);
+        assert_eq!(best_word("keyb", &near).as_deref(), Some("keyboard"));
+        let near = candidates(&[("mouse", 0.2)]);
+        assert_eq!(best_word("zzzz", &near), None);
+    }
 }

@@ -104,7 +104,7 @@ impl TestApp {
             .expect("redis");
         redis::cmd(command)
             .arg(store.key(key))
-            .query_async(&mut connection)
+            .query_async(&mut *connection)
             .await
             .unwrap_or_else(|error| panic!("{command} {key}: {error}"))
     }

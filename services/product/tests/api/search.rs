@@ -100,6 +100,33 @@ async fn a_typo_still_finds_keyboards() {
 }
 
 #[tokio::test]
+async fn a_typo_within_the_shop_search_budget_is_forgiven() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("apparel", None).await.id;
+    product(&app, category, "Linen Long Sleeve Shirt", "Breathes.", 3900).await;
+    product(&app, category, "Selected Wool Scarf", "Warm.", 2900).await;
+    product(&app, category, "Studio Headphones", "Closed back.", 12900).await;
+
+    // One edit in a word of 5 to 8 letters, a swap of neighbours included: "seleve" shares too
+    // few trigrams with "sleeve" for similarity alone, and "selected" is nearer by trigrams.
+    for typo in ["Seleve", "sleve", "sleeev"] {
+        assert_eq!(
+            names(&app.search(&format!("q={typo}")).await),
+            ["Linen Long Sleeve Shirt"],
+            "{typo}"
+        );
+    }
+    // Two edits in a word of 9 letters or more.
+    assert_eq!(
+        names(&app.search("q=haedphoens").await),
+        ["Studio Headphones"]
+    );
+    // Two edits in six letters are more than a typo.
+    let nothing = app.search("q=slxxve").await;
+    assert_eq!(nothing, json!({"items": [], "next_cursor": null}));
+}
+
+#[tokio::test]
 async fn filters_narrow_the_list() {
     let app = TestApp::spawn().await;
     let peripherals = app.create_category("peripherals", None).await.id;

@@ -8,6 +8,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use contracts::problem::{FieldError, PROBLEM_JSON, Problem, problem_types};
 
+/// The `Retry-After` of a 503: a dependency that went away is usually back (a restarted pod, a
+/// failed-over database) or known to be down (an open circuit breaker) within seconds, and a
+/// client that waits this long before retrying, with the same `Idempotency-Key` for a
+/// checkout, neither hammers the shop while it recovers nor waits long once it has.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
 /// An error a request handler can return.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -246,10 +252,12 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut response = problem_response(&self.to_problem());
-        if let Self::TooManyRequests {
-            retry_after: Some(seconds),
-        } = self
-        {
+        let retry_after = match self {
+            Self::TooManyRequests { retry_after } => retry_after,
+            Self::Unavailable { .. } | Self::TimedOut(_) => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -422,6 +430,25 @@ mod tests {
                 .as_str()
                 .is_some_and(|d| d.contains("postgres"))
         );
+    }
+
+    /// Found by ci/faults: every 503 a dependency outage caused came without `Retry-After`, so
+    /// clients had nothing to pace their retries by.
+    #[tokio::test]
+    async fn unavailable_and_timed_out_say_when_to_retry() {
+        for error in [
+            ApiError::unavailable("product service"),
+            ApiError::TimedOut(std::time::Duration::from_secs(10)),
+        ] {
+            let response = error.into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                response.headers()[header::RETRY_AFTER],
+                UNAVAILABLE_RETRY_AFTER_SECS.to_string().as_str()
+            );
+        }
+        let response = ApiError::conflict("taken").into_response();
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
     }
 
     #[tokio::test]

@@ -22,6 +22,7 @@ use lapin::{Channel, message::Delivery};
 use tracing::Instrument;
 
 use contracts::events::{OrderEvent, OrderEventKind};
+use contracts::inventory::ReservationStatus;
 
 use crate::AppState;
 use crate::inventory::{Settle, SettleError, settle};
@@ -245,6 +246,16 @@ async fn apply(state: &AppState, event: &OrderEvent) -> ApiResult<Outcome> {
                 "order {} was paid but has no reservation",
                 event.order_id
             )));
+        }
+        // The order service commits the stock before it writes `order.paid`, so a released
+        // reservation here was committed, then released by the order's cancellation over HTTP
+        // before this event arrived (the broker was down meanwhile, say): the event is stale
+        // and its `order.cancelled` follows. Found by ci/faults, where these were dead-lettered.
+        Err(SettleError::Conflict(ReservationStatus::Released)) => {
+            tracing::info!(
+                "order paid, then cancelled before this event arrived; nothing to commit"
+            );
+            None
         }
         Err(SettleError::Conflict(status)) => {
             return Ok(Outcome::Reject(format!(

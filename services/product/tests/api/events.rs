@@ -88,6 +88,17 @@ impl Consuming {
         self.publish(event.routing_key(), &body).await;
     }
 
+    /// The next message of the dead-letter queue, if there is one now.
+    async fn dead_letter_now(&self) -> Option<Vec<u8>> {
+        let dlq = product::events::dead_letter_queue(&self.queue);
+        self.channel()
+            .await
+            .basic_get(dlq.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("basic.get")
+            .map(|message| message.delivery.data.clone())
+    }
+
     /// The next message of the dead-letter queue, waiting for it.
     async fn dead_letter(&self) -> Vec<u8> {
         let dlq = product::events::dead_letter_queue(&self.queue);
@@ -246,4 +257,56 @@ async fn a_malformed_message_lands_in_the_dead_letter_queue() {
     let dead: OrderEvent =
         serde_json::from_slice(&consuming.dead_letter().await).expect("the event");
     assert_eq!(dead.event_id, unknown.event_id);
+}
+
+/// Found by ci/faults: with RabbitMQ down, a shopper cancelled a paid order, whose stock the
+/// order service released over HTTP at once, before `order.paid` was even published. When the
+/// broker came back, that stale `order.paid` found the reservation released and was
+/// dead-lettered, for an operator to look at an order that was fine.
+#[tokio::test]
+async fn a_paid_event_arriving_after_its_order_was_cancelled_is_not_dead_lettered() {
+    let consuming = Consuming::start().await;
+    let app = &consuming.app;
+    let category = app.create_category("mice", None).await;
+    let product = app
+        .create_product(&product_body("Mouse", category.id, 1999, 10))
+        .await;
+    let order = Uuid::new_v4();
+    assert_eq!(
+        app.reserve(order, &[(product.id, 3)]).await.status(),
+        StatusCode::CREATED
+    );
+    // Checkout commits the stock, then the cancellation releases (restocks) it, both over HTTP.
+    for action in ["commit", "release"] {
+        let path = format!("/internal/reservations/{order}/{action}");
+        let response = app.internal(&path).send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "{action}");
+    }
+    assert_eq!(
+        app.inventory(product.id).await,
+        (10, 0),
+        "sold, then restocked"
+    );
+
+    let paid = event(OrderEventKind::Paid, order, product.id, 3);
+    let cancelled = event(OrderEventKind::Cancelled, order, product.id, 3);
+    consuming.publish_event(&paid).await;
+    consuming.publish_event(&cancelled).await;
+    // Events are applied in order: once the cancellation is recorded, the payment was handled.
+    eventually("the cancellation to be recorded", || async {
+        processed(app, cancelled.event_id).await.then_some(())
+    })
+    .await;
+    assert!(processed(app, paid.event_id).await, "order.paid applied");
+    assert_eq!(
+        consuming.dead_letter_now().await,
+        None,
+        "nothing dead-lettered"
+    );
+    assert_eq!(
+        app.inventory(product.id).await,
+        (10, 0),
+        "nothing sold again"
+    );
+    assert_eq!(reservation_status(app, order).await, "released");
 }

@@ -7,7 +7,7 @@
 //! page for the ids and words its tasks use. Requests are named by task, not by URL, so a
 //! product page is one row however many products were visited.
 //!
-//! Goose brings the rest: users, ramp-up (`--hatch-rate`), a duration (`--run-time`) or a request
+//! Goose brings the rest: users, ramp-up (`--increase-rate`), a duration (`--run-time`) or a request
 //! budget (`--iterations` per user), and its own reports (`--report-file x.json`); think times
 //! are `loadgen`'s `--think-min-ms`/`--think-max-ms`. [`Summary`] is the short form the
 //! benchmarks read.

@@ -1,7 +1,7 @@
 //! `loadgen`: the shopper mix against any base URL (see the library's docs).
 //!
 //! ```sh
-//! loadgen --host http://127.0.0.1:8080 --users 32 --hatch-rate 8 --run-time 30s --summary out.json
+//! loadgen --host http://127.0.0.1:8080 --users 32 --increase-rate 8 --run-time 30s --summary out.json
 //! ```
 //! Every goose option works (`loadgen --help`); `--summary` writes the short JSON the benchmarks
 //! read, and the table of tasks is printed at the end whatever goose itself prints.

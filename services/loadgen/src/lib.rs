@@ -495,3 +495,94 @@ impl Summary {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use goose::goose::TransactionName;
+
+    use super::*;
+
+    fn tasks(mix: Mix) -> Vec<(String, usize, bool)> {
+        scenario(mix, None)
+            .expect("scenario")
+            .transactions
+            .into_iter()
+            .map(|t| {
+                let name = match t.name {
+                    TransactionName::InheritNameByRequests(n)
+                    | TransactionName::TransactionOnly(n) => n,
+                };
+                (name.to_string(), t.weight, t.on_start)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_shopper_runs_online_boutiques_weights_after_signing_up() {
+        let expected: Vec<(String, usize, bool)> = std::iter::once(("sign_up".to_owned(), 1, true))
+            .chain(WEIGHTS.iter().map(|&(n, w)| (n.to_owned(), w, false)))
+            .collect();
+        assert_eq!(tasks(Mix::Shopper), expected);
+        assert_eq!(
+            WEIGHTS,
+            [
+                ("browse", 10),
+                ("product", 8),
+                ("search", 5),
+                ("view_cart", 3),
+                ("add_to_cart", 2),
+                ("checkout", 1),
+                ("login", 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_checkout_mix_only_checks_out() {
+        assert_eq!(
+            tasks(Mix::Checkout),
+            [
+                ("sign_up".to_owned(), 1, true),
+                ("checkout".to_owned(), 1, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_think_time_is_set_on_the_scenario() {
+        let think = (Duration::from_millis(100), Duration::from_millis(900));
+        let shopper = scenario(Mix::Shopper, Some(think)).expect("scenario");
+        assert_eq!(shopper.transaction_wait, Some(think));
+    }
+
+    #[test]
+    fn the_table_lists_every_task_then_the_total_and_the_errors() {
+        let row = |count, failed| Row {
+            count,
+            failed,
+            per_second: count as f64 / 10.0,
+            p50_ms: 1.5,
+            p95_ms: 3.0,
+            p99_ms: 9.25,
+        };
+        let summary = Summary {
+            seconds: 10.0,
+            users: 4,
+            total: row(30, 1),
+            tasks: BTreeMap::from([
+                ("browse".to_owned(), row(20, 0)),
+                ("search".to_owned(), row(10, 1)),
+            ]),
+            errors: BTreeMap::from([("GET search: 503".to_owned(), 1)]),
+        };
+        let table = summary.table();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 5, "{table}");
+        assert!(lines[0].starts_with("task"));
+        assert!(
+            lines[1].starts_with("browse") && lines[1].contains("20") && lines[1].contains("2.0")
+        );
+        assert!(lines[3].starts_with("all requests") && lines[3].contains("9.25"));
+        assert_eq!(lines[4], "error (1x): GET search: 503");
+    }
+}

@@ -1,6 +1,8 @@
 // The shop's acceptance scenarios in Chromium against the whole stack (SHOP_URL = the gateway):
 //   1. a shopper registers, searches, adds two products, checks out with the test card, finds
 //      the order in the history and opens it;
+//   1b. a visitor fills a cart without an account (the badge counts it), is asked to sign in at
+//      checkout, registers from there, finds the cart kept and checks it out;
 //   2. a declined card shows the payment error;
 //   3. the shopper's account shows the profile and the saved address; a new name persists;
 //   4. an admin changes a price and the storefront shows the new price; an admin sets a
@@ -22,6 +24,12 @@ const shopper = {
   email: `e2e-${stamp}@example.com`,
   password: `correct horse battery ${stamp}`,
 };
+const guest = {
+  name: "E2E Guest",
+  email: `e2e-guest-${stamp}@example.com`,
+  password: `correct horse battery guest ${stamp}`,
+};
+const GUEST_CART_KEY = "ecommerce.guest_cart";
 
 /** The screenshots this test takes (screenshots.txt: one name a line, # comments). */
 const EXPECTED_SHOTS = (await readFile(new URL("./screenshots.txt", import.meta.url), "utf8"))
@@ -114,15 +122,17 @@ async function fillCard(page, number) {
 const browser = await launch("e2e-");
 // Chromium logs every 4xx answer as a console error. Expected here: the declined payment's 402,
 // and the 401 of the request made with a stale access token (before the transparent refresh).
+// The header's cart badge reads the cart with the stale token too.
 let staleToken = false;
 const expected = (text) =>
   (/status of 402/.test(text) && /\/api\/v1\/checkout/.test(text)) ||
-  (staleToken && /status of 401/.test(text) && /\/api\/v1\/orders/.test(text));
+  (staleToken && /status of 401/.test(text) && /\/api\/v1\/(orders|cart)/.test(text));
 const customer = await openPage(browser, { allow: expected });
 // The duplicate SKU the admin scenario submits on purpose answers 409.
 const duplicateSku = (text) => /status of 409/.test(text) && /\/api\/v1\/admin\/products/.test(text);
 const admin = await openPage(browser, { allow: duplicateSku });
 const visitor = await openPage(browser);
+const newcomer = await openPage(browser);
 const page = customer.page;
 
 let products = [];
@@ -131,6 +141,23 @@ let paidOrderNumber = "";
 let edited = null;
 let stocked = null;
 const mainNav = (on = page) => on.getByRole("navigation", { name: "Main" });
+/** The units the header's cart badge shows (0 when it shows none). */
+const badge = async (on) => {
+  const count = mainNav(on).locator('[data-testid="cart-count"]');
+  return (await count.count()) === 0 ? 0 : Number((await count.textContent()).trim());
+};
+async function waitForBadge(on, units) {
+  const deadline = Date.now() + STEP_TIMEOUT;
+  for (;;) {
+    const shown = await badge(on);
+    if (shown === units) return;
+    check(Date.now() < deadline, `the cart badge shows ${shown}, not ${units}`);
+    await on.waitForTimeout(100);
+  }
+}
+/** The product names of the cart lines on the page. */
+const lineNames = async (on) =>
+  (await on.locator('[data-testid="cart-line"] th').allTextContents()).map((name) => name.trim());
 
 const steps = [
   ["the shopper registers", async () => {
@@ -152,6 +179,68 @@ const steps = [
     products = await plentifulProducts(page);
     check(products.length >= 2, `need two products with 5 units or more, found ${products.length}`);
     await snap(page, "catalog");
+  }],
+  ["a visitor fills a cart without an account", async () => {
+    const guestPage = newcomer.page;
+    await addToCart(guestPage, products[0]);
+    await waitForBadge(guestPage, 1);
+    await addToCart(guestPage, products[1]);
+    await waitForBadge(guestPage, 2);
+    const token = await guestPage.evaluate((key) => localStorage.getItem(key), GUEST_CART_KEY);
+    check(token, "the guest cart token was not kept");
+    await guestPage.reload();
+    await waitForBadge(guestPage, 2);
+    await guestPage.goto("/cart");
+    await expectHeading(guestPage, "Your cart");
+    await guestPage.locator('[data-testid="cart-line"]').first().waitFor();
+    const names = await lineNames(guestPage);
+    check(
+      names.length === 2 && names.includes(products[0].name) && names.includes(products[1].name),
+      `the guest cart holds ${JSON.stringify(names)}`,
+    );
+    await guestPage.locator('[data-testid="guest-cart-note"]').waitFor();
+    await snap(guestPage, "guest-cart");
+  }],
+  ["the visitor registers from the checkout and the cart is kept", async () => {
+    const guestPage = newcomer.page;
+    await guestPage.getByRole("link", { name: "Checkout" }).click();
+    await expectHeading(guestPage, "Please sign in");
+    await guestPage.getByRole("link", { name: "Create an account" }).click();
+    await expectHeading(guestPage, "Create an account");
+    await guestPage.locator("#register-display-name").fill(guest.name);
+    await guestPage.locator("#register-email").fill(guest.email);
+    await guestPage.locator("#register-password").fill(guest.password);
+    await guestPage.getByRole("button", { name: "Create account" }).click();
+    await expectHeading(guestPage, "Checkout");
+    await guestPage.locator('[data-testid="cart-line"]').first().waitFor();
+    const names = await lineNames(guestPage);
+    check(
+      names.length === 2 && names.includes(products[0].name) && names.includes(products[1].name),
+      `after registering, the cart holds ${JSON.stringify(names)}`,
+    );
+    await waitForBadge(guestPage, 2);
+    const token = await guestPage.evaluate((key) => localStorage.getItem(key), GUEST_CART_KEY);
+    check(token === null, "the spent guest cart token is still kept");
+    await snap(guestPage, "guest-registered-checkout");
+  }],
+  ["the new customer checks out the kept cart", async () => {
+    const guestPage = newcomer.page;
+    await guestPage.locator("#address-new").check();
+    await guestPage.locator("#checkout-shipping-address-recipient").fill(guest.name);
+    await guestPage.locator("#checkout-shipping-address-line1").fill("2 Guest Street");
+    await guestPage.locator("#checkout-shipping-address-postal-code").fill("10115");
+    await guestPage.locator("#checkout-shipping-address-city").fill("Berlin");
+    await guestPage.locator("#checkout-shipping-address-country").fill("DE");
+    await fillCard(guestPage, APPROVED_CARD);
+    await guestPage.getByRole("button", { name: "Place order" }).click();
+    await expectHeading(guestPage, "Thank you for your order");
+    await guestPage.locator(".order-summary tbody tr th").first().waitFor();
+    const names = (await guestPage.locator(".order-summary tbody tr th").allTextContents()).map((name) => name.trim());
+    check(
+      names.length === 2 && names.includes(products[0].name) && names.includes(products[1].name),
+      `the order's lines are ${JSON.stringify(names)}`,
+    );
+    await waitForBadge(guestPage, 0);
   }],
   ["the shopper searches and finds the first product", async () => {
     const word = products[0].name.split(/\s+/).find((w) => w.length >= 3) ?? products[0].name;
@@ -409,14 +498,14 @@ const steps = [
     const soldOut = visitor.page.locator(".product__stock--out", { hasText: "Sold out" });
     await reloadUntil(visitor.page, stocked.href, stocked.name, async () => (await soldOut.count()) === 1,
       async () => `the product page is not sold out: ${(await visitor.page.locator(".product").innerText()).slice(0, 300)}`);
-    check((await visitor.page.getByRole("link", { name: "Sign in to buy" }).count()) === 0, "a sold-out product offers to buy it");
+    check((await visitor.page.getByRole("button", { name: "Add to cart" }).count()) === 0, "a sold-out product offers to buy it");
     await snap(visitor.page, "storefront-sold-out");
   }],
   ["the admin puts the stock back, and the storefront sells it again", async () => {
     await admin.page.locator("#product-stock-available").fill(String(stocked.before));
     await admin.page.getByRole("button", { name: "Set stock" }).click();
     await admin.page.getByText(`${stocked.before} units available to sell now.`, { exact: true }).waitFor();
-    const buy = visitor.page.getByRole("link", { name: "Sign in to buy" });
+    const buy = visitor.page.getByRole("button", { name: "Add to cart" });
     await reloadUntil(visitor.page, stocked.href, stocked.name, async () => (await buy.count()) === 1,
       async () => `the product page does not offer it again: ${(await visitor.page.locator(".product").innerText()).slice(0, 300)}`);
     await snap(visitor.page, "storefront-back-in-stock");
@@ -480,9 +569,15 @@ const steps = [
     expectNoProblems(customer.problems, "shopper");
     expectNoProblems(admin.problems, "admin");
     expectNoProblems(visitor.problems, "visitor");
+    expectNoProblems(newcomer.problems, "newcomer");
   }],
 ];
 
-const ok = await run("shop e2e", steps, () => [["shopper", page], ["admin", admin.page], ["visitor", visitor.page]]);
+const ok = await run("shop e2e", steps, () => [
+  ["shopper", page],
+  ["admin", admin.page],
+  ["visitor", visitor.page],
+  ["newcomer", newcomer.page],
+]);
 await browser.close();
 process.exit(ok ? 0 : 1);

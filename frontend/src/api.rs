@@ -10,6 +10,13 @@
 //! cookie the user service set (see [`crate::session`]), never through this code. If that
 //! fails too, the session is over: it is forgotten and the listener set with
 //! [`on_session_expired`] is told.
+//!
+//! A visitor has a cart too: the first cart write without a token creates a guest cart, whose
+//! token the API answers in the `Guest-Cart-Token` header; the client keeps it
+//! ([`session::guest_cart_token`]) and sends it with the visitor's cart requests. Signing in or
+//! registering merges the guest cart into the account's cart ([`login`], [`register`]), after
+//! which the token is spent and forgotten. Every answer that shows the cart tells the listener
+//! set with [`on_cart_changed`] how many units it holds (the header's cart badge).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -18,7 +25,7 @@ use std::rc::Rc;
 use contracts::auth::{
     AuthResponse, LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest, TokenResponse,
 };
-use contracts::cart::{Cart, SetQuantity};
+use contracts::cart::{Cart, GUEST_CART_TOKEN_HEADER, MergedCart, SetQuantity};
 use contracts::catalog::{Category, NewProduct, Product, ProductQuery, StockUpdate, UpdateProduct};
 use contracts::orders::{AdminOrderQuery, CheckoutRequest, Order, StatusChange};
 use contracts::pagination::{Page, PageQuery};
@@ -182,6 +189,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 thread_local! {
     static SESSION_EXPIRED: RefCell<Option<Callback<()>>> = const { RefCell::new(None) };
+    static CART_CHANGED: RefCell<Option<Callback<u32>>> = const { RefCell::new(None) };
     /// One refresh at a time: refresh tokens are single-use, and spending one twice revokes
     /// the whole session, so requests that fail together wait for the first one's refresh.
     static REFRESH: Rc<futures::lock::Mutex<()>> = Rc::new(futures::lock::Mutex::new(()));
@@ -199,6 +207,23 @@ fn session_expired() {
     }
 }
 
+/// Sets who is told how many units the cart holds, whenever an answer shows the cart.
+pub fn on_cart_changed(listener: Callback<u32>) {
+    CART_CHANGED.with(|cell| *cell.borrow_mut() = Some(listener));
+}
+
+/// Tells the [`on_cart_changed`] listener about `cart` (`None`: a visitor without a cart).
+fn cart_changed(cart: Option<&Cart>) {
+    let units = cart.map_or(0, |cart| {
+        let held = cart.items.iter().map(|line| line.quantity);
+        held.chain(cart.unavailable.iter().map(|line| line.quantity))
+            .fold(0_u32, u32::saturating_add)
+    });
+    if let Some(listener) = CART_CHANGED.with(|cell| cell.borrow().clone()) {
+        listener.emit(units);
+    }
+}
+
 /// A request about to be sent.
 struct Call<'a> {
     method: Method,
@@ -206,6 +231,8 @@ struct Call<'a> {
     query: Vec<(String, String)>,
     body: Option<serde_json::Value>,
     headers: Vec<(&'a str, String)>,
+    /// A cart request: a visitor's carries the guest cart token, and keeps the one it is given.
+    guest_cart: bool,
 }
 
 impl<'a> Call<'a> {
@@ -216,7 +243,13 @@ impl<'a> Call<'a> {
             query: Vec::new(),
             body: None,
             headers: Vec::new(),
+            guest_cart: false,
         }
+    }
+
+    fn guest_cart(mut self) -> Self {
+        self.guest_cart = true;
+        self
     }
 
     fn json(mut self, body: &impl Serialize) -> ApiResult<Self> {
@@ -246,6 +279,10 @@ impl<'a> Call<'a> {
             .query(self.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         if let Some(token) = access_token {
             builder = builder.header("Authorization", &format!("Bearer {token}"));
+        } else if self.guest_cart
+            && let Some(token) = session::guest_cart_token()
+        {
+            builder = builder.header(GUEST_CART_TOKEN_HEADER, &token);
         }
         for (name, value) in &self.headers {
             builder = builder.header(name, value);
@@ -255,10 +292,16 @@ impl<'a> Call<'a> {
             None => builder.build(),
         }
         .map_err(|e| ApiError::Network(e.to_string()))?;
-        request
+        let response = request
             .send()
             .await
-            .map_err(|e| ApiError::Network(e.to_string()))
+            .map_err(|e| ApiError::Network(e.to_string()))?;
+        if self.guest_cart
+            && let Some(token) = response.headers().get(GUEST_CART_TOKEN_HEADER)
+        {
+            session::keep_guest_cart_token(&token);
+        }
+        Ok(response)
     }
 
     /// Sends the request with the session's access token, refreshing it once on a 401.
@@ -378,22 +421,28 @@ fn remember(auth: AuthResponse) -> User {
     auth.user
 }
 
-/// `POST /api/v1/auth/register`: creates an account and signs in.
+/// `POST /api/v1/auth/register`: creates an account and signs in, bringing the visitor's
+/// guest cart into it.
 pub async fn register(request: &RegisterRequest) -> ApiResult<User> {
     let auth = Call::new(Method::POST, "/api/v1/auth/register")
         .json(request)?
         .attempt(None)
         .await?;
-    read(auth).await.map(remember)
+    let user = read(auth).await.map(remember)?;
+    merge_guest_cart().await;
+    Ok(user)
 }
 
-/// `POST /api/v1/auth/login`: signs in.
+/// `POST /api/v1/auth/login`: signs in, bringing the visitor's guest cart into the account's
+/// cart.
 pub async fn login(request: &LoginRequest) -> ApiResult<User> {
     let auth = Call::new(Method::POST, "/api/v1/auth/login")
         .json(request)?
         .attempt(None)
         .await?;
-    read(auth).await.map(remember)
+    let user = read(auth).await.map(remember)?;
+    merge_guest_cart().await;
+    Ok(user)
 }
 
 /// `POST /api/v1/auth/logout`: revokes the cookie's refresh token, clears the cookie and
@@ -468,46 +517,105 @@ pub async fn product(id: Uuid) -> ApiResult<Product> {
 
 // --- cart and checkout -----------------------------------------------------------------------
 
-/// `GET /api/v1/cart`.
-pub async fn cart() -> ApiResult<Cart> {
-    Call::new(Method::GET, "/api/v1/cart").fetch().await
+/// `GET /api/v1/cart`: the signed-in customer's cart, or the visitor's guest cart; `None` for
+/// a visitor without one, who has not put anything in a cart yet (or whose guest cart expired).
+pub async fn cart() -> ApiResult<Option<Cart>> {
+    let cart = if session::stored().is_some() {
+        // A merge that failed when signing in (the network) is tried again.
+        merge_guest_cart().await;
+        Some(Call::new(Method::GET, "/api/v1/cart").fetch().await?)
+    } else if session::guest_cart_token().is_some() {
+        match Call::new(Method::GET, "/api/v1/cart")
+            .guest_cart()
+            .fetch()
+            .await
+        {
+            Ok(cart) => Some(cart),
+            // Left unused too long: the visitor starts afresh with the next product added.
+            Err(error) if error.needs_sign_in() => {
+                session::forget_guest_cart_token();
+                None
+            }
+            Err(error) => return Err(error),
+        }
+    } else {
+        None
+    };
+    cart_changed(cart.as_ref());
+    Ok(cart)
 }
 
-/// `PUT /api/v1/cart/items/{id}`: sets the units of a product (1 to 99); answers the cart.
+/// `PUT /api/v1/cart/items/{id}`: sets the units of a product (1 to 99); answers the cart. A
+/// visitor's first write creates a guest cart, and so does a write to one that expired.
 pub async fn set_quantity(product_id: Uuid, quantity: u32) -> ApiResult<Cart> {
-    Call::new(Method::PUT, format!("/api/v1/cart/items/{product_id}"))
+    let call = Call::new(Method::PUT, format!("/api/v1/cart/items/{product_id}"))
         .json(&SetQuantity { quantity })?
-        .fetch()
-        .await
+        .guest_cart();
+    let sent_guest_token = session::stored().is_none() && session::guest_cart_token().is_some();
+    let cart = match call.fetch().await {
+        Err(error) if sent_guest_token && error.needs_sign_in() => {
+            session::forget_guest_cart_token();
+            call.fetch().await?
+        }
+        answer => answer?,
+    };
+    cart_changed(Some(&cart));
+    Ok(cart)
 }
 
 /// Adds `quantity` units of a product to what the cart holds already; answers the cart.
 pub async fn add_to_cart(product_id: Uuid, quantity: u32) -> ApiResult<Cart> {
     let held = cart()
         .await?
-        .items
-        .iter()
-        .find(|line| line.product_id == product_id)
-        .map_or(0, |line| line.quantity);
+        .and_then(|cart| {
+            cart.items
+                .iter()
+                .find(|line| line.product_id == product_id)
+                .map(|line| line.quantity)
+        })
+        .unwrap_or(0);
     set_quantity(product_id, held.saturating_add(quantity)).await
 }
 
 /// `DELETE /api/v1/cart/items/{id}` (answered `204`); answers the cart after it.
-pub async fn remove_from_cart(product_id: Uuid) -> ApiResult<Cart> {
+pub async fn remove_from_cart(product_id: Uuid) -> ApiResult<Option<Cart>> {
     Call::new(Method::DELETE, format!("/api/v1/cart/items/{product_id}"))
+        .guest_cart()
         .run()
         .await?;
     cart().await
 }
 
+/// `POST /api/v1/cart/merge`: moves the visitor's guest cart, if there is one, into the
+/// signed-in customer's cart, and forgets its token once the API has spent it (or refused it:
+/// expired). Quantities add up as the API caps them; products that did not fit into a full
+/// cart stay out, as the API's answer lists. A failure to reach the API keeps the token, so the
+/// next cart read tries again: signing in never fails for the cart's sake.
+async fn merge_guest_cart() {
+    let Some(token) = session::guest_cart_token() else {
+        return;
+    };
+    let merged = Call::new(Method::POST, "/api/v1/cart/merge")
+        .header(GUEST_CART_TOKEN_HEADER, token)
+        .fetch::<MergedCart>()
+        .await;
+    if merged.is_ok() || merged.is_err_and(|error| matches!(error.status(), Some(400 | 404))) {
+        session::forget_guest_cart_token();
+    }
+}
+
 /// `POST /api/v1/checkout` with `Idempotency-Key: key`: the same key for a repeated attempt
 /// means the order is placed (and the card charged) at most once.
 pub async fn checkout(request: &CheckoutRequest, key: Uuid) -> ApiResult<Order> {
-    Call::new(Method::POST, "/api/v1/checkout")
+    let order = Call::new(Method::POST, "/api/v1/checkout")
         .json(request)?
         .header("Idempotency-Key", key.to_string())
         .fetch()
-        .await
+        .await?;
+    // A paid order takes its products out of the cart; the badge follows. The order stands
+    // whether or not the cart can be read now.
+    let _ = cart().await;
+    Ok(order)
 }
 
 // --- orders ----------------------------------------------------------------------------------

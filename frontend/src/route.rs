@@ -108,7 +108,7 @@ pub fn switch(route: Route) -> Html {
         Route::Home => html! { <pages::Home /> },
         Route::Catalog => html! { <pages::Catalog /> },
         Route::Product { id } => html! { <pages::ProductPage {id} /> },
-        Route::Cart => signed_in(html! { <pages::CartPage /> }),
+        Route::Cart => html! { <pages::CartPage /> },
         Route::Checkout => signed_in(html! { <pages::Checkout /> }),
         Route::Confirmation { id } => signed_in(html! { <pages::Confirmation {id} /> }),
         Route::Orders => signed_in(html! { <pages::Orders /> }),

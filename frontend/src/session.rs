@@ -7,6 +7,11 @@
 //! an XSS hole could read that access token until it expires (minutes), never the session
 //! itself. The web service's CSP (scripts only from this origin, none inline) is what keeps
 //! foreign scripts off the page.
+//!
+//! A visitor's guest cart token is kept in `localStorage` too ([`guest_cart_token`]): the API
+//! hands it out in a header and takes it back in one (no cookie, so no cross-site request can
+//! use it), and it must outlive a reload for the cart to. It names a cart and nothing else; it
+//! is spent, and forgotten, once the cart is merged into an account's cart on sign-in.
 
 use std::rc::Rc;
 
@@ -17,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use yew::prelude::*;
 
 const STORAGE_KEY: &str = "ecommerce.session";
+const GUEST_CART_KEY: &str = "ecommerce.guest_cart";
 
 /// What is kept in `localStorage` between page loads.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +64,22 @@ pub fn update_user(user: &User) {
 /// Forgets the session.
 pub fn forget() {
     LocalStorage::delete(STORAGE_KEY);
+}
+
+/// The token of the visitor's guest cart, if the visitor has one.
+pub fn guest_cart_token() -> Option<String> {
+    LocalStorage::get(GUEST_CART_KEY).ok()
+}
+
+/// Keeps the token of the guest cart the API just created.
+pub fn keep_guest_cart_token(token: &str) {
+    // Without storage the cart lasts for this page only, like the session.
+    let _ = LocalStorage::set(GUEST_CART_KEY, token);
+}
+
+/// Forgets the guest cart token (merged, expired, or refused).
+pub fn forget_guest_cart_token() {
+    LocalStorage::delete(GUEST_CART_KEY);
 }
 
 /// The app's view of who is signed in, shared as a context.

@@ -386,6 +386,11 @@ async fn admin_guard_keeps_customers_out() {
         visitor.contains("href=\"/login?next=%2Fadmin\""),
         "{visitor}"
     );
+    // Creating an account comes back too (with the visitor's cart, which registering merges).
+    assert!(
+        visitor.contains("href=\"/register?next=%2Fadmin\""),
+        "{visitor}"
+    );
     assert!(!visitor.contains("Secret admin page"), "{visitor}");
 
     let admin = render(Some(user(vec![Role::Customer, Role::Admin])), move || {

@@ -14,7 +14,8 @@ pub struct GuardProps {
     pub children: Html,
 }
 
-/// Asks a visitor to sign in, coming back to this page afterwards.
+/// Asks a visitor to sign in or create an account, coming back to this page afterwards (with
+/// the guest cart merged into the account's cart: [`crate::api::login`]).
 #[component]
 pub fn SignInPrompt() -> Html {
     use_title("Please sign in");
@@ -22,11 +23,12 @@ pub fn SignInPrompt() -> Html {
     html! {
         <section class="notice notice--info gate">
             <h1>{ "Please sign in" }</h1>
-            <p>{ "You need an account for this page." }</p>
+            <p>{ "You need an account for this page. Anything in your cart stays in it." }</p>
             <p class="notice__actions">
-                <Link<Route, NextQuery> to={Route::Login} query={Some(NextQuery { next })}
+                <Link<Route, NextQuery> to={Route::Login} query={Some(NextQuery { next: next.clone() })}
                     classes="button button--primary">{ "Sign in" }</Link<Route, NextQuery>>
-                <Link<Route> to={Route::Register} classes="button">{ "Create an account" }</Link<Route>>
+                <Link<Route, NextQuery> to={Route::Register} query={Some(NextQuery { next })}
+                    classes="button">{ "Create an account" }</Link<Route, NextQuery>>
             </p>
         </section>
     }

@@ -10,12 +10,26 @@ use crate::api;
 use crate::route::Route;
 use crate::session::{SessionAction, use_session};
 
-/// The site header: brand, product search, and links for who is signed in.
+/// The site header: brand, product search, the cart with the units in it, and links for who
+/// is signed in.
 #[component]
 pub fn Header() -> Html {
     let session = use_session();
     let navigator = use_navigator();
     let search = use_node_ref();
+    let cart_units = use_state(|| 0_u32);
+    {
+        // Every answer that shows the cart updates the badge; signing in (which merges a guest
+        // cart) or out changes whose cart it is, so it is read again then.
+        let units = cart_units.setter();
+        use_effect_with(session.user.as_ref().map(|user| user.id), move |_| {
+            api::on_cart_changed(Callback::from(move |count| units.set(count)));
+            spawn_local(async {
+                // The badge is a hint: a cart that cannot be read now keeps its last count.
+                let _ = api::cart().await;
+            });
+        });
+    }
 
     let onsubmit = {
         let search = search.clone();
@@ -85,7 +99,14 @@ pub fn Header() -> Html {
                 <nav class="site-nav" aria-label="Main">
                     <ul>
                         <li><Link<Route> to={Route::Catalog}>{ "Catalog" }</Link<Route>></li>
-                        <li><Link<Route> to={Route::Cart}>{ "Cart" }</Link<Route>></li>
+                        <li><Link<Route> to={Route::Cart}>
+                            { "Cart" }
+                            if *cart_units > 0 {
+                                { " " }
+                                <span class="badge" data-testid="cart-count">{ *cart_units }</span>
+                                <span class="visually-hidden">{ if *cart_units == 1 { " item" } else { " items" } }</span>
+                            }
+                        </Link<Route>></li>
                         { account }
                     </ul>
                 </nav>

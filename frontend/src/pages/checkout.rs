@@ -190,7 +190,7 @@ pub fn Checkout() -> Html {
         Load::Failed(error) => {
             return html! { <ErrorNotice error={error.clone()} retry={data.reload.clone()} /> };
         }
-        Load::Ready((cart, _)) if !cart.unavailable.is_empty() => {
+        Load::Ready((Some(cart), _)) if !cart.unavailable.is_empty() => {
             return html! {
                 <section>
                     <h1>{ "Checkout" }</h1>
@@ -201,7 +201,10 @@ pub fn Checkout() -> Html {
                 </section>
             };
         }
-        Load::Ready((cart, _)) if cart.items.is_empty() => {
+        Load::Ready((Some(cart), addresses)) if !cart.items.is_empty() => {
+            (cart.clone(), addresses.clone())
+        }
+        Load::Ready(_) => {
             return html! {
                 <section>
                     <h1>{ "Checkout" }</h1>
@@ -211,7 +214,6 @@ pub fn Checkout() -> Html {
                 </section>
             };
         }
-        Load::Ready((cart, addresses)) => (cart.clone(), addresses.clone()),
     };
     let chosen = (*destination).unwrap_or_else(|| {
         addresses
@@ -290,7 +292,7 @@ pub fn Checkout() -> Html {
                             destination.set(Some(Destination::Saved(saved.id)));
                             let mut addresses = addresses.clone();
                             addresses.push(saved);
-                            state.set(Load::Ready((cart.clone(), addresses)));
+                            state.set(Load::Ready((Some(cart.clone()), addresses)));
                         }
                         Err(error) => {
                             let mut found = FieldErrors::default();

@@ -8,8 +8,7 @@ use crate::api::{self, ApiError};
 use crate::components::{ErrorNotice, Field, Loading, Notice, product_image};
 use crate::format;
 use crate::hooks::{Load, use_load, use_title};
-use crate::route::{NextQuery, Route};
-use crate::session::use_session;
+use crate::route::Route;
 
 /// Props of [`ProductPage`].
 #[derive(Debug, Clone, PartialEq, Properties)]
@@ -18,7 +17,8 @@ pub struct ProductPageProps {
     pub id: Uuid,
 }
 
-/// One product: picture, price, stock, description, attributes, and "Add to cart".
+/// One product: picture, price, stock, description, attributes, and "Add to cart" (for
+/// visitors too: their products go to a guest cart).
 #[component]
 pub fn ProductPage(props: &ProductPageProps) -> Html {
     let product = use_load(props.id, api::product);
@@ -52,8 +52,6 @@ struct ProductDetailsProps {
 #[component]
 fn ProductDetails(props: &ProductDetailsProps) -> Html {
     let product = &props.product;
-    let session = use_session();
-    let location = use_location();
     let quantity = use_state(|| "1".to_owned());
     let quantity_error = use_state(|| None::<AttrValue>);
     let busy = use_state(|| false);
@@ -93,14 +91,6 @@ fn ProductDetails(props: &ProductDetailsProps) -> Html {
 
     let buy = if !product.active || product.stock == 0 {
         html! { <p class="product__stock product__stock--out">{ "Sold out" }</p> }
-    } else if session.user.is_none() {
-        let next = location.map(|l| l.path().to_owned());
-        html! {
-            <p>
-                <Link<Route, NextQuery> to={Route::Login} query={Some(NextQuery { next })}
-                    classes="button button--primary">{ "Sign in to buy" }</Link<Route, NextQuery>>
-            </p>
-        }
     } else {
         html! {
             <form class="buy" onsubmit={on_add} novalidate=true>

@@ -364,8 +364,10 @@ class Shopper:
 
 
 class Load:
-    """Virtual users, each looping over a shopper's scenario with think time so that the whole
-    load is about `rate` requests a second while the shop answers quickly."""
+    """Virtual users, each looping over a shopper's scenario, paced so that each starts a
+    request every `len(shoppers) / rate` seconds on average (jittered), however long the
+    answers take while the shop keeps up: the whole load is then about `rate` requests a
+    second. With `rate` 0 they run at full speed."""
 
     def __init__(self, client: Client, shoppers: list[Shopper], plenty: list[str],
                  scarce: list[str], rate: float, seed: int) -> None:
@@ -377,6 +379,8 @@ class Load:
         self.random = random.Random(seed)
         self.stopping = False
         self.tasks: list[asyncio.Task] = []
+        # When each shopper (its task) starts its next request.
+        self.due: dict[asyncio.Task, float] = {}
 
     def start(self) -> None:
         self.tasks = [asyncio.create_task(self._loop(s)) for s in self.shoppers]
@@ -386,8 +390,14 @@ class Load:
         await asyncio.gather(*self.tasks)
 
     async def _think(self) -> None:
-        if self.pause:
-            await asyncio.sleep(self.pause * self.random.uniform(0.5, 1.5))
+        if not self.pause:
+            return
+        task, now = asyncio.current_task(), clock()
+        # A shopper held up by a slow answer catches up by at most one request, not in a burst.
+        due = max(self.due.get(task, now), now - self.pause)
+        self.due[task] = due + self.pause * self.random.uniform(0.5, 1.5)
+        if self.due[task] > now:
+            await asyncio.sleep(self.due[task] - now)
 
     async def _loop(self, shopper: Shopper) -> None:
         while not self.stopping:
@@ -1129,8 +1139,9 @@ async def soak_command(args: argparse.Namespace) -> int:
         rate = 0.7 * maximum
         say(f"soak: maximum {maximum:.0f} requests/s; {args.minutes} minutes at {rate:.0f}/s "
             f"(70%)")
+        # The per-minute figures start now; the checkouts of the measurement stay, as the
+        # orders they made are checked with the others.
         client.records.clear()
-        client.checkouts.clear()
         load = Load(client, shoppers, plenty, scarce, rate, args.seed)
         load.start()
         minutes = []

@@ -617,6 +617,8 @@ def main():
 
 
 if __name__ == "__main__":
+    # No __pycache__ left in the checkout.
+    sys.dont_write_bytecode = True
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_report import render  # noqa: E402
 

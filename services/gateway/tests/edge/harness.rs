@@ -114,7 +114,12 @@ impl Gateway {
         Self {
             ops: TestServer::start(routers.ops, shutdown.clone()).await,
             public: TestServer::start_configured(&http, routers.public, shutdown).await,
-            http: reqwest::Client::new(),
+            // The client sees the answers as sent: reqwest decompresses gzip itself when its
+            // `gzip` feature is on, which a workspace build turns on (goose, in loadgen, needs it).
+            http: reqwest::Client::builder()
+                .no_gzip()
+                .build()
+                .expect("client"),
             signer,
             _jwks: jwks,
         }

@@ -390,7 +390,12 @@ impl TestServer {
             );
         Self {
             addr,
-            client: reqwest::Client::new(),
+            // Answers as sent: reqwest decompresses gzip itself when its `gzip` feature is on,
+            // which a workspace build turns on (goose, in loadgen, needs it).
+            client: reqwest::Client::builder()
+                .no_gzip()
+                .build()
+                .expect("client"),
             shutdown,
             handle: Some(handle),
         }

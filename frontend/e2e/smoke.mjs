@@ -17,7 +17,7 @@ const PAGES = [
   ["/products/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "Product not found", "Product not available · Shop", "smoke-product"],
   ["/login", "Sign in", "Sign in · Shop", "smoke-login"],
   ["/register", "Create an account", "Create an account · Shop", "smoke-register"],
-  ["/cart", "Please sign in", "Please sign in · Shop", "smoke-cart-visitor"],
+  ["/cart", "Your cart", "Cart · Shop", "smoke-cart-visitor"],
   ["/checkout", "Please sign in", "Please sign in · Shop", "smoke-checkout-visitor"],
   ["/admin", "Please sign in", "Please sign in · Shop", "smoke-admin-visitor"],
   ["/no/such/page", "Page not found", "Page not found · Shop", "smoke-not-found"],

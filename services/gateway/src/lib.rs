@@ -90,7 +90,11 @@ struct UpstreamLabels {
 impl AppState {
     /// The gateway's state for `config`; registers its metrics on `metrics`.
     pub fn new(config: &GatewayConfig, metrics: &Metrics) -> anyhow::Result<Self> {
+        // Answers pass through as the upstream encoded them. reqwest's gzip feature is off in the
+        // gateway's build, but on in a workspace build (loadgen's goose turns it on), where the
+        // client would otherwise decompress a gzip answer and drop its Content-Encoding.
         let http = reqwest::Client::builder()
+            .no_gzip()
             .pool_idle_timeout(kit::server::CLIENT_POOL_IDLE)
             .timeout(config.resilience.timeout)
             .connect_timeout(config.resilience.connect_timeout)

@@ -1071,6 +1071,19 @@ def write_records(out: Path, client: Client, faults: list[Fault]) -> None:
 # The commands
 
 
+async def settle_and_check(stack: Stack, client: Client, shoppers, stock, mode: str):
+    """Waits for the shop to settle, then checks the data invariants; a shop that does not
+    settle is one more violation, not an aborted run."""
+    settled, unsettled = await settle(stack, SETTLE_LIMIT)
+    say(f"{mode}: settled in {settled:.1f} s" if unsettled is None
+        else f"{mode}: the shop did not settle: {unsettled}")
+    data_violations, summary = check_data(snapshot(stack, shoppers, list(stock)),
+                                           client.checkouts, stock, stack.queue)
+    if unsettled is not None:
+        data_violations.append(Violation("the shop settles", unsettled))
+    return settled, data_violations, summary
+
+
 async def faults_command(args: argparse.Namespace) -> int:
     stack = Stack(args.state_dir, args.port)
     proxy = Proxy(args.proxy_port, args.port + OPS_OFFSET["product"])
@@ -1089,13 +1102,8 @@ async def faults_command(args: argparse.Namespace) -> int:
         await load.stop()
         took = clock() - client.t0
         say(f"faults: load stopped after {took:.0f} s and {len(client.records)} requests; settling")
-        settled, unsettled = await settle(stack, SETTLE_LIMIT)
-        say(f"faults: settled in {settled:.1f} s" if unsettled is None
-            else f"faults: the shop did not settle: {unsettled}")
-        data_violations, summary = check_data(snapshot(stack, shoppers, list(stock)),
-                                               client.checkouts, stock, stack.queue)
-        if unsettled is not None:
-            data_violations.append(Violation("the shop settles", unsettled))
+        _, data_violations, summary = await settle_and_check(stack, client, shoppers, stock,
+                                                             "faults")
     finally:
         await client.close()
         await proxy.cut()
@@ -1163,11 +1171,8 @@ async def soak_command(args: argparse.Namespace) -> int:
             for v in errors[:5]:
                 say(f"  {v.check}: {v.detail}")
         await load.stop()
-        settled, unsettled = await settle(stack, SETTLE_LIMIT)
-        data_violations, summary = check_data(snapshot(stack, shoppers, list(stock)),
-                                               client.checkouts, stock, stack.queue)
-        if unsettled is not None:
-            data_violations.append(Violation("the shop settles", unsettled))
+        settled, data_violations, summary = await settle_and_check(stack, client, shoppers,
+                                                                   stock, "soak")
     finally:
         await client.close()
         await proxy.cut()

@@ -25,12 +25,20 @@ let
 
   root = ../.;
   # What cargo reads: manifests, the lock file, Rust sources and TOML (.config/nextest.toml
-  # included), and the SQL migrations that sqlx::migrate! embeds at compile time (the services'
-  # migrations/ and kit's test migrations).
-  cargoSources = lib.fileset.unions [
-    (craneLib.fileset.commonCargoSources root)
-    (lib.fileset.fileFilter (file: file.hasExt "sql") (root + "/services"))
-  ];
+  # included), the SQL migrations that sqlx::migrate! embeds at compile time (the services'
+  # migrations/ and kit's test migrations), and the query data sqlx's checked macros read offline
+  # (services/*/.sqlx, written by ci/sqlx-prepare; .cargo/config.toml sets SQLX_OFFLINE).
+  cargoSources = lib.fileset.unions (
+    [
+      (craneLib.fileset.commonCargoSources root)
+      (lib.fileset.fileFilter (file: file.hasExt "sql") (root + "/services"))
+    ]
+    ++ map (service: lib.fileset.maybeMissing (root + "/services/${service}/.sqlx")) [
+      "user"
+      "product"
+      "order"
+    ]
+  );
   src = lib.fileset.toSource {
     inherit root;
     fileset = cargoSources;

@@ -99,6 +99,54 @@ pub struct SetQuantity {
     pub quantity: u32,
 }
 
+/// How many units of a product a cart line holds: 1 to [`Quantity::MAX`].
+///
+/// Built only by [`Quantity::parse`] (also when read from JSON, where it is a plain number),
+/// so a line never holds zero units (a line is removed instead) nor more than a parcel takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct Quantity(u32);
+
+impl Quantity {
+    /// The fewest units of a line.
+    pub const MIN: u32 = 1;
+    /// The most units of a line.
+    pub const MAX: u32 = 99;
+
+    /// `units` as a quantity, when it is 1 to [`Quantity::MAX`].
+    pub fn parse(units: u32) -> Result<Self, QuantityError> {
+        if (Self::MIN..=Self::MAX).contains(&units) {
+            Ok(Self(units))
+        } else {
+            Err(QuantityError(units))
+        }
+    }
+
+    /// The number of units.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for Quantity {
+    type Error = QuantityError;
+
+    fn try_from(units: u32) -> Result<Self, Self::Error> {
+        Self::parse(units)
+    }
+}
+
+impl From<Quantity> for u32 {
+    fn from(quantity: Quantity) -> Self {
+        quantity.0
+    }
+}
+
+/// A number of units outside 1 to [`Quantity::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be {min} to {max}, not {0}", min = Quantity::MIN, max = Quantity::MAX)]
+pub struct QuantityError(pub u32);
+
 /// The answer of `POST /api/v1/cart/merge`: what became of the guest cart's products.
 ///
 /// Each product the account's cart already held keeps the sum of both quantities, up to the
@@ -243,6 +291,39 @@ mod tests {
             serde_json::from_value::<MergedCart>(value).expect("deserialize"),
             merged
         );
+    }
+
+    #[test]
+    fn quantities_are_one_to_ninety_nine() {
+        assert_eq!(Quantity::parse(1).map(Quantity::get), Ok(1));
+        assert_eq!(Quantity::parse(99).map(Quantity::get), Ok(99));
+        assert_eq!(Quantity::parse(0), Err(QuantityError(0)));
+        assert_eq!(Quantity::parse(100), Err(QuantityError(100)));
+        assert_eq!(QuantityError(100).to_string(), "must be 1 to 99, not 100");
+        assert_eq!(
+            serde_json::from_value::<Quantity>(json!(7)).expect("deserialize"),
+            Quantity::parse(7).expect("valid")
+        );
+        for bad in [json!(0), json!(100), json!(-1), json!(1.5), json!("3")] {
+            assert!(
+                serde_json::from_value::<Quantity>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_quantity_is_exactly_a_number_from_one_to_the_most(units in proptest::prelude::any::<u32>()) {
+            let parsed = Quantity::parse(units);
+            proptest::prop_assert_eq!(parsed.is_ok(), (1..=Quantity::MAX).contains(&units));
+            if let Ok(quantity) = parsed {
+                proptest::prop_assert_eq!(quantity.get(), units);
+                let json = serde_json::to_value(quantity).expect("serialize");
+                proptest::prop_assert_eq!(&json, &json!(units));
+                proptest::prop_assert_eq!(serde_json::from_value::<Quantity>(json).ok(), Some(quantity));
+            }
+        }
     }
 
     #[test]

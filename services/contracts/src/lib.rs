@@ -10,15 +10,18 @@
 //!   value; so do the small value types they contain ([`money::Money`],
 //!   [`inventory::ReserveLine`]), whose shape is fixed. Responses, query strings and events
 //!   accept unknown fields, so a producer can add a field without breaking older readers.
-//! - Types hold shape, not policy: the services validate fields and answer with a
-//!   [`problem::Problem`] that names them. Only newtypes ([`money::Currency`]) check themselves,
-//!   so holding one means holding a valid value.
+//! - Request types hold shape; the value types shared by several services check themselves
+//!   and are built only by their parsers ([`money::Currency`], [`address::Address`],
+//!   [`cart::Quantity`], [`pagination::PageLimit`]), so holding one means holding a valid
+//!   value and every service applies the same rule. A service answers a refused value with a
+//!   [`problem::Problem`] that names the field.
 //! - Types that carry secrets (passwords, tokens, card data) redact them in `Debug`, so they
 //!   can be logged without leaking.
 //! - The `openapi` feature derives `utoipa::ToSchema` for every type (and `IntoParams` for
 //!   query strings); the browser build leaves it off.
 #![warn(missing_docs)]
 
+pub mod address;
 pub mod auth;
 pub mod cart;
 pub mod catalog;

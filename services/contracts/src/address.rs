@@ -1,0 +1,551 @@
+//! The postal address: one type and one rule per field, for the address book and checkout.
+//!
+//! [`NewAddress`] is the address as a client writes it (its JSON is the OpenAPI schema);
+//! [`Address`] is one that passed [`Address::parse`], trimmed and normalised, and nothing
+//! else builds one. The user service parses what its address book saves and the order
+//! service what checkout ships to, so an address one accepts the other accepts too.
+//!
+//! Where the two services used to disagree the stricter sensible rule won: a recipient of at
+//! most 100 characters (a label line, and what the address book always stored), a postal
+//! code of at most 16 (the longest in use has 10), a phone number of 5 to 15 digits (E.164
+//! allows at most 15) with `+` only in front. The country code is read the way people type
+//! it, `" de "` or `"de"`, and kept as `DE`: case and surrounding spaces carry no meaning
+//! there, so refusing them would only turn away valid input.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::problem::FieldError;
+use crate::users::NewAddress;
+
+/// The most characters of the recipient, the city and the region.
+pub const MAX_NAME_CHARS: usize = 100;
+/// The most characters of `line1` and `line2`.
+pub const MAX_LINE_CHARS: usize = 200;
+/// The most characters of a postal code.
+pub const MAX_POSTAL_CODE_CHARS: usize = 16;
+/// The most characters of a phone number, separators included.
+pub const MAX_PHONE_CHARS: usize = 32;
+/// The fewest and the most digits of a phone number.
+pub const PHONE_DIGITS: std::ops::RangeInclusive<usize> = 5..=15;
+
+/// A valid postal address: every text trimmed, empty optional fields absent, the country an
+/// uppercase ISO 3166-1 alpha-2 code.
+///
+/// Its JSON is a [`NewAddress`]'s; reading one runs [`Address::parse`], so a body that holds
+/// an `Address` holds a valid one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "NewAddress", into = "NewAddress")]
+pub struct Address {
+    recipient: String,
+    line1: String,
+    line2: Option<String>,
+    city: String,
+    postal_code: String,
+    region: Option<String>,
+    country: String,
+    phone: Option<String>,
+}
+
+impl Address {
+    /// Checks and normalises every field of `input`; the error names each field at fault.
+    pub fn parse(input: NewAddress) -> Result<Self, AddressError> {
+        let mut errors = AddressError(Vec::new());
+        let recipient = errors.check("recipient", required(&input.recipient, MAX_NAME_CHARS));
+        let line1 = errors.check("line1", required(&input.line1, MAX_LINE_CHARS));
+        let line2 = errors.check("line2", optional(input.line2.as_deref(), MAX_LINE_CHARS));
+        let city = errors.check("city", required(&input.city, MAX_NAME_CHARS));
+        let postal_code = errors.check("postal_code", postal_code(&input.postal_code));
+        let region = errors.check("region", optional(input.region.as_deref(), MAX_NAME_CHARS));
+        let country = errors.check("country", country(&input.country));
+        let phone = errors.check("phone", phone(input.phone.as_deref()));
+        match (
+            recipient,
+            line1,
+            line2,
+            city,
+            postal_code,
+            region,
+            country,
+            phone,
+        ) {
+            (
+                Some(recipient),
+                Some(line1),
+                Some(line2),
+                Some(city),
+                Some(postal_code),
+                Some(region),
+                Some(country),
+                Some(phone),
+            ) => Ok(Self {
+                recipient,
+                line1,
+                line2,
+                city,
+                postal_code,
+                region,
+                country,
+                phone,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// Who receives the parcel.
+    pub fn recipient(&self) -> &str {
+        &self.recipient
+    }
+
+    /// Street and number.
+    pub fn line1(&self) -> &str {
+        &self.line1
+    }
+
+    /// Apartment, floor, company.
+    pub fn line2(&self) -> Option<&str> {
+        self.line2.as_deref()
+    }
+
+    /// City or town.
+    pub fn city(&self) -> &str {
+        &self.city
+    }
+
+    /// Postal or ZIP code.
+    pub fn postal_code(&self) -> &str {
+        &self.postal_code
+    }
+
+    /// State, province or region.
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    /// The uppercase ISO 3166-1 alpha-2 country code.
+    pub fn country(&self) -> &str {
+        &self.country
+    }
+
+    /// A phone number for the carrier.
+    pub fn phone(&self) -> Option<&str> {
+        self.phone.as_deref()
+    }
+}
+
+impl TryFrom<NewAddress> for Address {
+    type Error = AddressError;
+
+    fn try_from(input: NewAddress) -> Result<Self, Self::Error> {
+        Self::parse(input)
+    }
+}
+
+impl From<Address> for NewAddress {
+    fn from(address: Address) -> Self {
+        Self {
+            recipient: address.recipient,
+            line1: address.line1,
+            line2: address.line2,
+            city: address.city,
+            postal_code: address.postal_code,
+            region: address.region,
+            country: address.country,
+            phone: address.phone,
+        }
+    }
+}
+
+/// Why an address was refused: one entry per field at fault, in the order of the fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressError(Vec<FieldError>);
+
+impl AddressError {
+    /// Keeps the value, or records its error against `field`.
+    fn check<T>(&mut self, field: &str, parsed: Result<T, Invalid>) -> Option<T> {
+        parsed
+            .map_err(|invalid| self.0.push(invalid.on(field)))
+            .ok()
+    }
+
+    /// The entries of a problem's `errors`, each field under `prefix` (such as
+    /// `shipping_address.`; empty for an address that is the whole body).
+    pub fn field_errors(&self, prefix: &str) -> Vec<FieldError> {
+        self.0
+            .iter()
+            .map(|error| FieldError {
+                field: format!("{prefix}{}", error.field),
+                ..error.clone()
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for AddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut separator = "";
+        for error in &self.0 {
+            write!(f, "{separator}{}: {}", error.field, error.message)?;
+            separator = "; ";
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AddressError {}
+
+/// One field's broken rule.
+struct Invalid {
+    code: &'static str,
+    message: String,
+}
+
+impl Invalid {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn on(self, field: &str) -> FieldError {
+        FieldError::new(field, self.code, self.message)
+    }
+}
+
+/// A trimmed text of 1 to `max` characters without control characters.
+fn required(raw: &str, max: usize) -> Result<String, Invalid> {
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err(Invalid::new("required", "This field is required."));
+    }
+    if text.chars().count() > max {
+        return Err(Invalid::new(
+            "too_long",
+            format!("Use at most {max} characters."),
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(Invalid::new(
+            "invalid",
+            "Control characters are not allowed.",
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// Like [`required`], but blank means absent.
+fn optional(raw: Option<&str>, max: usize) -> Result<Option<String>, Invalid> {
+    match raw.map(str::trim).filter(|text| !text.is_empty()) {
+        Some(text) => required(text, max).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Letters, digits, spaces and hyphens, as postal codes are written worldwide.
+fn postal_code(raw: &str) -> Result<String, Invalid> {
+    let code = required(raw, MAX_POSTAL_CODE_CHARS)?;
+    if code
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
+    {
+        Ok(code)
+    } else {
+        Err(Invalid::new(
+            "invalid",
+            "Use letters, digits, spaces and hyphens only.",
+        ))
+    }
+}
+
+/// An ISO 3166-1 alpha-2 code: two letters, kept uppercase.
+fn country(raw: &str) -> Result<String, Invalid> {
+    let code = raw.trim().to_ascii_uppercase();
+    if code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(code)
+    } else {
+        Err(Invalid::new(
+            "invalid",
+            "Use the two-letter country code, such as DE or US.",
+        ))
+    }
+}
+
+/// Digits with the usual separators and an optional leading `+`.
+fn phone(raw: Option<&str>) -> Result<Option<String>, Invalid> {
+    let Some(number) = optional(raw, MAX_PHONE_CHARS)? else {
+        return Ok(None);
+    };
+    let digits = number.chars().filter(char::is_ascii_digit).count();
+    let allowed = number.char_indices().all(|(i, c)| {
+        c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.') || (c == '+' && i == 0)
+    });
+    if allowed && PHONE_DIGITS.contains(&digits) {
+        Ok(Some(number))
+    } else {
+        Err(Invalid::new(
+            "invalid",
+            "Use a phone number such as +49 30 1234567.",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    fn input() -> NewAddress {
+        NewAddress {
+            recipient: " Ada Lovelace ".to_owned(),
+            line1: "12 St James's Square".to_owned(),
+            line2: Some("  ".to_owned()),
+            city: "London".to_owned(),
+            postal_code: "SW1Y 4JH".to_owned(),
+            region: None,
+            country: "gb".to_owned(),
+            phone: Some("+44 20 7946 0958".to_owned()),
+        }
+    }
+
+    fn fields(error: &AddressError) -> Vec<String> {
+        error
+            .field_errors("")
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
+    #[test]
+    fn normalises_a_valid_address() {
+        let address = Address::parse(input()).expect("valid");
+        assert_eq!(address.recipient(), "Ada Lovelace");
+        assert_eq!(address.line2(), None, "blank means absent");
+        assert_eq!(address.country(), "GB");
+        assert_eq!(address.phone(), Some("+44 20 7946 0958"));
+        assert_eq!(
+            (address.line1(), address.city(), address.postal_code()),
+            ("12 St James's Square", "London", "SW1Y 4JH")
+        );
+        assert_eq!(address.region(), None);
+    }
+
+    #[test]
+    fn names_every_invalid_field_in_order() {
+        let bad = NewAddress {
+            recipient: " ".to_owned(),
+            line1: "x".repeat(201),
+            line2: Some("\u{7}".to_owned()),
+            city: "Berlin".to_owned(),
+            postal_code: "10115; DROP".to_owned(),
+            region: Some("r".repeat(101)),
+            country: "Germany".to_owned(),
+            phone: Some("call me".to_owned()),
+        };
+        let error = Address::parse(bad).expect_err("invalid");
+        assert_eq!(
+            fields(&error),
+            [
+                "recipient",
+                "line1",
+                "line2",
+                "postal_code",
+                "region",
+                "country",
+                "phone"
+            ]
+        );
+        let codes: Vec<_> = error.field_errors("").into_iter().map(|e| e.code).collect();
+        assert_eq!(
+            codes,
+            [
+                "required", "too_long", "invalid", "invalid", "too_long", "invalid", "invalid"
+            ]
+        );
+        let nested = error.field_errors("shipping_address.");
+        assert_eq!(nested[0].field, "shipping_address.recipient");
+        assert!(
+            error
+                .to_string()
+                .starts_with("recipient: This field is required.; line1: "),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn country_codes_are_two_letters_in_any_case() {
+        for (raw, code) in [(" de ", "DE"), ("de", "DE"), ("DE", "DE"), ("uS", "US")] {
+            assert_eq!(country(raw).ok().as_deref(), Some(code), "{raw:?}");
+        }
+        for bad in ["D", "DEU", "D1", "ÄÖ", "", "d e"] {
+            assert!(country(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn recipients_have_at_most_100_characters() {
+        for (chars, valid) in [
+            (1, true),
+            (100, true),
+            (101, false),
+            (200, false),
+            (201, false),
+        ] {
+            let mut address = input();
+            address.recipient = "é".repeat(chars);
+            assert_eq!(Address::parse(address).is_ok(), valid, "{chars}");
+        }
+    }
+
+    #[test]
+    fn field_lengths_are_counted_in_characters() {
+        type Set = fn(&mut NewAddress, String);
+        let cases: [(Set, usize); 5] = [
+            (|a, v| a.line1 = v, MAX_LINE_CHARS),
+            (|a, v| a.line2 = Some(v), MAX_LINE_CHARS),
+            (|a, v| a.city = v, MAX_NAME_CHARS),
+            (|a, v| a.region = Some(v), MAX_NAME_CHARS),
+            (|a, v| a.postal_code = v, MAX_POSTAL_CODE_CHARS),
+        ];
+        for (set, max) in cases {
+            let mut at_most = input();
+            set(&mut at_most, "1".repeat(max));
+            assert!(Address::parse(at_most).is_ok(), "{max}");
+            let mut over = input();
+            set(&mut over, "1".repeat(max + 1));
+            assert!(Address::parse(over).is_err(), "{max}");
+        }
+    }
+
+    #[test]
+    fn phone_numbers_are_5_to_15_digits_with_separators() {
+        assert_eq!(phone(None).ok(), Some(None));
+        assert_eq!(phone(Some(" ")).ok(), Some(None));
+        for good in ["(030) 123-4567", "12345", "+123456789012345", "030.123 45"] {
+            assert!(phone(Some(good)).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "12",
+            "1234",
+            "+",
+            "1+234567",
+            "555-CALL-NOW",
+            "1234567890123456",
+            &"1".repeat(21),
+            &format!("1{}2345", " ".repeat(MAX_PHONE_CHARS)),
+        ] {
+            assert!(phone(Some(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn json_is_a_new_address_and_reading_it_parses() {
+        let body = json!({
+            "recipient": " Ada ", "line1": "1 Main St", "line2": "", "city": "Springfield",
+            "postal_code": "12345", "country": "us"
+        });
+        let address: Address = serde_json::from_value(body).expect("valid");
+        assert_eq!(
+            serde_json::to_value(&address).expect("serialize"),
+            json!({
+                "recipient": "Ada", "line1": "1 Main St", "city": "Springfield",
+                "postal_code": "12345", "country": "US"
+            })
+        );
+        let bad = json!({
+            "recipient": "Ada", "line1": "1 Main St", "city": "Springfield",
+            "postal_code": "12345", "country": "USA"
+        });
+        let error = serde_json::from_value::<Address>(bad).expect_err("invalid");
+        assert!(error.to_string().starts_with("country: "), "{error}");
+        let typo = json!({
+            "recipient": "Ada", "line1": "1 Main St", "city": "Springfield",
+            "postal_code": "12345", "country": "US", "zip": "1"
+        });
+        assert!(serde_json::from_value::<Address>(typo).is_err());
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[ a-zA-Z0-9'-]{0,12}",
+            ".{0,8}",
+            (0usize..=210).prop_map(|n| "a".repeat(n)),
+        ]
+    }
+
+    fn new_address() -> impl Strategy<Value = NewAddress> {
+        (
+            (text(), text(), proptest::option::of(text()), text()),
+            (
+                prop_oneof![text(), "[A-Z0-9 -]{1,18}"],
+                proptest::option::of(text()),
+                prop_oneof![text(), " ?[a-zA-Z]{2} ?"],
+                proptest::option::of(prop_oneof![text(), "\\+?[0-9 ().-]{3,20}"]),
+            ),
+        )
+            .prop_map(
+                |((recipient, line1, line2, city), (postal_code, region, country, phone))| {
+                    NewAddress {
+                        recipient,
+                        line1,
+                        line2,
+                        city,
+                        postal_code,
+                        region,
+                        country,
+                        phone,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_never_panics_and_a_parsed_address_parses_to_itself(input in new_address()) {
+            if let Ok(address) = Address::parse(input.clone()) {
+                let again = Address::parse(NewAddress::from(address.clone()));
+                prop_assert_eq!(again.as_ref(), Ok(&address));
+                prop_assert_eq!(address.recipient(), address.recipient().trim());
+                prop_assert!(address.recipient().chars().count() <= MAX_NAME_CHARS);
+                prop_assert!(address.country().bytes().all(|b| b.is_ascii_uppercase()));
+                prop_assert!(address.line2().is_none_or(|line| !line.trim().is_empty()));
+            }
+        }
+
+        #[test]
+        fn reading_json_is_parsing(input in new_address()) {
+            let json = serde_json::to_value(&input).expect("serialize");
+            let read = serde_json::from_value::<Address>(json).map_err(|e| e.to_string());
+            let parsed = Address::parse(input).map_err(|e| e.to_string());
+            prop_assert_eq!(read, parsed);
+        }
+
+        #[test]
+        fn an_error_names_exactly_the_fields_that_fail_alone(input in new_address()) {
+            let valid = NewAddress::from(Address::parse(self::input()).expect("valid"));
+            let named = Address::parse(input.clone()).err().map(|e| fields(&e)).unwrap_or_default();
+            let alone = |set: &dyn Fn(&mut NewAddress)| {
+                let mut one = valid.clone();
+                set(&mut one);
+                Address::parse(one).is_err()
+            };
+            let failing: Vec<&str> = [
+                ("recipient", alone(&|a| a.recipient.clone_from(&input.recipient))),
+                ("line1", alone(&|a| a.line1.clone_from(&input.line1))),
+                ("line2", alone(&|a| a.line2.clone_from(&input.line2))),
+                ("city", alone(&|a| a.city.clone_from(&input.city))),
+                ("postal_code", alone(&|a| a.postal_code.clone_from(&input.postal_code))),
+                ("region", alone(&|a| a.region.clone_from(&input.region))),
+                ("country", alone(&|a| a.country.clone_from(&input.country))),
+                ("phone", alone(&|a| a.phone.clone_from(&input.phone))),
+            ]
+            .into_iter()
+            .filter_map(|(field, fails)| fails.then_some(field))
+            .collect();
+            prop_assert_eq!(named, failing);
+        }
+    }
+}

@@ -14,9 +14,10 @@ use futures::future::BoxFuture;
 use lapin::options::ExchangeDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use crate::config::{ConfigError, Env};
+use crate::config::{self, ConfigError, Env};
 use crate::health::Check;
 use crate::shutdown::Shutdown;
 
@@ -40,33 +41,33 @@ fn reconnect_delays() -> ExponentialBuilder {
 }
 
 /// Broker settings.
-#[derive(Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct AmqpConfig {
-    /// `AMQP_URL`, such as `amqp://guest:guest@127.0.0.1:5672/%2f`.
-    pub url: String,
+    /// `AMQP_URL`, such as `amqp://guest:guest@127.0.0.1:5672/%2f`: secret, as it holds the
+    /// password.
+    #[arg(
+        id = "amqp_url",
+        long = "amqp-url",
+        env = "AMQP_URL",
+        value_name = "an amqp:// URL",
+        hide_env_values = true,
+        value_parser = config::secret
+    )]
+    pub url: SecretString,
     /// The topic exchange events go through (`AMQP_EXCHANGE`, default `ecommerce.events`).
+    #[arg(
+        long = "amqp-exchange",
+        env = "AMQP_EXCHANGE",
+        value_name = "an exchange name",
+        default_value = "ecommerce.events"
+    )]
     pub exchange: String,
-}
-
-impl std::fmt::Debug for AmqpConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AmqpConfig")
-            .field("exchange", &self.exchange)
-            .finish_non_exhaustive()
-    }
 }
 
 impl AmqpConfig {
     /// Reads the broker settings.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            url: env.required("AMQP_URL", "an amqp:// URL")?,
-            exchange: env.or(
-                "AMQP_EXCHANGE",
-                "ecommerce.events".to_owned(),
-                "an exchange name",
-            )?,
-        })
+        config::parse(env)
     }
 }
 
@@ -114,7 +115,7 @@ impl Broker {
         let properties = ConnectionProperties::default().with_connection_name(self.name.into());
         let connection = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            Connection::connect(&self.config.url, properties),
+            Connection::connect(self.config.url.expose_secret(), properties),
         )
         .await
         .map_err(|_| lapin::Error::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;

@@ -18,29 +18,50 @@ use deadpool_redis::redis::RedisError;
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use futures::future::BoxFuture;
 
-use crate::config::{ConfigError, Env};
+use crate::config::{self, ConfigError, Env};
 use crate::health::Check;
 
-/// Redis settings.
-#[derive(Clone, Debug)]
+/// Redis settings. Read them with [`RedisConfig::from_env`], or flatten them into a service's
+/// settings read from [`RedisConfig::defaults`] of the environment: the key prefix's default
+/// depends on the service.
+#[derive(Clone, Debug, clap::Args)]
 pub struct RedisConfig {
     /// `REDIS_URL`, such as `redis://127.0.0.1:6379`.
+    #[arg(
+        id = "redis_url",
+        long = "redis-url",
+        env = "REDIS_URL",
+        value_name = "a redis:// URL"
+    )]
     pub url: String,
     /// Prefix of every key (`REDIS_KEY_PREFIX`, default the service name and a colon).
+    #[arg(
+        long = "redis-key-prefix",
+        env = "REDIS_KEY_PREFIX",
+        value_name = "a key prefix"
+    )]
     pub prefix: String,
     /// How long a command waits for a connection (`REDIS_TIMEOUT_MS`, default 250): a cache must
     /// fail fast so callers can fall back to the database.
+    #[arg(
+        long = "redis-timeout-ms",
+        env = "REDIS_TIMEOUT_MS",
+        value_name = "a whole number of milliseconds",
+        default_value = "250",
+        value_parser = config::millis
+    )]
     pub timeout: Duration,
 }
 
 impl RedisConfig {
     /// Reads the Redis settings for `service`.
     pub fn from_env(env: &Env, service: &str) -> Result<Self, ConfigError> {
-        Ok(Self {
-            url: env.required("REDIS_URL", "a redis:// URL")?,
-            prefix: env.or("REDIS_KEY_PREFIX", format!("{service}:"), "a key prefix")?,
-            timeout: env.millis("REDIS_TIMEOUT_MS", Duration::from_millis(250))?,
-        })
+        config::parse(&Self::defaults(env, service))
+    }
+
+    /// `env` with the defaults for `service` that depend on it: `REDIS_KEY_PREFIX`.
+    pub fn defaults(env: &Env, service: &str) -> Env {
+        env.with_default("REDIS_KEY_PREFIX", format!("{service}:"))
     }
 
     /// The namespaced key.

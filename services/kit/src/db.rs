@@ -14,21 +14,43 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use crate::config::{ConfigError, Env};
+use crate::config::{self, ConfigError, Env};
 use crate::health::Check;
 
 /// Connection settings for the service's database.
-#[derive(Clone)]
+#[derive(Clone, clap::Args)]
 pub struct DatabaseConfig {
     /// Parsed from `DATABASE_URL`; kept parsed so the password never appears in logs.
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        value_name = "a postgres:// URL",
+        hide_env_values = true,
+        value_parser = PgConnectOptions::from_str
+    )]
     pub options: PgConnectOptions,
     /// `DATABASE_MAX_CONNECTIONS` (default 10).
+    #[arg(
+        id = "database_max_connections",
+        long = "database-max-connections",
+        env = "DATABASE_MAX_CONNECTIONS",
+        value_name = "a positive number",
+        default_value = "10"
+    )]
     pub max_connections: u32,
     /// How long a query waits for a free connection before the request fails with 503
     /// (`DATABASE_ACQUIRE_TIMEOUT_SECS`, default 3).
+    #[arg(
+        long,
+        env = "DATABASE_ACQUIRE_TIMEOUT_SECS",
+        value_name = "a whole number of seconds",
+        default_value = "3",
+        value_parser = config::seconds
+    )]
     pub acquire_timeout: Duration,
 }
 
+// Where, never who: the connect options' own Debug would show the password.
 impl std::fmt::Debug for DatabaseConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DatabaseConfig")
@@ -44,19 +66,7 @@ impl std::fmt::Debug for DatabaseConfig {
 impl DatabaseConfig {
     /// Reads the database settings.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let url: String = env.required("DATABASE_URL", "a postgres:// URL")?;
-        let options = PgConnectOptions::from_str(&url).map_err(|e| ConfigError::Invalid {
-            name: "DATABASE_URL".into(),
-            value: "<redacted>".into(),
-            expected: "a postgres:// URL".into(),
-            reason: e.to_string(),
-        })?;
-        Ok(Self {
-            options,
-            max_connections: env.or("DATABASE_MAX_CONNECTIONS", 10, "a positive number")?,
-            acquire_timeout: env
-                .seconds("DATABASE_ACQUIRE_TIMEOUT_SECS", Duration::from_secs(3))?,
-        })
+        config::parse(env)
     }
 
     /// Settings for a database URL, with the defaults.

@@ -30,28 +30,33 @@ pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-token";
 const MIN_LEN: usize = 32;
 
 /// The shared secret of the internal API (`INTERNAL_TOKEN`), as the header value it is sent
-/// in, marked sensitive so that no log or trace shows it. Its `Debug` shows nothing of it.
-#[derive(Clone)]
+/// in, marked sensitive so that no log or trace shows it: its `Debug` shows `Sensitive`.
+#[derive(Clone, Debug)]
 pub struct InternalToken(HeaderValue);
 
-impl std::fmt::Debug for InternalToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("InternalToken(<redacted>)")
-    }
+/// What `INTERNAL_TOKEN` must hold, for the settings that read it:
+/// `#[arg(long, env = "INTERNAL_TOKEN", value_name = EXPECTED, hide_env_values = true,
+/// value_parser = InternalToken::new)]`.
+pub const EXPECTED: &str = "at least 32 characters of random text, the same in every service";
+
+/// `INTERNAL_TOKEN` on its own.
+#[derive(clap::Args)]
+struct Setting {
+    #[arg(
+        long,
+        env = "INTERNAL_TOKEN",
+        value_name = EXPECTED,
+        hide_env_values = true,
+        value_parser = InternalToken::new
+    )]
+    internal_token: InternalToken,
 }
 
 impl InternalToken {
     /// Reads `INTERNAL_TOKEN` (or the file `INTERNAL_TOKEN_FILE` names). Its value is never
     /// repeated in an error.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let expected = "at least 32 characters of random text, the same in every service";
-        let secret: String = env.required("INTERNAL_TOKEN", expected)?;
-        Self::new(&secret).map_err(|reason| ConfigError::Invalid {
-            name: "INTERNAL_TOKEN".into(),
-            value: "<redacted>".into(),
-            expected: expected.into(),
-            reason,
-        })
+        crate::config::parse::<Setting>(env).map(|setting| setting.internal_token)
     }
 
     /// The token `secret`, if it is long enough and fits in a header.

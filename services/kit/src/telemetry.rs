@@ -28,41 +28,52 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry};
 
-use crate::config::{ConfigError, Env};
+use crate::config::{self, ConfigError, Env};
 
 /// Logging and tracing settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct TelemetryConfig {
     /// `tracing` filter directives (`RUST_LOG`, default `info`).
+    #[arg(
+        long,
+        env = "RUST_LOG",
+        value_name = "tracing filter directives",
+        default_value = "info"
+    )]
     pub filter: String,
     /// Human-readable logs instead of JSON (`LOG_FORMAT=pretty`), for a terminal.
+    #[arg(
+        long = "log-format",
+        env = "LOG_FORMAT",
+        value_name = "json or pretty",
+        default_value = "json",
+        action = clap::ArgAction::Set,
+        value_parser = log_format
+    )]
     pub pretty: bool,
     /// OTLP/HTTP collector endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`): spans go to its
     /// `/v1/traces`, as the OTLP specification has it; no export when unset.
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        value_name = "an http(s) URL"
+    )]
     pub otlp_endpoint: Option<String>,
 }
 
 impl TelemetryConfig {
     /// Reads the telemetry settings.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let format: String = env.or("LOG_FORMAT", "json".to_owned(), "json or pretty")?;
-        let pretty = match format.as_str() {
-            "json" => false,
-            "pretty" => true,
-            other => {
-                return Err(ConfigError::Invalid {
-                    name: "LOG_FORMAT".into(),
-                    value: other.into(),
-                    expected: "json or pretty".into(),
-                    reason: "unknown format".into(),
-                });
-            }
-        };
-        Ok(Self {
-            filter: env.or("RUST_LOG", "info".to_owned(), "tracing filter directives")?,
-            pretty,
-            otlp_endpoint: env.optional("OTEL_EXPORTER_OTLP_ENDPOINT", "an http(s) URL")?,
-        })
+        config::parse(env)
+    }
+}
+
+/// `LOG_FORMAT`: whether logs are pretty rather than JSON.
+fn log_format(format: &str) -> Result<bool, &'static str> {
+    match format {
+        "json" => Ok(false),
+        "pretty" => Ok(true),
+        _ => Err("unknown format"),
     }
 }
 

@@ -278,7 +278,7 @@ async fn supervise_reconnects_once_the_broker_is_reachable() {
     let amqp = TestAmqp::default();
     let broker = Broker::new(
         kit::amqp::AmqpConfig {
-            url: format!("amqp://guest:guest@{}/%2f", proxy.addr()),
+            url: format!("amqp://guest:guest@{}/%2f", proxy.addr()).into(),
             exchange: amqp.config().exchange,
         },
         "kit-test",

@@ -224,7 +224,7 @@ impl TestAmqp {
     /// Kit settings for this exchange.
     pub fn config(&self) -> kit::amqp::AmqpConfig {
         kit::amqp::AmqpConfig {
-            url: self.url.clone(),
+            url: self.url.clone().into(),
             exchange: self.exchange.clone(),
         }
     }

@@ -40,41 +40,42 @@ impl AddressDraft {
         ("phone", "Phone"),
     ];
 
-    /// The address to send, or the fields that are missing or malformed. The API checks again
-    /// (and more); this only spares a round trip for the obvious.
+    /// The address to send, normalised, or the fields that are missing or malformed: the
+    /// shop's one address rule ([`Address::parse`](contracts::address::Address::parse)), the
+    /// one the API applies, so a draft that passes here is not refused there.
     pub fn check(&self) -> Result<NewAddress, FieldErrors> {
+        let optional = |value: &str| Some(value.to_owned());
+        let typed = NewAddress {
+            recipient: self.recipient.clone(),
+            line1: self.line1.clone(),
+            line2: optional(&self.line2),
+            city: self.city.clone(),
+            postal_code: self.postal_code.clone(),
+            region: optional(&self.region),
+            country: self.country.clone(),
+            phone: optional(&self.phone),
+        };
+        let error = match contracts::address::Address::parse(typed) {
+            Ok(address) => return Ok(address.into()),
+            Err(error) => error,
+        };
         let mut errors = FieldErrors::default();
-        for (field, value, what) in [
-            ("recipient", &self.recipient, "the recipient's name"),
-            ("line1", &self.line1, "the street and number"),
-            ("city", &self.city, "the city"),
-            ("postal_code", &self.postal_code, "the postal code"),
-        ] {
-            if value.trim().is_empty() {
-                errors.add(field, &format!("Enter {what}."));
+        for error in error.field_errors("") {
+            let what = match error.field.as_str() {
+                "recipient" => "the recipient's name",
+                "line1" => "the street and number",
+                "city" => "the city",
+                "postal_code" => "the postal code",
+                "country" => "a two-letter country code, like DE or US",
+                _ => "",
+            };
+            if error.code == "required" && !what.is_empty() {
+                errors.add(&error.field, &format!("Enter {what}."));
+            } else {
+                errors.add(&error.field, &error.message);
             }
         }
-        let country = self.country.trim().to_ascii_uppercase();
-        if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-            errors.add("country", "Enter a two-letter country code, like DE or US.");
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        let optional = |value: &str| {
-            let value = value.trim();
-            (!value.is_empty()).then(|| value.to_owned())
-        };
-        Ok(NewAddress {
-            recipient: self.recipient.trim().to_owned(),
-            line1: self.line1.trim().to_owned(),
-            line2: optional(&self.line2),
-            city: self.city.trim().to_owned(),
-            postal_code: self.postal_code.trim().to_owned(),
-            region: optional(&self.region),
-            country,
-            phone: optional(&self.phone),
-        })
+        Err(errors)
     }
 }
 
@@ -189,5 +190,26 @@ mod tests {
             assert!(errors.get(field).is_some(), "{field}");
         }
         assert!(errors.get("phone").is_none());
+    }
+
+    #[test]
+    fn the_draft_is_held_to_the_api_rule() {
+        let complete = AddressDraft {
+            recipient: "Ada".to_owned(),
+            line1: "1 Analytical Way".to_owned(),
+            city: "London".to_owned(),
+            postal_code: "N1 9GU".to_owned(),
+            country: " de ".to_owned(),
+            ..AddressDraft::default()
+        };
+        assert_eq!(complete.check().expect("valid").country, "DE");
+        let long = AddressDraft {
+            recipient: "a".repeat(101),
+            phone: "1234".to_owned(),
+            ..complete
+        };
+        let errors = long.check().expect_err("too long");
+        assert!(errors.get("recipient").is_some());
+        assert!(errors.get("phone").is_some());
     }
 }

@@ -1,6 +1,6 @@
 //! The lines of a cart and its subtotal, and the lines that cannot be bought now.
 
-use contracts::cart::{Cart, UnavailableLine, UnavailableReason};
+use contracts::cart::{Cart, Quantity, UnavailableLine, UnavailableReason};
 use uuid::Uuid;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
@@ -39,10 +39,12 @@ pub fn CartView(props: &CartViewProps) -> Html {
             let on_quantity = props.on_quantity.clone();
             let onchange = Callback::from(move |e: Event| {
                 let input = e.target_unchecked_into::<HtmlInputElement>();
+                // A line holds 1 to Quantity::MAX units; anything else is left for the
+                // input's own range to show rather than sent to be refused.
                 if let Ok(quantity) = input.value().trim().parse::<u32>()
-                    && quantity > 0
+                    && let Ok(quantity) = Quantity::parse(quantity)
                 {
-                    on_quantity.emit((id, quantity));
+                    on_quantity.emit((id, quantity.get()));
                 }
             });
             html! {
@@ -50,7 +52,7 @@ pub fn CartView(props: &CartViewProps) -> Html {
                     <label class="visually-hidden" for={input_id.clone()}>
                         { format!("Quantity of {}", line.name) }
                     </label>
-                    <input id={input_id} class="quantity-input" type="number" min="1" step="1"
+                    <input id={input_id} class="quantity-input" type="number" min="1" max={Quantity::MAX.to_string()} step="1"
                         inputmode="numeric" value={line.quantity.to_string()} {onchange}
                         disabled={props.busy} />
                 </>

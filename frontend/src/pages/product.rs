@@ -1,3 +1,4 @@
+use contracts::cart::Quantity;
 use contracts::catalog::Product;
 use uuid::Uuid;
 use yew::platform::spawn_local;
@@ -68,10 +69,12 @@ fn ProductDetails(props: &ProductDetailsProps) -> Html {
         let stock = product.stock;
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            let wanted = match quantity.trim().parse::<u32>() {
-                Ok(n) if n >= 1 && n <= stock => n,
+            // A cart line holds at most Quantity::MAX units, and no more than are in stock.
+            let most = stock.min(Quantity::MAX);
+            let wanted = match quantity.trim().parse::<u32>().map(Quantity::parse) {
+                Ok(Ok(n)) if n.get() <= stock => n.get(),
                 _ => {
-                    quantity_error.set(Some(format!("Enter a number from 1 to {stock}.").into()));
+                    quantity_error.set(Some(format!("Enter a number from 1 to {most}.").into()));
                     return;
                 }
             };

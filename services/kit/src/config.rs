@@ -227,11 +227,13 @@ fn from_clap(error: &clap::Error, vars: &HashMap<String, (Var, Option<Read>)>) -
             }
         }
         Some((_, Some(read))) => read.invalid(reason),
-        // Neither happens with settings structs as the module describes them; the error
-        // still says what clap found.
+        // A default its value parser refused, such as a folder that is not there.
         Some((var, None)) => ConfigError::Invalid {
             name: var.name.clone(),
-            value: String::new(),
+            value: match error.get(ContextKind::InvalidValue) {
+                Some(ContextValue::String(value)) => value.clone(),
+                _ => String::new(),
+            },
             expected: var.expected.clone(),
             reason,
         },

@@ -23,6 +23,7 @@ use kit::server::{Ops, router};
 use kit::shutdown::Shutdown;
 use order::AppState;
 use order::config::Config;
+use order::outbox;
 use serde_json::{Value, json};
 use testkit::{TestAmqp, TestDb, TestServer, http_config};
 use uuid::Uuid;
@@ -180,12 +181,7 @@ async fn main() -> anyhow::Result<()> {
     // Every event reaches RabbitMQ before the figures are final.
     let drain = Instant::now();
     loop {
-        let (published, waiting): (i64, i64) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE published_at IS NOT NULL),
-                    count(*) FILTER (WHERE published_at IS NULL) FROM outbox",
-        )
-        .fetch_one(&pool)
-        .await?;
+        let outbox::Tally { published, waiting } = outbox::tally(&pool).await?;
         if waiting == 0 {
             println!(
                 "events:      {published} published to RabbitMQ; outbox drained {:.1} s after the run",

@@ -83,11 +83,13 @@ pub(crate) async fn issue(db: &mut PgConnection) -> ApiResult<(Uuid, String)> {
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     let hash: [u8; 32] = Sha256::digest(bytes).into();
     let id = Uuid::new_v4();
-    sqlx::query("INSERT INTO guest_carts (id, token_hash) VALUES ($1, $2)")
-        .bind(id)
-        .bind(&hash[..])
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO guest_carts (id, token_hash) VALUES ($1, $2)",
+        id,
+        &hash[..],
+    )
+    .execute(db)
+    .await?;
     Ok((id, URL_SAFE_NO_PAD.encode(bytes)))
 }
 
@@ -102,13 +104,13 @@ pub(crate) async fn claim(
     let Some(hash) = token.digest() else {
         return Ok(None);
     };
-    let id = sqlx::query_scalar(
+    let id = sqlx::query_scalar!(
         "UPDATE guest_carts SET used_at = now()
          WHERE token_hash = $1 AND used_at > now() - make_interval(secs => $2)
          RETURNING id",
+        &hash[..],
+        idle_ttl.as_secs_f64(),
     )
-    .bind(&hash[..])
-    .bind(idle_ttl.as_secs_f64())
     .fetch_optional(db)
     .await?;
     Ok(id)
@@ -125,13 +127,13 @@ pub(crate) async fn take(
     let Some(hash) = token.digest() else {
         return Ok(None);
     };
-    let id = sqlx::query_scalar(
+    let id = sqlx::query_scalar!(
         "DELETE FROM guest_carts
          WHERE token_hash = $1 AND used_at > now() - make_interval(secs => $2)
          RETURNING id",
+        &hash[..],
+        idle_ttl.as_secs_f64(),
     )
-    .bind(&hash[..])
-    .bind(idle_ttl.as_secs_f64())
     .fetch_optional(db)
     .await?;
     Ok(id)
@@ -141,19 +143,20 @@ pub(crate) async fn take(
 /// A cart being written is locked by its writer ([`claim`]) and so outlives this round: once
 /// the write commits, the cart is no longer idle.
 pub(crate) async fn purge_idle(pool: &PgPool, idle_ttl: Duration) -> ApiResult<u64> {
-    let purged = sqlx::query_scalar(
-        "WITH idle AS (
-             DELETE FROM guest_carts WHERE used_at <= now() - make_interval(secs => $1)
-             RETURNING id
-         ), lines AS (
-             DELETE FROM cart_items WHERE user_id IN (SELECT id FROM idle)
-         )
-         SELECT count(*) FROM idle",
+    let purged = sqlx::query_scalar!(
+        r#"WITH idle AS (
+               DELETE FROM guest_carts WHERE used_at <= now() - make_interval(secs => $1)
+               RETURNING id
+           ), lines AS (
+               DELETE FROM cart_items WHERE user_id IN (SELECT id FROM idle)
+           )
+           SELECT count(*) AS "purged!" FROM idle"#,
+        idle_ttl.as_secs_f64(),
     )
-    .bind(idle_ttl.as_secs_f64())
     .fetch_one(pool)
-    .await
-    .map(|count: i64| u64::try_from(count).unwrap_or_default())?;
+    .await?;
+    let purged = u64::try_from(purged)
+        .map_err(|_| anyhow::anyhow!("a negative count of purged carts: {purged}"))?;
     Ok(purged)
 }
 

@@ -131,7 +131,14 @@ pub enum Claim {
     Replay(StoredResponse),
 }
 
-type KeyRow = (String, Option<i16>, Option<String>, Option<Vec<u8>>);
+/// A key's row: the request it was claimed for and, once done, its response.
+#[derive(Debug)]
+struct KeyRow {
+    request_hash: String,
+    status_code: Option<i16>,
+    content_type: Option<String>,
+    response_body: Option<Vec<u8>>,
+}
 
 /// Claims `key` for a request with fingerprint `hash`, waiting at most `wait` for a request
 /// with the same key that is still running.
@@ -146,42 +153,48 @@ pub async fn claim(
     let mut delay = Duration::from_millis(10);
     loop {
         // A key older than its TTL is taken over as if it were new.
-        let claimed = sqlx::query(
+        let claimed = sqlx::query!(
             "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
              ON CONFLICT (user_id, key) DO UPDATE
                  SET request_hash = EXCLUDED.request_hash, status_code = NULL,
                      content_type = NULL, response_body = NULL, created_at = now()
                  WHERE idempotency_keys.created_at < now() - make_interval(secs => $4)",
+            user_id,
+            key,
+            hash,
+            KEY_TTL.as_secs_f64(),
         )
-        .bind(user_id)
-        .bind(key)
-        .bind(hash)
-        .bind(KEY_TTL.as_secs_f64())
         .execute(pool)
         .await?
         .rows_affected();
         if claimed == 1 {
             return Ok(Claim::First);
         }
-        let row: Option<KeyRow> = sqlx::query_as(
+        let row = sqlx::query_as!(
+            KeyRow,
             "SELECT request_hash, status_code, content_type, response_body
              FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+            user_id,
+            key,
         )
-        .bind(user_id)
-        .bind(key)
         .fetch_optional(pool)
         .await?;
         match row {
             // The first request gave the key up (it failed with a 5xx): try to take it.
             None => continue,
-            Some((stored_hash, ..)) if stored_hash != hash => {
+            Some(row) if row.request_hash != hash => {
                 return Err(ApiError::invalid(
                     HEADER,
                     "reused",
                     "this Idempotency-Key was already used for a different request; use a new key",
                 ));
             }
-            Some((_, Some(status), content_type, Some(body))) => {
+            Some(KeyRow {
+                status_code: Some(status),
+                content_type,
+                response_body: Some(body),
+                ..
+            }) => {
                 let status = u16::try_from(status)
                     .ok()
                     .and_then(|s| StatusCode::from_u16(s).ok())
@@ -214,16 +227,18 @@ pub async fn complete(
     user_id: Uuid,
     key: &str,
     response: &StoredResponse,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> anyhow::Result<()> {
+    // Every HTTP status (100 to 999) fits the smallint column.
+    let status = i16::try_from(response.status.as_u16())?;
+    sqlx::query!(
         "UPDATE idempotency_keys SET status_code = $3, content_type = $4, response_body = $5
          WHERE user_id = $1 AND key = $2",
+        user_id,
+        key,
+        status,
+        &response.content_type,
+        &response.body,
     )
-    .bind(user_id)
-    .bind(key)
-    .bind(i16::try_from(response.status.as_u16()).unwrap_or(i16::MAX))
-    .bind(&response.content_type)
-    .bind(&response.body)
     .execute(pool)
     .await?;
     Ok(())
@@ -231,11 +246,11 @@ pub async fn complete(
 
 /// Gives `key` up without a response, so a retry with it does the work again.
 pub async fn abandon(pool: &PgPool, user_id: Uuid, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status_code IS NULL",
+        user_id,
+        key,
     )
-    .bind(user_id)
-    .bind(key)
     .execute(pool)
     .await?;
     Ok(())
@@ -244,13 +259,13 @@ pub async fn abandon(pool: &PgPool, user_id: Uuid, key: &str) -> Result<(), sqlx
 /// Deletes expired keys, and keys whose request did not finish within `stale`. Returns how
 /// many rows went.
 pub async fn purge(pool: &PgPool, stale: Duration) -> Result<u64, sqlx::Error> {
-    let deleted = sqlx::query(
+    let deleted = sqlx::query!(
         "DELETE FROM idempotency_keys
          WHERE created_at < now() - make_interval(secs => $1)
             OR (status_code IS NULL AND created_at < now() - make_interval(secs => $2))",
+        KEY_TTL.as_secs_f64(),
+        stale.as_secs_f64(),
     )
-    .bind(KEY_TTL.as_secs_f64())
-    .bind(stale.as_secs_f64())
     .execute(pool)
     .await?;
     Ok(deleted.rows_affected())

@@ -94,13 +94,13 @@ impl AppState {
     }
 }
 
-/// The service's routes.
+/// The service's routes: each resource module's router, and the OpenAPI document.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .merge(cart::routes())
-        .merge(checkout::routes())
-        .merge(orders::routes())
-        .merge(openapi::routes())
+        .merge(cart::router())
+        .merge(checkout::router())
+        .merge(orders::router())
+        .merge(openapi::router())
         .with_state(state)
 }
 

@@ -27,6 +27,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use sqlx::PgPool;
 use tracing::Instrument;
 
+use crate::outbox;
 use crate::payments::{Authorisation, PaymentProvider, PaymentRequest, ProviderUnavailable};
 
 /// How often the outbox gauges are refreshed.
@@ -122,10 +123,10 @@ impl OrderMetrics {
         let stop = shutdown.clone();
         shutdown.spawn(async move {
             loop {
-                match outbox_backlog(&pool).await {
-                    Ok((pending, age)) => {
-                        metrics.outbox_pending.set(pending);
-                        metrics.outbox_oldest_age.set(age);
+                match outbox::backlog(&pool).await {
+                    Ok(backlog) => {
+                        metrics.outbox_pending.set(backlog.pending);
+                        metrics.outbox_oldest_age.set(backlog.oldest_age_secs);
                     }
                     // The gauges keep their last value; readiness reports the database.
                     Err(error) => tracing::debug!(%error, "sampling the outbox failed"),
@@ -137,16 +138,6 @@ impl OrderMetrics {
             }
         });
     }
-}
-
-/// The unpublished events, and the age in seconds of the oldest.
-async fn outbox_backlog(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
-    sqlx::query_as(
-        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8
-         FROM outbox WHERE published_at IS NULL",
-    )
-    .fetch_one(pool)
-    .await
 }
 
 /// A payment provider whose calls are timed into `order_payment_duration_seconds` and traced as

@@ -20,16 +20,16 @@ use crate::{AppState, cart, checkout, orders};
         description = "Carts, idempotent checkout, and the order lifecycle."
     ),
     paths(
-        cart::show,
-        cart::set_quantity,
-        cart::remove,
-        cart::merge,
-        checkout::checkout,
-        orders::list_own,
-        orders::get_own,
-        orders::cancel_own,
-        orders::list_all,
-        orders::change_status,
+        cart::routes::show,
+        cart::routes::set_quantity,
+        cart::routes::remove,
+        cart::routes::merge,
+        checkout::routes::checkout,
+        orders::routes::list_own,
+        orders::routes::get_own,
+        orders::routes::cancel_own,
+        orders::routes::list_all,
+        orders::routes::change_status,
     ),
     modifiers(&BearerToken, &GuestCartToken),
     tags(
@@ -70,6 +70,6 @@ impl Modify for GuestCartToken {
 static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
 
 /// `GET /openapi.json`.
-pub(crate) fn routes() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     kit::openapi::route(&DOCUMENT)
 }

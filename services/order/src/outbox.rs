@@ -27,6 +27,7 @@ use kit::shutdown::Shutdown;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel};
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -81,29 +82,29 @@ pub async fn enqueue(
         .iter()
         .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
         .collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO outbox (event_id, aggregate_id, routing_key, payload, headers, created_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
+        event.event_id,
+        order_id,
+        kind.routing_key(),
+        Json(&event) as _,
+        Json(&headers) as _,
+        event.occurred_at,
     )
-    .bind(event.event_id)
-    .bind(order_id)
-    .bind(kind.routing_key())
-    .bind(sqlx::types::Json(&event))
-    .bind(sqlx::types::Json(&headers))
-    .bind(event.occurred_at)
     .execute(&mut *connection)
     .await?;
     Ok(event)
 }
 
 /// An event waiting to be published.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 struct Pending {
     id: i64,
     event_id: Uuid,
     routing_key: String,
-    payload: sqlx::types::Json<serde_json::Value>,
-    headers: sqlx::types::Json<BTreeMap<String, String>>,
+    payload: Json<serde_json::Value>,
+    headers: Json<BTreeMap<String, String>>,
     created_at: OffsetDateTime,
 }
 
@@ -170,18 +171,23 @@ impl Relay {
     /// relay holds the lock.
     pub async fn publish_batch(&self, channel: &Channel) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
-        let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(RELAY_LOCK)
-            .fetch_one(&mut *tx)
-            .await?;
+        let leader = sqlx::query_scalar!(
+            r#"SELECT pg_try_advisory_xact_lock($1) AS "leader!""#,
+            RELAY_LOCK
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         if !leader {
             return Ok(0);
         }
-        let rows: Vec<Pending> = sqlx::query_as(
-            "SELECT id, event_id, routing_key, payload, headers, created_at
-             FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+        let rows = sqlx::query_as!(
+            Pending,
+            r#"SELECT id, event_id, routing_key,
+                      payload AS "payload: Json<serde_json::Value>",
+                      headers AS "headers: Json<BTreeMap<String, String>>", created_at
+               FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1"#,
+            i64::from(self.batch)
         )
-        .bind(i64::from(self.batch))
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
@@ -196,7 +202,7 @@ impl Relay {
                     row.routing_key.as_str().into(),
                     BasicPublishOptions::default(),
                     &body,
-                    properties(row),
+                    properties(row)?,
                 )
                 .await?;
             confirms.push(confirm);
@@ -212,10 +218,12 @@ impl Relay {
             }
         }
         let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY($1)",
+            &ids
+        )
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         tracing::debug!(count = ids.len(), "published order events");
         Ok(ids.len())
@@ -223,7 +231,7 @@ impl Relay {
 }
 
 /// Persistent JSON with the event id as message id and the trace context as headers.
-fn properties(row: &Pending) -> BasicProperties {
+fn properties(row: &Pending) -> anyhow::Result<BasicProperties> {
     let mut headers = FieldTable::default();
     for (name, value) in &row.headers.0 {
         if let Ok(name) = ShortString::try_new(name.as_str()) {
@@ -233,22 +241,67 @@ fn properties(row: &Pending) -> BasicProperties {
             );
         }
     }
-    let timestamp = u64::try_from(row.created_at.unix_timestamp()).unwrap_or_default();
-    BasicProperties::default()
+    let timestamp = u64::try_from(row.created_at.unix_timestamp())
+        .map_err(|_| anyhow::anyhow!("event {} was created before 1970", row.event_id))?;
+    Ok(BasicProperties::default()
         .with_content_type("application/json".into())
         .with_delivery_mode(2)
         .with_message_id(row.event_id.to_string().as_str().into())
         .with_timestamp(timestamp)
         .with_app_id("order".into())
-        .with_headers(headers)
+        .with_headers(headers))
 }
 
 /// Deletes published events older than `retention`; returns how many.
 pub async fn purge_published(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
-    let deleted =
-        sqlx::query("DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)")
-            .bind(retention.as_secs_f64())
-            .execute(pool)
-            .await?;
+    let deleted = sqlx::query!(
+        "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+        retention.as_secs_f64()
+    )
+    .execute(pool)
+    .await?;
     Ok(deleted.rows_affected())
+}
+
+/// The events not published yet, and how long the oldest has waited.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backlog {
+    /// How many events wait.
+    pub pending: i64,
+    /// The age of the oldest, in seconds; 0 when none waits.
+    pub oldest_age_secs: f64,
+}
+
+/// The outbox's backlog, for the metrics.
+pub async fn backlog(pool: &PgPool) -> Result<Backlog, sqlx::Error> {
+    sqlx::query_as!(
+        Backlog,
+        r#"SELECT count(*) AS "pending!",
+                  COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS "oldest_age_secs!"
+           FROM outbox WHERE published_at IS NULL"#
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// How many events were published and how many wait: a benchmark waits for the second to
+/// reach 0 before it reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Events the broker confirmed.
+    pub published: i64,
+    /// Events not published yet.
+    pub waiting: i64,
+}
+
+/// Counts the outbox's events by whether they were published.
+pub async fn tally(pool: &PgPool) -> Result<Tally, sqlx::Error> {
+    sqlx::query_as!(
+        Tally,
+        r#"SELECT count(*) FILTER (WHERE published_at IS NOT NULL) AS "published!",
+                  count(*) FILTER (WHERE published_at IS NULL) AS "waiting!"
+           FROM outbox"#
+    )
+    .fetch_one(pool)
+    .await
 }

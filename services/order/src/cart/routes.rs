@@ -1,25 +1,8 @@
-//! The cart: one per user, or per visitor (a guest cart), a line per product, priced at the
-//! catalog's current prices.
-//!
-//! The cart stores products and quantities only. Every read prices it with the product
-//! service, so it always shows today's price, and checkout prices it once more. A product the
-//! catalog does not sell now (deleted, deactivated, or priced in another currency) is listed
-//! apart, under `unavailable`, out of the subtotal, and checkout refuses the cart until the
-//! customer removes it. Reading the cart never changes it: a product an admin deactivates for
-//! a moment is back in `items` once it is for sale again.
-//!
-//! A visitor's first cart write creates a guest cart ([`crate::guest`]) and answers `201` with
-//! its token in the `Guest-Cart-Token` header; with that header a visitor reads and changes the
-//! cart as a customer does, under the same rules and limits. Checkout needs an account: after
-//! signing in or registering, the client sends the token to `POST /api/v1/cart/merge`, which
-//! moves the guest cart's lines into the account's cart, once, and spends the token. A
-//! signed-in request is about the account's cart, whatever guest token it also carries.
+//! The cart endpoints, and whose cart a request is about.
 
-use axum::Router;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::routing::{get, post, put};
 use contracts::cart::{
     Cart, CartLine, GUEST_CART_TOKEN_HEADER, MergedCart, SetQuantity, UnavailableLine,
 };
@@ -27,30 +10,14 @@ use contracts::problem::{PROBLEM_JSON, Problem};
 use kit::error::field_error;
 use kit::identity::Identity;
 use kit::{ApiError, ApiResult, Json, Path};
-use sqlx::{PgConnection, PgExecutor, PgPool};
-use time::OffsetDateTime;
+use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use super::domain::{MAX_QUANTITY, fit};
+use super::store;
 use crate::AppState;
 use crate::guest::{self, GuestToken};
 use crate::pricing::PricedItems;
-
-/// The most units of one product a cart line holds.
-pub const MAX_QUANTITY: u32 = 99;
-
-/// The most distinct products a cart holds.
-pub const MAX_LINES: i64 = 100;
-
-/// The cart endpoints.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/cart", get(show))
-        .route(
-            "/api/v1/cart/items/{product_id}",
-            put(set_quantity).delete(remove),
-        )
-        .route("/api/v1/cart/merge", post(merge))
-}
 
 /// Whose cart a request is about.
 #[derive(Debug)]
@@ -151,13 +118,16 @@ pub(crate) async fn set_quantity(
     Path(product_id): Path<Uuid>,
     Json(body): Json<SetQuantity>,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Cart>)> {
-    if !(1..=MAX_QUANTITY).contains(&body.quantity) {
-        return Err(ApiError::invalid(
-            "quantity",
-            "range",
-            format!("must be 1 to {MAX_QUANTITY}; remove a line with DELETE"),
-        ));
-    }
+    let quantity = u8::try_from(body.quantity)
+        .ok()
+        .filter(|quantity| (1..=MAX_QUANTITY).contains(quantity))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "quantity",
+                "range",
+                format!("must be 1 to {MAX_QUANTITY}; remove a line with DELETE"),
+            )
+        })?;
     let prices = state.catalog.prices(&[product_id]).await?;
     let priced = state
         .pricing
@@ -180,7 +150,7 @@ pub(crate) async fn set_quantity(
         }
         known => (known.owner(&mut *tx, &state).await?, None),
     };
-    upsert(&mut tx, owner, product_id, body.quantity).await?;
+    store::upsert(&mut tx, owner, product_id, quantity).await?;
     tx.commit().await?;
     let cart = priced_cart(&state, owner).await?;
     let mut headers = HeaderMap::from_iter([NO_STORE]);
@@ -217,11 +187,7 @@ pub(crate) async fn remove(
 ) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
     let owner = shopper.owner(&mut *tx, &state).await?;
-    sqlx::query("DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2")
-        .bind(owner)
-        .bind(product_id)
-        .execute(&mut *tx)
-        .await?;
+    store::remove(&mut tx, owner, product_id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -271,137 +237,22 @@ pub(crate) async fn merge(
                     .to_owned(),
             )
         })?;
-    lock(&mut tx, user_id).await?;
-    let mut moving: Vec<(Uuid, i32, OffsetDateTime)> = sqlx::query_as(
-        "DELETE FROM cart_items WHERE user_id = $1 RETURNING product_id, quantity, added_at",
-    )
-    .bind(guest_id)
-    .fetch_all(&mut *tx)
-    .await?;
-    moving.sort_by_key(|&(product_id, _, added_at)| (added_at, product_id));
-    let held: Vec<Uuid> =
-        sqlx::query_scalar("SELECT product_id FROM cart_items WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_all(&mut *tx)
-            .await?;
+    store::lock(&mut tx, user_id).await?;
+    let moving = store::take_all(&mut tx, guest_id).await?;
+    let held = store::products(&mut tx, user_id).await?;
     let (merged, left_out) = fit(&held, moving);
-    let (ids, quantities, added): (Vec<Uuid>, Vec<i32>, Vec<OffsetDateTime>) =
-        merged.iter().copied().collect();
-    sqlx::query(
-        "INSERT INTO cart_items (user_id, product_id, quantity, added_at)
-         SELECT $1, product_id, quantity, added_at
-         FROM unnest($2::uuid[], $3::integer[], $4::timestamptz[]) AS t(product_id, quantity, added_at)
-         ON CONFLICT (user_id, product_id) DO UPDATE
-         SET quantity = least(cart_items.quantity + excluded.quantity, $5), updated_at = now()",
-    )
-    .bind(user_id)
-    .bind(&ids)
-    .bind(&quantities)
-    .bind(&added)
-    .bind(i32::try_from(MAX_QUANTITY).unwrap_or(i32::MAX))
-    .execute(&mut *tx)
-    .await?;
+    store::add_merged(&mut tx, user_id, &merged).await?;
     tx.commit().await?;
-    tracing::info!(%user_id, merged = ids.len(), left_out = left_out.len(), "guest cart merged");
+    tracing::info!(%user_id, merged = merged.len(), left_out = left_out.len(), "guest cart merged");
     Ok(Json(MergedCart {
-        merged: ids,
+        merged: merged.iter().map(|line| line.product_id).collect(),
         left_out,
     }))
 }
 
-/// Which of a guest cart's `moving` lines (in the order they were added) join a cart that
-/// holds the products `held`: those it holds already, and new ones while it holds fewer than
-/// [`MAX_LINES`] products; and the products left out.
-fn fit(
-    held: &[Uuid],
-    moving: Vec<(Uuid, i32, OffsetDateTime)>,
-) -> (Vec<(Uuid, i32, OffsetDateTime)>, Vec<Uuid>) {
-    let mut room = usize::try_from(MAX_LINES)
-        .unwrap_or_default()
-        .saturating_sub(held.len());
-    let mut merged = Vec::new();
-    let mut left_out = Vec::new();
-    for line in moving {
-        if held.contains(&line.0) {
-            merged.push(line);
-        } else if room > 0 {
-            room -= 1;
-            merged.push(line);
-        } else {
-            left_out.push(line.0);
-        }
-    }
-    (merged, left_out)
-}
-
-/// Serialises the writes to one cart, so two concurrent additions (or an addition and a merge)
-/// cannot both pass the line limit.
-async fn lock(tx: &mut PgConnection, owner: Uuid) -> ApiResult<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
-        .bind(owner)
-        .execute(tx)
-        .await?;
-    Ok(())
-}
-
-/// Adds or updates a line of `owner`'s cart, refusing a new line beyond [`MAX_LINES`].
-async fn upsert(
-    tx: &mut PgConnection,
-    user_id: Uuid,
-    product_id: Uuid,
-    quantity: u32,
-) -> ApiResult<()> {
-    let quantity = i32::try_from(quantity).unwrap_or(i32::MAX);
-    lock(tx, user_id).await?;
-    let updated = sqlx::query(
-        "UPDATE cart_items SET quantity = $3, updated_at = now()
-         WHERE user_id = $1 AND product_id = $2",
-    )
-    .bind(user_id)
-    .bind(product_id)
-    .bind(quantity)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if updated == 0 {
-        let lines: i64 = sqlx::query_scalar("SELECT count(*) FROM cart_items WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        if lines >= MAX_LINES {
-            return Err(ApiError::Conflict {
-                detail: format!("A cart holds at most {MAX_LINES} different products."),
-                errors: vec![field_error("product_id", "cart_full", "the cart is full")],
-            });
-        }
-        sqlx::query("INSERT INTO cart_items (user_id, product_id, quantity) VALUES ($1, $2, $3)")
-            .bind(user_id)
-            .bind(product_id)
-            .bind(quantity)
-            .execute(&mut *tx)
-            .await?;
-    }
-    Ok(())
-}
-
-/// The user's cart lines (product and quantity), in the order they were added.
-pub(crate) async fn items(pool: &PgPool, user_id: Uuid) -> ApiResult<Vec<(Uuid, u32)>> {
-    let rows: Vec<(Uuid, i32)> = sqlx::query_as(
-        "SELECT product_id, quantity FROM cart_items WHERE user_id = $1
-         ORDER BY added_at, product_id",
-    )
-    .bind(user_id)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(product_id, quantity)| (product_id, u32::try_from(quantity).unwrap_or_default()))
-        .collect())
-}
-
 /// The cart at today's prices, the products the catalog does not sell now apart.
 async fn priced_cart(state: &AppState, user_id: Uuid) -> ApiResult<Cart> {
-    let items = items(&state.pool, user_id).await?;
+    let items = store::items(&state.pool, user_id).await?;
     let ids: Vec<Uuid> = items.iter().map(|(id, _)| *id).collect();
     let prices = state.catalog.prices(&ids).await?;
     let PricedItems { lines, unsellable } = state

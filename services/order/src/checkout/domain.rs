@@ -1,0 +1,493 @@
+//! The checkout's rules, without IO: the request's validation and fingerprint, how each
+//! failure after the order was created ends it, and the problems checkout answers.
+
+use contracts::inventory::{InsufficientStock, ProductPrice};
+use contracts::orders::{
+    CardDetails, CheckoutRequest, OrderStatus, PaymentStatus, ShippingAddress,
+};
+use contracts::problem::{FieldError, Problem, problem_types};
+use kit::error::field_error;
+use kit::{ApiError, ApiResult};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::idempotency::FingerprintKey;
+use crate::payments;
+use crate::pricing::{PricedLine, Unsellable};
+
+/// A checkout request whose fields are valid.
+#[derive(Debug, Clone)]
+pub(crate) struct Checkout {
+    pub(crate) shipping_address: ShippingAddress,
+    pub(crate) card: CardDetails,
+}
+
+/// What makes two checkout requests "the same": all of it, the address as validated (trimmed)
+/// and the card number without its spaces and dashes. It holds the card number and the CVC,
+/// so it only ever exists to be hashed under the service's key ([`FingerprintKey`]): never
+/// stored, logged or hashed without it.
+#[derive(Serialize)]
+struct Fingerprint<'a> {
+    shipping_address: &'a ShippingAddress,
+    card_number: String,
+    exp_month: u8,
+    exp_year: u16,
+    cvc: &'a str,
+}
+
+impl Checkout {
+    /// Validates the request: every invalid field is named, under `shipping_address.` or
+    /// `card.`.
+    pub(crate) fn parse(request: CheckoutRequest, today: time::Date) -> ApiResult<Self> {
+        let shipping_address = ShippingAddress::from(request.shipping_address);
+        let (shipping_address, mut errors) = validate_address(shipping_address);
+        errors.extend(payments::validate_card(&request.card, today));
+        if errors.is_empty() {
+            Ok(Self {
+                shipping_address,
+                card: request.card,
+            })
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+
+    /// The request's fingerprint under `key`, as stored with its `Idempotency-Key`.
+    pub(crate) fn fingerprint(&self, key: &FingerprintKey) -> ApiResult<String> {
+        let canonical = serde_json::to_vec(&Fingerprint {
+            shipping_address: &self.shipping_address,
+            card_number: payments::digits(&self.card.number),
+            exp_month: self.card.exp_month,
+            exp_year: self.card.exp_year,
+            cvc: &self.card.cvc,
+        })
+        .map_err(|e| ApiError::Internal(e.into()))?;
+        Ok(key.fingerprint(&canonical))
+    }
+}
+
+/// Trims the address and checks each field; an empty optional field becomes absent.
+fn validate_address(address: ShippingAddress) -> (ShippingAddress, Vec<FieldError>) {
+    let mut errors = Vec::new();
+    let mut required = |field: &str, value: String, max: usize| {
+        let value = value.trim().to_owned();
+        if value.is_empty() {
+            errors.push(field_error(
+                &format!("shipping_address.{field}"),
+                "required",
+                "must not be empty",
+            ));
+        } else if value.chars().count() > max || value.chars().any(char::is_control) {
+            errors.push(field_error(
+                &format!("shipping_address.{field}"),
+                "format",
+                format!("must be at most {max} characters, without control characters"),
+            ));
+        }
+        value
+    };
+    let recipient = required("recipient", address.recipient, 200);
+    let line1 = required("line1", address.line1, 200);
+    let city = required("city", address.city, 100);
+    let postal_code = required("postal_code", address.postal_code, 20);
+    let country = required("country", address.country, 2);
+    let mut optional = |field: &str, value: Option<String>, max: usize| {
+        let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        if value
+            .as_ref()
+            .is_some_and(|v| v.chars().count() > max || v.chars().any(char::is_control))
+        {
+            errors.push(field_error(
+                &format!("shipping_address.{field}"),
+                "format",
+                format!("must be at most {max} characters, without control characters"),
+            ));
+        }
+        value
+    };
+    let line2 = optional("line2", address.line2, 200);
+    let region = optional("region", address.region, 100);
+    let phone = optional("phone", address.phone, 30);
+    if !postal_code.is_empty()
+        && !postal_code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
+    {
+        errors.push(field_error(
+            "shipping_address.postal_code",
+            "format",
+            "must be letters, digits, spaces and dashes",
+        ));
+    }
+    // A longer value was reported above already.
+    if !country.is_empty()
+        && country.chars().count() <= 2
+        && !(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()))
+    {
+        errors.push(field_error(
+            "shipping_address.country",
+            "format",
+            "must be an ISO 3166-1 alpha-2 code such as US or DE",
+        ));
+    }
+    if let Some(phone) = &phone {
+        let digits = phone.chars().filter(char::is_ascii_digit).count();
+        let allowed = phone
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+        if !allowed || !(5..=15).contains(&digits) {
+            errors.push(field_error(
+                "shipping_address.phone",
+                "format",
+                "must be 5 to 15 digits, optionally with + - ( ) . and spaces",
+            ));
+        }
+    }
+    let address = ShippingAddress {
+        recipient,
+        line1,
+        line2,
+        city,
+        postal_code,
+        region,
+        country,
+        phone,
+    };
+    (address, errors)
+}
+
+/// Why a checkout stopped after its order was created; it says how the order ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Too little stock to reserve.
+    OutOfStock,
+    /// The product service could not be reached to reserve.
+    ProductUnreachable,
+    /// The card was declined, for this reason.
+    Declined(String),
+    /// The payment provider was down or too slow.
+    ProviderUnavailable,
+    /// Charged, but the product service let the reservation go.
+    ReservationGone,
+    /// Charged, but the product service could not be reached to commit the stock.
+    StockNotCommitted,
+    /// Charged and sold, but the order could not be marked paid: it was cancelled meanwhile
+    /// (and is ended already), or the database failed (and the sweeper ends it).
+    NotMarkedPaid,
+}
+
+/// How a failed checkout leaves its order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ending {
+    /// The order's final status.
+    pub(crate) status: OrderStatus,
+    /// Its payment's status.
+    pub(crate) payment: PaymentStatus,
+    /// Why, as the payment records it.
+    pub(crate) reason: String,
+}
+
+impl Failure {
+    /// How the order ends, given what became of a charge: `refunded` is `None` when nothing
+    /// was charged, else whether the refund went through (a charge that could not be refunded
+    /// stays `succeeded`, for an operator). `None` when the order is not this checkout's to end.
+    pub(crate) fn ending(&self, refunded: Option<bool>) -> Option<Ending> {
+        let (status, uncharged, reason) = match self {
+            Self::OutOfStock => (
+                OrderStatus::Cancelled,
+                PaymentStatus::Voided,
+                "insufficient_stock",
+            ),
+            Self::ProductUnreachable => (
+                OrderStatus::Cancelled,
+                PaymentStatus::Voided,
+                "product_service_unavailable",
+            ),
+            Self::Declined(reason) => (
+                OrderStatus::PaymentFailed,
+                PaymentStatus::Declined,
+                reason.as_str(),
+            ),
+            Self::ProviderUnavailable => (
+                OrderStatus::PaymentFailed,
+                PaymentStatus::Voided,
+                "provider_unavailable",
+            ),
+            Self::ReservationGone => (
+                OrderStatus::Cancelled,
+                PaymentStatus::Voided,
+                "reservation_gone",
+            ),
+            Self::StockNotCommitted => (
+                OrderStatus::Cancelled,
+                PaymentStatus::Voided,
+                "stock_not_committed",
+            ),
+            Self::NotMarkedPaid => return None,
+        };
+        let payment = match refunded {
+            None => uncharged,
+            Some(true) => PaymentStatus::Refunded,
+            Some(false) => PaymentStatus::Succeeded,
+        };
+        Some(Ending {
+            status,
+            payment,
+            reason: reason.to_owned(),
+        })
+    }
+}
+
+/// 402: the card was declined.
+pub(crate) fn declined(order_id: Uuid, reason: &str) -> ApiError {
+    ApiError::Domain(Box::new(
+        Problem::new(problem_types::PAYMENT_DECLINED, "Payment declined", 402)
+            .with_detail(format!(
+                "The card was declined ({reason}); try another card."
+            ))
+            .with_instance(format!("/api/v1/orders/{order_id}")),
+    ))
+}
+
+/// 409: the product service let the order's stock go before it was paid.
+pub(crate) fn stock_gone(order_id: Uuid) -> ApiError {
+    ApiError::Domain(Box::new(
+        Problem::new(problem_types::CONFLICT, "Stock no longer held", 409)
+            .with_detail(
+                "The stock held for this order was released before the payment completed, so \
+                 the payment was refunded and the order cancelled. Check out again (with a new \
+                 Idempotency-Key)."
+                    .to_owned(),
+            )
+            .with_instance(format!("/api/v1/orders/{order_id}")),
+    ))
+}
+
+/// Money that does not fit in `i64` minor units: far beyond any real cart.
+pub(crate) fn too_large(error: contracts::money::MoneyError) -> ApiError {
+    ApiError::invalid(
+        "cart",
+        "too_large",
+        format!("the cart total is out of range: {error}"),
+    )
+}
+
+/// 409 naming the products the catalog does not sell now, by name when it still has them;
+/// `errors` has one entry per product, under `cart.{product_id}`.
+pub(crate) fn not_for_sale(unsellable: &[Unsellable], prices: &[ProductPrice]) -> ApiError {
+    let names: Vec<String> = unsellable
+        .iter()
+        .map(|u| {
+            prices
+                .iter()
+                .find(|p| p.product_id == u.product_id())
+                .map_or_else(|| u.product_id().to_string(), |p| p.name.clone())
+        })
+        .collect();
+    ApiError::Conflict {
+        detail: format!(
+            "Some products in the cart are not for sale now: {}. Remove them from the cart and \
+             check out again.",
+            names.join(", ")
+        ),
+        errors: unsellable
+            .iter()
+            .map(|u| field_error(&format!("cart.{}", u.product_id()), u.code(), u.message()))
+            .collect(),
+    }
+}
+
+/// 409 naming the products that lack stock.
+pub(crate) fn insufficient_stock(
+    order_id: Uuid,
+    lines: &[PricedLine],
+    short: Vec<InsufficientStock>,
+) -> ApiError {
+    let names: Vec<String> = short
+        .iter()
+        .map(|s| {
+            let name = lines
+                .iter()
+                .find(|line| line.product.product_id == s.product_id)
+                .map_or_else(
+                    || s.product_id.to_string(),
+                    |line| line.product.name.clone(),
+                );
+            format!(
+                "{name} ({} available, {} requested)",
+                s.available, s.requested
+            )
+        })
+        .collect();
+    ApiError::Domain(Box::new(
+        Problem::new(problem_types::INSUFFICIENT_STOCK, "Insufficient stock", 409)
+            .with_detail(format!("Not enough stock for: {}.", names.join(", ")))
+            .with_instance(format!("/api/v1/orders/{order_id}"))
+            .with_insufficient_stock(short),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use contracts::users::NewAddress;
+    use proptest::prelude::*;
+    use time::macros::date;
+
+    use super::*;
+
+    fn request() -> CheckoutRequest {
+        CheckoutRequest {
+            shipping_address: NewAddress {
+                recipient: " Ada Lovelace ".to_owned(),
+                line1: "1 Main St".to_owned(),
+                line2: Some("  ".to_owned()),
+                city: "Springfield".to_owned(),
+                postal_code: "12345".to_owned(),
+                region: None,
+                country: "US".to_owned(),
+                phone: Some("+1 (555) 010-0000".to_owned()),
+            },
+            card: CardDetails {
+                number: "4242 4242 4242 4242".to_owned(),
+                exp_month: 12,
+                exp_year: 2030,
+                cvc: "123".to_owned(),
+            },
+        }
+    }
+
+    const TODAY: time::Date = date!(2026 - 05 - 15);
+
+    fn invalid_fields(request: CheckoutRequest) -> Vec<String> {
+        match Checkout::parse(request, TODAY) {
+            Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_request_is_trimmed() {
+        let checkout = Checkout::parse(request(), TODAY).expect("valid");
+        assert_eq!(checkout.shipping_address.recipient, "Ada Lovelace");
+        assert_eq!(checkout.shipping_address.line2, None);
+    }
+
+    #[test]
+    fn each_bad_address_field_is_named() {
+        let mut bad = request();
+        bad.shipping_address.country = "usa".to_owned();
+        bad.shipping_address.city = "   ".to_owned();
+        bad.shipping_address.postal_code = "12#45".to_owned();
+        bad.shipping_address.phone = Some("call me".to_owned());
+        bad.shipping_address.recipient = "x".repeat(201);
+        bad.card.cvc = "1".to_owned();
+        assert_eq!(
+            invalid_fields(bad),
+            [
+                "shipping_address.recipient",
+                "shipping_address.city",
+                "shipping_address.country",
+                "shipping_address.postal_code",
+                "shipping_address.phone",
+                "card.cvc"
+            ]
+        );
+        let mut lowercase = request();
+        lowercase.shipping_address.country = "us".to_owned();
+        assert_eq!(invalid_fields(lowercase), ["shipping_address.country"]);
+    }
+
+    #[test]
+    fn the_fingerprint_covers_the_whole_card_under_the_key() {
+        let key = FingerprintKey::new(b"0123456789abcdef0123456789abcdef");
+        let fingerprint = |request: CheckoutRequest| {
+            Checkout::parse(request, TODAY)
+                .expect("valid")
+                .fingerprint(&key)
+                .expect("fingerprint")
+        };
+        let first = fingerprint(request());
+        assert_eq!(first.len(), 64);
+        assert!(first.bytes().all(|b| b.is_ascii_hexdigit()), "{first}");
+
+        // The same card written differently, or the address with other padding, is the same
+        // request.
+        let mut compact = request();
+        compact.card.number = "4242424242424242".to_owned();
+        compact.shipping_address.recipient = "Ada Lovelace".to_owned();
+        assert_eq!(fingerprint(compact), first);
+
+        // Any other card detail makes another request, the last four digits kept as well.
+        let mut other_digits = request();
+        other_digits.card.number = "4000 0000 0002 4242".to_owned();
+        let mut other_cvc = request();
+        other_cvc.card.cvc = "124".to_owned();
+        let mut other_expiry = request();
+        other_expiry.card.exp_month = 11;
+        for other in [other_digits, other_cvc, other_expiry] {
+            assert_ne!(fingerprint(other), first);
+        }
+
+        // Under another key the same request hashes differently: the value cannot be found
+        // by hashing candidate cards without the key.
+        let other_key = FingerprintKey::new(b"another secret, just as long as the first");
+        let checkout = Checkout::parse(request(), TODAY).expect("valid");
+        assert_ne!(
+            checkout.fingerprint(&other_key).expect("fingerprint"),
+            first
+        );
+    }
+
+    #[test]
+    fn a_declined_card_fails_the_payment_and_a_charge_is_refunded_or_kept() {
+        let declined = Failure::Declined("card_declined".to_owned()).ending(None);
+        assert_eq!(
+            declined,
+            Some(Ending {
+                status: OrderStatus::PaymentFailed,
+                payment: PaymentStatus::Declined,
+                reason: "card_declined".to_owned(),
+            })
+        );
+        let gone = |refunded| Failure::ReservationGone.ending(Some(refunded));
+        assert_eq!(gone(true).map(|e| e.payment), Some(PaymentStatus::Refunded));
+        assert_eq!(
+            gone(false).map(|e| e.payment),
+            Some(PaymentStatus::Succeeded)
+        );
+        assert_eq!(Failure::NotMarkedPaid.ending(Some(true)), None);
+    }
+
+    fn failure() -> impl Strategy<Value = Failure> {
+        prop_oneof![
+            Just(Failure::OutOfStock),
+            Just(Failure::ProductUnreachable),
+            "[a-z_]{1,20}".prop_map(Failure::Declined),
+            Just(Failure::ProviderUnavailable),
+            Just(Failure::ReservationGone),
+            Just(Failure::StockNotCommitted),
+            Just(Failure::NotMarkedPaid),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn an_ending_is_a_legal_move_and_records_what_became_of_the_money(
+            failure in failure(),
+            refunded in proptest::option::of(any::<bool>()),
+        ) {
+            if let Some(ending) = failure.ending(refunded) {
+                prop_assert!(OrderStatus::Pending.can_transition_to(ending.status));
+                prop_assert!(!ending.reason.is_empty());
+                let charged = matches!(
+                    ending.payment,
+                    PaymentStatus::Refunded | PaymentStatus::Succeeded
+                );
+                prop_assert_eq!(charged, refunded.is_some());
+                prop_assert_eq!(ending.payment == PaymentStatus::Refunded, refunded == Some(true));
+            } else {
+                prop_assert_eq!(failure, Failure::NotMarkedPaid);
+            }
+        }
+    }
+}

@@ -22,10 +22,9 @@ use lapin::{Channel, message::Delivery};
 use tracing::Instrument;
 
 use contracts::events::{OrderEvent, OrderEventKind};
-use contracts::inventory::ReservationStatus;
 
 use crate::AppState;
-use crate::inventory::{Settle, SettleError, settle};
+use crate::inventory::{Settle, SettleError, Status, settle};
 use crate::metrics::EventOutcome;
 
 /// Messages fetched ahead of the one being processed.
@@ -215,13 +214,13 @@ async fn apply(state: &AppState, event: &OrderEvent) -> ApiResult<Outcome> {
         OrderEventKind::Placed | OrderEventKind::Shipped => return Ok(Outcome::Done),
     };
     let mut tx = state.db.begin().await?;
-    let first_time = sqlx::query(
+    let first_time = sqlx::query!(
         "INSERT INTO processed_events (event_id, kind, order_id) VALUES ($1, $2, $3) \
          ON CONFLICT (event_id) DO NOTHING",
+        event.event_id,
+        event.kind.routing_key(),
+        event.order_id,
     )
-    .bind(event.event_id)
-    .bind(event.kind.routing_key())
-    .bind(event.order_id)
     .execute(&mut *tx)
     .await?
     .rows_affected()
@@ -251,7 +250,7 @@ async fn apply(state: &AppState, event: &OrderEvent) -> ApiResult<Outcome> {
         // reservation here was committed, then released by the order's cancellation over HTTP
         // before this event arrived (the broker was down meanwhile, say): the event is stale
         // and its `order.cancelled` follows. Found by ci/faults, where these were dead-lettered.
-        Err(SettleError::Conflict(ReservationStatus::Released)) => {
+        Err(SettleError::Conflict(Status::Released)) => {
             tracing::info!(
                 "order paid, then cancelled before this event arrived; nothing to commit"
             );

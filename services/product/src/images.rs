@@ -4,9 +4,11 @@
 
 use std::fmt::Write as _;
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use contracts::problem::{PROBLEM_JSON, Problem};
 use kit::{ApiResult, Path};
 use uuid::Uuid;
@@ -17,6 +19,11 @@ use crate::categories;
 
 /// Longest part of the name written on the image; the rest is cut with an ellipsis.
 const MAX_LABEL_CHARS: usize = 26;
+
+/// The generated images.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/products/{id}/image.svg", get(product_image))
+}
 
 /// The path of a product's generated image.
 pub(crate) fn image_path(id: Uuid) -> String {

@@ -17,7 +17,6 @@
 //! `/openapi.json` for the gateway: neither is routed by the gateway.
 
 use axum::Router;
-use axum::routing::{get, patch, post, put};
 use sqlx::PgPool;
 
 pub mod cache;
@@ -78,49 +77,17 @@ impl AppState {
     }
 }
 
-/// The service's routes, to be wrapped by [`kit::server::router`].
+/// The service's routes, to be wrapped by [`kit::server::router`]: each resource module's.
 pub fn app(state: AppState) -> Router {
-    let internal = Router::new()
-        .route("/internal/products/prices", post(catalog::prices))
-        .route("/internal/reservations", post(inventory::reserve))
-        .route(
-            "/internal/reservations/{order_id}/commit",
-            post(inventory::commit),
-        )
-        .route(
-            "/internal/reservations/{order_id}/release",
-            post(inventory::release),
-        )
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.settings.internal_token.clone(),
-            kit::internal::require,
-        ));
+    let token = &state.settings.internal_token;
     Router::new()
-        .route("/api/v1/categories", get(categories::list_categories))
-        .route("/api/v1/products", get(search::list_products))
-        .route("/api/v1/products/{id}", get(catalog::get_product))
-        .route(
-            "/api/v1/products/{id}/image.svg",
-            get(images::product_image),
-        )
-        .route(
-            "/api/v1/admin/categories",
-            post(categories::create_category),
-        )
-        .route(
-            "/api/v1/admin/categories/{id}",
-            patch(categories::update_category).delete(categories::delete_category),
-        )
-        .route("/api/v1/admin/products", post(catalog::create_product))
-        .route(
-            "/api/v1/admin/products/{id}",
-            patch(catalog::update_product).delete(catalog::delete_product),
-        )
-        .route(
-            "/api/v1/admin/products/{id}/stock",
-            put(inventory::set_stock),
-        )
-        .merge(internal)
-        .merge(openapi::routes())
+        .merge(categories::router())
+        .merge(search::router())
+        .merge(catalog::router())
+        .merge(images::router())
+        .merge(inventory::router())
+        .merge(catalog::internal_router(token))
+        .merge(inventory::internal_router(token))
+        .merge(openapi::router())
         .with_state(state)
 }

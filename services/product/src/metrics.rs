@@ -27,6 +27,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use crate::events::dead_letter_queue;
+use crate::inventory;
 
 /// How often the sampled gauges are refreshed.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
@@ -172,7 +173,7 @@ impl ProductMetrics {
             loop {
                 // Each keeps its last value when its store cannot be reached; readiness and the
                 // relay's logs report that.
-                match held(&db).await {
+                match inventory::store::open_count(&db).await {
                     Ok(count) => {
                         metrics.reservations_held.set(count);
                     }
@@ -192,12 +193,6 @@ impl ProductMetrics {
             }
         });
     }
-}
-
-async fn held(db: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM reservations WHERE status = 'reserved'")
-        .fetch_one(db)
-        .await
 }
 
 /// Messages ready in `queue` and in its dead-letter queue, by passive declarations (which

@@ -15,17 +15,17 @@ use crate::{AppState, catalog, categories, images, inventory, search};
 #[openapi(
     info(title = "product service"),
     paths(
-        categories::list_categories,
-        categories::create_category,
-        categories::update_category,
-        categories::delete_category,
-        catalog::get_product,
-        catalog::create_product,
-        catalog::update_product,
-        catalog::delete_product,
+        categories::routes::list_categories,
+        categories::routes::create_category,
+        categories::routes::update_category,
+        categories::routes::delete_category,
+        catalog::routes::get_product,
+        catalog::routes::create_product,
+        catalog::routes::update_product,
+        catalog::routes::delete_product,
         search::list_products,
         images::product_image,
-        inventory::set_stock,
+        inventory::routes::set_stock,
     ),
     // Referenced by the search's query parameters only, which utoipa does not follow.
     components(schemas(contracts::catalog::ProductSort)),
@@ -41,6 +41,6 @@ struct ApiDoc;
 static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
 
 /// `GET /openapi.json`.
-pub(crate) fn routes() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     kit::openapi::route(&DOCUMENT)
 }

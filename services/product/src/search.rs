@@ -10,8 +10,15 @@
 //! "seleve" sleeves. The text the first page searched for is carried in the cursor, so every
 //! page of a list searches for the same. Pages are keyset pages: the cursor names the last
 //! row's sort key and id.
+//!
+//! The lists are read with a [`QueryBuilder`], not a checked macro: each query shape (text or
+//! not, which filters, which sort, first page or later) composes its own `WHERE` and
+//! `ORDER BY`, so that every shape gets the plan of its index. Their rows are read into the
+//! named [`Hit`]. The typo correction's query is fixed, and checked.
 
+use axum::Router;
 use axum::extract::State;
+use axum::routing::get;
 use contracts::catalog::{Product, ProductQuery, ProductSort};
 use contracts::pagination::{DEFAULT_LIMIT, MAX_LIMIT, Page};
 use contracts::problem::{PROBLEM_JSON, Problem};
@@ -24,7 +31,13 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::catalog::{PRODUCT_COLUMNS, ProductRow, Viewer};
+use crate::categories;
 use crate::cursor::{Cursor, InvalidCursor, Position};
+
+/// The product list.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/products", get(list_products))
+}
 
 /// Longest text query accepted.
 const MAX_QUERY_CHARS: usize = 200;
@@ -35,7 +48,7 @@ const MAX_QUERY_CHARS: usize = 200;
 const SIMILARITY_THRESHOLD: f32 = 0.3;
 
 /// A query word (the `n`th) and one of the known words nearest to it by trigrams, if any.
-#[derive(sqlx::FromRow)]
+#[derive(Debug)]
 struct Candidate {
     n: i64,
     term: String,
@@ -76,7 +89,8 @@ struct Scope<'a> {
     include_hidden: bool,
 }
 
-/// A row of a result page: the product and its rank, for the cursor.
+/// A row of a result page: the product and its rank, for the cursor. Read by name from the
+/// composed queries (`FromRow`), which no checked macro can describe.
 #[derive(sqlx::FromRow)]
 struct Hit {
     #[sqlx(flatten)]
@@ -174,7 +188,7 @@ pub(crate) async fn list_products(
     // would otherwise wait its turn for the pool again.
     let mut db = state.db.acquire().await?;
     let categories = match category {
-        Some(slug) => Some(category_tree(&mut db, slug).await?),
+        Some(slug) => Some(categories::subtree(&mut db, slug).await?),
         None => None,
     };
     if categories.as_ref().is_some_and(Vec::is_empty) {
@@ -225,16 +239,18 @@ pub(crate) async fn list_products(
 /// words, truncations like "keyb") takes the most similar word above the similarity threshold,
 /// as before.
 async fn correct(db: &mut PgConnection, query: &str) -> ApiResult<Option<String>> {
-    let rows: Vec<Candidate> = sqlx::query_as(
-        "SELECT t.n, t.term, near.word, similarity(near.word, t.term) AS similarity \
-         FROM regexp_split_to_table(lower($1), '[^[:alnum:]]+') WITH ORDINALITY AS t(term, n) \
-         LEFT JOIN LATERAL ( \
-           SELECT w.word FROM search_words w ORDER BY w.word <-> t.term LIMIT $2 \
-         ) near ON length(t.term) >= 3 \
-         WHERE t.term <> '' ORDER BY t.n, near.word <-> t.term",
+    let rows = sqlx::query_as!(
+        Candidate,
+        r#"SELECT t.n AS "n!", t.term AS "term!", near.word AS "word?",
+             similarity(near.word, t.term) AS "similarity?"
+           FROM regexp_split_to_table(lower($1), '[^[:alnum:]]+') WITH ORDINALITY AS t(term, n)
+           LEFT JOIN LATERAL (
+             SELECT w.word FROM search_words w ORDER BY w.word <-> t.term LIMIT $2
+           ) near ON length(t.term) >= 3
+           WHERE t.term <> '' ORDER BY t.n, near.word <-> t.term"#,
+        query,
+        CANDIDATES,
     )
-    .bind(query)
-    .bind(CANDIDATES)
     .fetch_all(db)
     .await?;
     // One row per candidate, in the query's word order, nearest first: grouped back by word.
@@ -297,21 +313,6 @@ fn best_word(term: &str, candidates: &[Near]) -> Option<String> {
                 .map(|(word, _)| word)
         })
         .cloned()
-}
-
-/// The ids of the category with `slug` and of all categories below it; empty when unknown.
-async fn category_tree(db: &mut PgConnection, slug: &str) -> ApiResult<Vec<Uuid>> {
-    Ok(sqlx::query_scalar(
-        "WITH RECURSIVE tree AS ( \
-           SELECT id FROM categories WHERE slug = $1 AND deleted_at IS NULL \
-           UNION ALL \
-           SELECT c.id FROM categories c JOIN tree t ON c.parent_id = t.id \
-           WHERE c.deleted_at IS NULL \
-         ) SELECT id FROM tree",
-    )
-    .bind(slug)
-    .fetch_all(db)
-    .await?)
 }
 
 /// The sort a search really uses: relevance without a text query means newest first.

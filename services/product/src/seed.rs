@@ -743,17 +743,17 @@ pub async fn run(db: &PgPool, cache: &Cache, currency: Currency) -> anyhow::Resu
     // Parents come before their children in CATEGORIES, so a skipped or deleted parent leaves
     // its children out too rather than under a parent that is not there.
     for (slug, name, parent) in CATEGORIES {
-        categories_added += sqlx::query(
+        categories_added += sqlx::query!(
             "INSERT INTO categories (id, slug, name, parent_id) \
              SELECT $1, $2, $3, $4 \
              WHERE $4::uuid IS NULL \
                 OR EXISTS (SELECT 1 FROM categories WHERE id = $4 AND deleted_at IS NULL) \
              ON CONFLICT DO NOTHING",
+            category_id(slug),
+            slug,
+            name,
+            parent.map(category_id),
         )
-        .bind(category_id(slug))
-        .bind(slug)
-        .bind(name)
-        .bind(parent.map(category_id))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -770,7 +770,7 @@ pub async fn run(db: &PgPool, cache: &Cache, currency: Currency) -> anyhow::Resu
             let featured = FEATURED.contains(&sku.as_str());
             // A product that exists, even deleted, conflicts on its id and is left as it is;
             // the stock row is only written for a product this statement added.
-            let added = sqlx::query(
+            let added = sqlx::query!(
                 "WITH added AS ( \
                    INSERT INTO products (id, sku, slug, name, description, price_amount, \
                      price_currency, image_url, attributes, category_id, active, featured) \
@@ -779,19 +779,19 @@ pub async fn run(db: &PgPool, cache: &Cache, currency: Currency) -> anyhow::Resu
                    ON CONFLICT DO NOTHING \
                    RETURNING id) \
                  INSERT INTO inventory (product_id, on_hand) SELECT id, $11 FROM added",
+                id,
+                sku,
+                slugify(name),
+                name,
+                description,
+                price,
+                currency.as_str(),
+                image_path(id),
+                SqlJson(&attributes) as _,
+                category_id(category),
+                stock,
+                featured,
             )
-            .bind(id)
-            .bind(&sku)
-            .bind(slugify(name))
-            .bind(name)
-            .bind(description)
-            .bind(price)
-            .bind(currency.as_str())
-            .bind(image_path(id))
-            .bind(SqlJson(&attributes))
-            .bind(category_id(category))
-            .bind(stock)
-            .bind(featured)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -826,12 +826,12 @@ pub async fn run(db: &PgPool, cache: &Cache, currency: Currency) -> anyhow::Resu
 /// a concurrent admin write is waited for and then seen.
 async fn feature_untouched(tx: &mut PgConnection) -> Result<Vec<Uuid>, sqlx::Error> {
     let ids: Vec<Uuid> = FEATURED.iter().map(|sku| product_id(sku)).collect();
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "UPDATE products SET featured = true, updated_at = now() \
          WHERE id = ANY($1) AND version = 1 AND NOT featured AND deleted_at IS NULL \
          RETURNING id",
+        &ids,
     )
-    .bind(&ids)
     .fetch_all(&mut *tx)
     .await
 }

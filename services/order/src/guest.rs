@@ -28,6 +28,8 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
+use crate::cart;
+
 /// Random bytes in a token.
 const TOKEN_BYTES: usize = 32;
 
@@ -139,25 +141,21 @@ pub(crate) async fn take(
     Ok(id)
 }
 
-/// Deletes the guest carts idle for longer than `idle_ttl`, with their lines; answers how many.
-/// A cart being written is locked by its writer ([`claim`]) and so outlives this round: once
-/// the write commits, the cart is no longer idle.
-pub(crate) async fn purge_idle(pool: &PgPool, idle_ttl: Duration) -> ApiResult<u64> {
-    let purged = sqlx::query_scalar!(
-        r#"WITH idle AS (
-               DELETE FROM guest_carts WHERE used_at <= now() - make_interval(secs => $1)
-               RETURNING id
-           ), lines AS (
-               DELETE FROM cart_items WHERE user_id IN (SELECT id FROM idle)
-           )
-           SELECT count(*) AS "purged!" FROM idle"#,
+/// Deletes the guest carts idle for longer than `idle_ttl`, with their lines (through the
+/// cart's store, which owns them), in one transaction; answers how many. A cart being written
+/// is locked by its writer ([`claim`]) and so outlives this round: once the write commits, the
+/// cart is no longer idle.
+pub(crate) async fn purge_idle(pool: &PgPool, idle_ttl: Duration) -> ApiResult<usize> {
+    let mut tx = pool.begin().await?;
+    let idle = sqlx::query_scalar!(
+        "DELETE FROM guest_carts WHERE used_at <= now() - make_interval(secs => $1) RETURNING id",
         idle_ttl.as_secs_f64(),
     )
-    .fetch_one(pool)
+    .fetch_all(&mut *tx)
     .await?;
-    let purged = u64::try_from(purged)
-        .map_err(|_| anyhow::anyhow!("a negative count of purged carts: {purged}"))?;
-    Ok(purged)
+    cart::store::remove_carts(&mut tx, &idle).await?;
+    tx.commit().await?;
+    Ok(idle.len())
 }
 
 #[cfg(test)]

@@ -98,6 +98,17 @@ pub(crate) async fn remove_products(
     Ok(())
 }
 
+/// Deletes the lines of the carts `owners`, for guest carts that are deleted.
+pub(crate) async fn remove_carts(
+    tx: &mut PgConnection,
+    owners: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    sqlx::query!("DELETE FROM cart_items WHERE user_id = ANY($1)", owners)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
 /// Deletes every line of `owner`'s cart and answers them, in the order they were added.
 pub(crate) async fn take_all(
     tx: &mut PgConnection,

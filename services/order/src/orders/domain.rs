@@ -20,9 +20,11 @@ pub(crate) struct NewOrder {
     pub(crate) provider: &'static str,
 }
 
-/// Which orders a list shows.
-#[derive(Debug, Clone, Copy)]
+/// Which orders a read shows.
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Filter {
+    /// Only this order.
+    pub(crate) order_id: Option<Uuid>,
     /// Only this user's orders.
     pub(crate) user_id: Option<Uuid>,
     /// Only orders in this status.

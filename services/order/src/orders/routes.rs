@@ -35,7 +35,7 @@ pub(crate) async fn list_own(
 ) -> ApiResult<Json<Page<Order>>> {
     let filter = Filter {
         user_id: Some(identity.user_id),
-        status: None,
+        ..Filter::default()
     };
     list(&state.pool, &filter, query.limit, query.cursor.as_deref())
         .await
@@ -107,8 +107,8 @@ pub(crate) async fn list_all(
     Query(query): Query<AdminOrderQuery>,
 ) -> ApiResult<Json<Page<Order>>> {
     let filter = Filter {
-        user_id: None,
         status: query.status,
+        ..Filter::default()
     };
     list(&state.pool, &filter, query.limit, query.cursor.as_deref())
         .await

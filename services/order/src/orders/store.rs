@@ -332,8 +332,8 @@ struct LineRow {
 
 /// Up to `limit` orders that `filter` keeps, newest first, after the order `after`.
 ///
-/// One statement for every filter: an absent filter is a NULL parameter, which Postgres
-/// folds away when it plans the query with its values.
+/// One statement for every read, a list or one order: an absent filter is a NULL parameter,
+/// which Postgres folds away when it plans the query with its values.
 pub(crate) async fn list(
     pool: &PgPool,
     filter: &Filter,
@@ -348,10 +348,12 @@ pub(crate) async fn list(
                   o.created_at, o.updated_at,
                   p.card_last4, p.card_brand, p.status AS "payment_status: StoredPaymentStatus"
            FROM orders o JOIN payments p ON p.order_id = o.id
-           WHERE ($1::uuid IS NULL OR o.user_id = $1)
-             AND ($2::text IS NULL OR o.status = $2)
-             AND ($3::uuid IS NULL OR o.id < $3)
-           ORDER BY o.id DESC LIMIT $4"#,
+           WHERE ($1::uuid IS NULL OR o.id = $1)
+             AND ($2::uuid IS NULL OR o.user_id = $2)
+             AND ($3::text IS NULL OR o.status = $3)
+             AND ($4::uuid IS NULL OR o.id < $4)
+           ORDER BY o.id DESC LIMIT $5"#,
+        filter.order_id,
         filter.user_id,
         filter.status.map(StoredOrderStatus::from) as Option<StoredOrderStatus>,
         after,
@@ -363,20 +365,12 @@ pub(crate) async fn list(
 
 /// One order, whoever owns it.
 pub(crate) async fn load(pool: &PgPool, id: Uuid) -> ApiResult<Option<Order>> {
-    let row = sqlx::query_as!(
-        OrderRow,
-        r#"SELECT o.id, o.user_id, o.status AS "status: StoredOrderStatus", o.currency,
-                  o.subtotal, o.tax, o.shipping, o.total,
-                  o.shipping_address AS "shipping_address: Json<ShippingAddress>",
-                  o.created_at, o.updated_at,
-                  p.card_last4, p.card_brand, p.status AS "payment_status: StoredPaymentStatus"
-           FROM orders o JOIN payments p ON p.order_id = o.id
-           WHERE o.id = $1"#,
-        id
-    )
-    .fetch_optional(pool)
-    .await?;
-    Ok(assemble(pool, row.into_iter().collect()).await?.pop())
+    let filter = Filter {
+        order_id: Some(id),
+        ..Filter::default()
+    };
+    let rows = list(pool, &filter, None, 1).await?;
+    Ok(assemble(pool, rows).await?.pop())
 }
 
 /// Joins orders with their lines.

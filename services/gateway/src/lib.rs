@@ -6,7 +6,7 @@
 //! and body limits, short-circuits upstreams that are down, and serves the merged OpenAPI
 //! document. Internal and ops endpoints of the upstreams are never reachable through it, and
 //! neither are its own: `/healthz`, `/readyz` and `/metrics` are served on a separate ops
-//! listener (`OPS_BIND_ADDR`), see [`routers`].
+//! listener (`OPS_BIND_ADDR`), see [`startup`].
 //!
 //! Every answer of the public listener carries `X-Content-Type-Options: nosniff`, and
 //! `Strict-Transport-Security` when the listener is reached over HTTPS (`PUBLIC_HTTPS`); an
@@ -28,6 +28,7 @@ pub mod path;
 pub mod proxy;
 pub mod ratelimit;
 pub mod routes;
+pub mod startup;
 mod verified;
 
 use std::net::SocketAddr;
@@ -40,16 +41,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use http::{HeaderValue, Method, header};
 use kit::ApiError;
-use kit::config::HttpConfig;
 use kit::metrics::{HttpClientMetrics, Metrics};
-use kit::server::Ops;
 use kit::shutdown::Shutdown;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 
 use crate::auth::{Keys, Verified};
@@ -140,81 +137,12 @@ impl AppState {
 const GUEST_CART_TOKEN: http::HeaderName =
     http::HeaderName::from_static(contracts::cart::GUEST_CART_TOKEN_HEADER);
 
-/// Browsers reach the shop over HTTPS only, for a year, subdomains included.
-const HSTS: &str = "max-age=31536000; includeSubDomains";
-
-/// What the gateway serves, on two listeners.
-#[derive(Debug)]
-pub struct Routers {
-    /// The public listener (`BIND_ADDR`): the API and the storefront, under the kit's standard
-    /// layers, without any ops endpoint.
-    pub public: Router,
-    /// The ops listener (`OPS_BIND_ADDR`): the gateway's own `/healthz`, `/readyz` and
-    /// `/metrics`, for probes and the scraper inside the cluster.
-    pub ops: Router,
-    /// The public listener's connection limits (header read timeout, most connections).
-    pub http: HttpConfig,
-}
-
-/// The gateway's two routers.
-pub fn routers(
-    state: AppState,
-    config: &GatewayConfig,
-    http: &HttpConfig,
-    ops: &Ops,
-    shutdown: &Shutdown,
-) -> Routers {
-    let mut public =
-        kit::server::layered(app(Arc::new(state), config, shutdown), &ops.metrics, http).layer(
-            SetResponseHeaderLayer::overriding(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-        );
-    if config.public_https {
-        public = public.layer(SetResponseHeaderLayer::overriding(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static(HSTS),
-        ));
-    }
-    Routers {
-        public,
-        ops: kit::server::ops_router(ops),
-        http: http.clone(),
-    }
-}
-
-/// Serves the public and the ops router until `shutdown` fires and the public listener has
-/// drained within `drain`; the ops listener stays up meanwhile, so probes see readiness turn
-/// false. The public listener is held to the connection limits of [`Routers::http`].
-pub async fn serve(
-    routers: Routers,
-    public: TcpListener,
-    ops: TcpListener,
-    shutdown: Shutdown,
-    drain: std::time::Duration,
-) -> anyhow::Result<()> {
-    let ops_addr = ops.local_addr()?;
-    tracing::info!(addr = %ops_addr, "ops listening");
-    let ops_server = axum::serve(ops, routers.ops);
-    let http = HttpConfig {
-        drain_deadline: drain,
-        ..routers.http
-    };
-    tokio::select! {
-        outcome = kit::server::serve(public, routers.public, shutdown, &http) => outcome,
-        outcome = ops_server => {
-            Err(anyhow::anyhow!("the ops listener on {ops_addr} stopped: {outcome:?}"))
-        }
-    }
-}
-
 /// The gateway's routes, without the kit's standard stack.
 ///
 /// Authentication and rate limits run inside the handlers ([`admit`]), not as tower layers: a
 /// layer on a router is applied to every route, and each one clones the whole stack beneath it
 /// on every request, which cost a proxied request more than all the work it does.
-fn app(state: Arc<AppState>, config: &GatewayConfig, shutdown: &Shutdown) -> Router {
+pub(crate) fn app(state: Arc<AppState>, config: &GatewayConfig, shutdown: &Shutdown) -> Router {
     ratelimit::spawn_cleanup(state.limits.clone(), shutdown);
     auth::spawn_refresh(state.keys.clone(), shutdown);
     Router::new()

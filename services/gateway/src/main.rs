@@ -1,9 +1,8 @@
 //! The gateway binary.
 
 use clap::Parser;
-use gateway::AppState;
 use gateway::config::GatewayConfig;
-use kit::server::Ops;
+use gateway::startup::Application;
 
 #[derive(Debug, Parser)]
 #[command(version, about = "The public API edge of the shop")]
@@ -23,21 +22,6 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let config = GatewayConfig::from_env(&service.env)?;
-    let state = AppState::new(&config, &service.metrics)?;
-    let ops = Ops {
-        metrics: service.metrics.clone(),
-        health: service.health(),
-    };
-    let routers = gateway::routers(state, &config, &service.http, &ops, &service.shutdown);
-    let public = kit::server::bind(service.http.bind).await?;
-    let ops_listener = kit::server::bind(config.ops_bind).await?;
-    service.shutdown.on_signals();
-    gateway::serve(
-        routers,
-        public,
-        ops_listener,
-        service.shutdown.clone(),
-        service.http.drain_deadline,
-    )
-    .await
+    let app = Application::build(&config, &service.http, &service.platform)?;
+    app.serve(service, &config).await
 }

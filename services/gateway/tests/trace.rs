@@ -16,11 +16,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use kit::amqp::Broker;
+use kit::bootstrap::Platform;
 use kit::config::Env;
 use kit::health::Health;
 use kit::metrics::Metrics;
-use kit::server::Ops;
 use kit::shutdown::Shutdown;
 use kit::telemetry::TelemetryConfig;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -126,20 +125,16 @@ impl Running {
     }
 }
 
-/// The kit's standard stack around a service's routes, as its binary serves them.
-fn served(routes: Router, shutdown: &Shutdown) -> Router {
-    let ops = Ops {
-        metrics: Metrics::new(),
-        health: Health::new(shutdown.clone()),
-    };
-    kit::server::router(routes, &ops, &http_config())
+/// The kit's standard stack around a service's routes and readiness, as its binary serves them.
+fn served(routes: Router, health: Health, platform: &Platform) -> Router {
+    kit::server::router(routes, &platform.ops(health), &http_config())
 }
 
-/// Starts `name` on a thread: `build` makes what it serves (inside its runtime, so its
-/// background tasks run there too, under its subscriber).
+/// Starts `name` on a thread: `build` assembles what it serves on the platform it is given
+/// (inside its runtime, so its background tasks run there too, under its subscriber).
 fn start<F, Fut>(name: &'static str, collector: &str, build: F) -> Running
 where
-    F: FnOnce(Shutdown) -> Fut + Send + 'static,
+    F: FnOnce(Platform) -> Fut + Send + 'static,
     Fut: Future<Output = Router>,
 {
     let config = TelemetryConfig {
@@ -159,7 +154,11 @@ where
             .build()
             .expect("runtime");
         runtime.block_on(async move {
-            let app = build(stop.clone()).await;
+            let platform = Platform {
+                metrics: Metrics::new(),
+                shutdown: stop.clone(),
+            };
+            let app = build(platform).await;
             let listener = kit::server::bind("127.0.0.1:0".parse().expect("address"))
                 .await
                 .expect("bind");
@@ -221,12 +220,12 @@ async fn one_checkout_is_one_trace_across_http_and_rabbitmq() {
         ("ARGON2_MEMORY_KIB", "1024"),
         ("ARGON2_ITERATIONS", "1"),
     ]);
-    let user = start("user", &otlp, move |shutdown| async move {
+    let user = start("user", &otlp, move |platform| async move {
         let config = user::config::Config::from_env(&user_env).expect("user config");
-        let state = user::AppState::new(&config, config.database.pool())
+        let app = user::startup::Application::build(&config, &platform)
             .await
-            .expect("user state");
-        served(user::app(state), &shutdown)
+            .expect("the user service");
+        served(app.routes, app.health, &platform)
     });
 
     let product_env = Env::from_pairs([
@@ -239,7 +238,7 @@ async fn one_checkout_is_one_trace_across_http_and_rabbitmq() {
         ("CURSOR_SECRET", "trace-cursor-secret-trace-cursor-secret"),
         ("INTERNAL_TOKEN", INTERNAL_TOKEN),
     ]);
-    let product = start("product", &otlp, move |shutdown| async move {
+    let product = start("product", &otlp, move |platform| async move {
         let config = product::config::Config::from_env(&product_env).expect("product config");
         let db = config.database.pool();
         product::seed::run(
@@ -249,19 +248,10 @@ async fn one_checkout_is_one_trace_across_http_and_rabbitmq() {
         )
         .await
         .expect("seed");
-        let cache = product::cache::Cache::new(
-            config.redis.pool().expect("redis"),
-            config.redis.clone(),
-            config.cache_ttl.unwrap_or(Duration::from_secs(60)),
-        );
-        let state = product::AppState::new(db, cache, config.catalog.clone());
-        shutdown.spawn(product::events::consume(
-            state.clone(),
-            Broker::new(config.amqp.clone(), "product"),
-            config.order_events_queue.clone(),
-            shutdown.clone(),
-        ));
-        served(product::app(state), &shutdown)
+        let app = product::startup::Application::build(&config, &platform)
+            .await
+            .expect("the product service");
+        served(app.routes, app.health, &platform)
     });
 
     let product_url = format!("http://{}", product.addr);
@@ -277,16 +267,12 @@ async fn one_checkout_is_one_trace_across_http_and_rabbitmq() {
         ("INTERNAL_TOKEN", INTERNAL_TOKEN),
         ("PAYMENT_PROVIDER", "test"),
     ]);
-    let order = start("order", &otlp, move |shutdown| async move {
+    let order = start("order", &otlp, move |platform| async move {
         let config = order::config::Config::from_env(&order_env).expect("order config");
-        let state = order::AppState::new(&config, config.database.pool()).expect("order state");
-        order::spawn_background(
-            &state,
-            Broker::new(config.amqp.clone(), "order"),
-            config.background,
-            &shutdown,
-        );
-        served(order::app(state), &shutdown)
+        let app = order::startup::Application::build(&config, &platform)
+            .await
+            .expect("the order service");
+        served(app.routes, app.health, &platform)
     });
 
     let (user_url, order_url) = (
@@ -298,17 +284,13 @@ async fn one_checkout_is_one_trace_across_http_and_rabbitmq() {
         ("PRODUCT_URL", product_url.as_str()),
         ("ORDER_URL", order_url.as_str()),
     ]);
-    let gateway = start("gateway", &otlp, move |shutdown| async move {
+    let gateway = start("gateway", &otlp, move |platform| async move {
         let config =
             gateway::config::GatewayConfig::from_env(&gateway_env).expect("gateway config");
-        let metrics = Metrics::new();
-        let state = gateway::AppState::new(&config, &metrics).expect("gateway state");
-        let ops = Ops {
-            metrics,
-            health: Health::new(shutdown.clone()),
-        };
         // The public router has the kit's stack already (the ops endpoints are elsewhere).
-        gateway::routers(state, &config, &http_config(), &ops, &shutdown).public
+        gateway::startup::Application::build(&config, &http_config(), &platform)
+            .expect("the gateway")
+            .public
     });
 
     // A shopper, through the gateway: register, put a product in the cart, check out.

@@ -14,18 +14,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use kit::amqp::Broker;
+use kit::bootstrap::Platform;
 use kit::config::Env;
-use kit::health::Health;
 use kit::identity::{USER_ID_HEADER, USER_ROLES_HEADER};
 use kit::metrics::Metrics;
-use kit::server::{Ops, router};
-use kit::shutdown::Shutdown;
-use order::AppState;
 use order::config::Config;
 use order::outbox;
+use order::startup::Application;
 use serde_json::{Value, json};
-use testkit::{TestAmqp, TestDb, TestServer, http_config};
+use testkit::{TestAmqp, TestDb, TestServer};
 use uuid::Uuid;
 
 /// Checkouts per second through the whole stack.
@@ -63,37 +60,32 @@ async fn main() -> anyhow::Result<()> {
         TestDb::migrated(&order::MIGRATOR)
     );
     let amqp = TestAmqp::default();
-    let shutdown = Shutdown::new();
+    let platform = Platform::default();
 
     // The product service, consuming order events from its own queue on the bench exchange.
     let internal_token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
-    let product_settings = product::config::CatalogSettings::from_env(&Env::from_pairs([
+    let product_config = product::config::Config::from_env(&Env::from_pairs([
+        ("DATABASE_URL", product_db.url.clone()),
+        ("REDIS_URL", testkit::redis_url()),
+        ("CACHE_TTL_SECS", "0".to_owned()),
+        ("AMQP_URL", amqp.url.clone()),
+        ("AMQP_EXCHANGE", amqp.exchange.clone()),
+        ("ORDER_EVENTS_QUEUE", amqp.queue("product_order_events")),
         (
             "CURSOR_SECRET",
             format!("{}{}", Uuid::new_v4(), Uuid::new_v4()),
         ),
         ("INTERNAL_TOKEN", internal_token.clone()),
     ]))?;
-    let product_state = product::AppState::new(
-        product_db.pool.clone(),
-        product::cache::Cache::disabled(),
-        product_settings,
-    );
-    shutdown.spawn(product::events::consume(
-        product_state.clone(),
-        Broker::new(amqp.config(), "product-bench"),
-        amqp.queue("product_order_events"),
-        shutdown.clone(),
-    ));
-    let ops = |shutdown: &Shutdown| Ops {
+    // Its own metrics registry, as in its own process; one shutdown stops both services.
+    let product_platform = Platform {
         metrics: Metrics::new(),
-        health: Health::new(shutdown.clone()),
+        shutdown: platform.shutdown.clone(),
     };
-    let product = TestServer::start(
-        router(product::app(product_state), &ops(&shutdown), &http_config()),
-        shutdown.clone(),
-    )
-    .await;
+    let product_app =
+        product::startup::Application::build(&product_config, &product_platform).await?;
+    let product =
+        TestServer::serve(product_app.routes, product_app.health, &product_platform).await;
 
     // The order service, with its relay and sweeper.
     let config = Config::from_env(&Env::from_pairs([
@@ -114,19 +106,9 @@ async fn main() -> anyhow::Result<()> {
             args.payment_latency_ms.to_string(),
         ),
     ]))?;
-    let pool = config.database.pool();
-    let state = AppState::new(&config, pool.clone())?;
-    order::spawn_background(
-        &state,
-        Broker::new(config.amqp.clone(), "order-bench"),
-        config.background,
-        &shutdown,
-    );
-    let order = TestServer::start(
-        router(order::app(state), &ops(&shutdown), &http_config()),
-        shutdown.clone(),
-    )
-    .await;
+    let app = Application::build(&config, &platform).await?;
+    let pool = app.state.pool.clone();
+    let order = TestServer::serve(app.routes, app.health, &platform).await;
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.users * 2)
@@ -198,8 +180,11 @@ async fn main() -> anyhow::Result<()> {
 
     // The consumer and the relay stop before `amqp` drops and deletes the exchange and the
     // queue: on this multi-thread runtime they could otherwise declare them again.
-    shutdown.trigger();
-    shutdown.wait_for_tasks(Duration::from_secs(5)).await;
+    platform.shutdown.trigger();
+    platform
+        .shutdown
+        .wait_for_tasks(Duration::from_secs(5))
+        .await;
     Ok(())
 }
 

@@ -26,6 +26,7 @@ pub mod orders;
 pub mod outbox;
 pub mod payments;
 pub mod pricing;
+pub mod startup;
 
 use std::sync::Arc;
 use std::time::Duration;

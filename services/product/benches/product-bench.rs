@@ -21,16 +21,17 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Parser;
 use contracts::money::Currency;
-use kit::cache::RedisConfig;
-use kit::health::Health;
+use kit::bootstrap::Platform;
+use kit::config::Env;
 use kit::metrics::Metrics;
-use kit::server::{self, Ops};
-use kit::shutdown::Shutdown;
+use kit::server;
+use product::MIGRATOR;
 use product::cache::Cache;
-use product::config::CatalogSettings;
-use product::{AppState, MIGRATOR};
+use product::config::Config;
+use product::startup::Application;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, PgPool};
+use testkit::TestAmqp;
 use uuid::Uuid;
 
 /// Benchmark settings.
@@ -86,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
 async fn run(args: &Args, options: PgConnectOptions) -> anyhow::Result<()> {
     let db = PgPoolOptions::new()
         .max_connections(20)
-        .connect_with(options)
+        .connect_with(options.clone())
         .await?;
     kit::db::migrate(&db, &MIGRATOR).await?;
     let started = Instant::now();
@@ -97,34 +98,36 @@ async fn run(args: &Args, options: PgConnectOptions) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let settings = CatalogSettings {
-        cursor_secret: format!("{}{}", Uuid::new_v4(), Uuid::new_v4()).into_bytes(),
-        currency: Currency::parse("USD")?,
-        reservation_ttl: Duration::from_secs(900),
-        internal_token: kit::internal::InternalToken::new(&format!(
-            "{}{}",
-            Uuid::new_v4().simple(),
-            Uuid::new_v4().simple()
-        ))
-        .map_err(anyhow::Error::msg)?,
+    // Both instances assembled as the service ships (consumer and sweeper included), one with
+    // the cache and one without; each on its own exchange, deleted with it.
+    let database_url = options.to_url_lossy().to_string();
+    let amqp = TestAmqp::default();
+    let config = |cache_ttl_secs: &str| {
+        Config::from_env(&Env::from_pairs([
+            ("DATABASE_URL", database_url.clone()),
+            ("DATABASE_MAX_CONNECTIONS", "20".to_owned()),
+            ("REDIS_URL", args.redis_url.clone()),
+            (
+                "REDIS_KEY_PREFIX",
+                format!("bench_{}:", Uuid::new_v4().simple()),
+            ),
+            ("CACHE_TTL_SECS", cache_ttl_secs.to_owned()),
+            ("AMQP_URL", amqp.url.clone()),
+            ("AMQP_EXCHANGE", amqp.exchange.clone()),
+            ("ORDER_EVENTS_QUEUE", amqp.queue("product_order_events")),
+            (
+                "CURSOR_SECRET",
+                format!("{}{}", Uuid::new_v4(), Uuid::new_v4()),
+            ),
+            (
+                "INTERNAL_TOKEN",
+                format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()),
+            ),
+        ]))
     };
-    let redis = RedisConfig {
-        url: args.redis_url.clone(),
-        prefix: format!("bench_{}:", Uuid::new_v4().simple()),
-        timeout: Duration::from_millis(250),
-    };
-    let cached = Cache::new(redis.pool()?, redis, Duration::from_secs(300));
-    let shutdown = Shutdown::new();
-    let cached_addr = start(
-        AppState::new(db.clone(), cached, settings.clone()),
-        &shutdown,
-    )
-    .await?;
-    let uncached_addr = start(
-        AppState::new(db.clone(), Cache::disabled(), settings),
-        &shutdown,
-    )
-    .await?;
+    let platform = Platform::default();
+    let cached_addr = start(&config("300")?, &platform).await?;
+    let uncached_addr = start(&config("0")?, &platform).await?;
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
@@ -192,7 +195,7 @@ async fn run(args: &Args, options: PgConnectOptions) -> anyhow::Result<()> {
             percentile(&latencies, 0.99)
         );
     }
-    shutdown.trigger();
+    platform.shutdown.trigger();
     Ok(())
 }
 
@@ -245,11 +248,13 @@ async fn load(db: &PgPool, count: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn start(state: AppState, shutdown: &Shutdown) -> anyhow::Result<SocketAddr> {
-    let ops = Ops {
+async fn start(config: &Config, platform: &Platform) -> anyhow::Result<SocketAddr> {
+    // Its own metrics registry, as in its own process.
+    let platform = Platform {
         metrics: Metrics::new(),
-        health: Health::new(shutdown.clone()),
+        shutdown: platform.shutdown.clone(),
     };
+    let app = Application::build(config, &platform).await?;
     let http = kit::config::HttpConfig {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         request_timeout: Duration::from_secs(30),
@@ -258,11 +263,11 @@ async fn start(state: AppState, shutdown: &Shutdown) -> anyhow::Result<SocketAdd
         header_read_timeout: Duration::from_secs(10),
         max_connections: 4096,
     };
-    let app = server::router(product::app(state), &ops, &http);
+    let routes = server::router(app.routes, &platform.ops(app.health), &http);
     let listener = server::bind(http.bind).await?;
     let addr = listener.local_addr()?;
-    let shutdown = shutdown.clone();
-    tokio::spawn(async move { server::serve(listener, app, shutdown, &http).await });
+    let shutdown = platform.shutdown.clone();
+    tokio::spawn(async move { server::serve(listener, routes, shutdown, &http).await });
     Ok(addr)
 }
 

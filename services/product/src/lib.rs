@@ -32,6 +32,7 @@ pub mod metrics;
 mod openapi;
 mod search;
 pub mod seed;
+pub mod startup;
 mod versions;
 
 use cache::Cache;

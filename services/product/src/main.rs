@@ -1,14 +1,13 @@
 //! The product service binary: `serve` (the default), `migrate` and `seed`.
 
 use clap::Parser;
-use kit::amqp::{AmqpCheck, Broker};
 use kit::bootstrap::Service;
-use kit::cache::{RedisCheck, RedisConfig};
+use kit::cache::RedisConfig;
 use kit::cli::Common;
-use kit::db::{DatabaseConfig, PostgresCheck};
-use product::cache::Cache;
+use kit::db::DatabaseConfig;
 use product::config::{self, Config};
-use product::{AppState, MIGRATOR, events, inventory, seed};
+use product::startup::{self, Application};
+use product::{MIGRATOR, seed};
 
 /// The product service: catalog, search, inventory and reservations.
 #[derive(Debug, Parser)]
@@ -40,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Seed => {
             let db = DatabaseConfig::from_env(&service.env)?.pool();
-            let cache = cache(
+            let cache = startup::cache(
                 &RedisConfig::from_env(&service.env, "product")?,
                 config::cache_ttl(&service.env)?,
             )?;
@@ -59,51 +58,8 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-fn cache(redis: &RedisConfig, ttl: Option<std::time::Duration>) -> anyhow::Result<Cache> {
-    Ok(match ttl {
-        Some(ttl) => Cache::new(redis.pool()?, redis.clone(), ttl),
-        None => Cache::disabled(),
-    })
-}
-
 async fn serve(service: Service) -> anyhow::Result<()> {
     let config = Config::from_env(&service.env)?;
-    let db = config.database.pool();
-    if config.migrate_on_start {
-        kit::db::migrate(&db, &MIGRATOR).await?;
-    }
-    let cache = cache(&config.redis, config.cache_ttl)?;
-    if let Some(pool) = cache.pool() {
-        service.metrics.watch_redis(pool.clone());
-    }
-    let state = AppState::new(db.clone(), cache, config.catalog.clone());
-    let broker = Broker::new(config.amqp.clone(), "product");
-    state.metrics().register(&service.metrics);
-    service.metrics.watch_postgres(db.clone());
-    state.metrics().spawn_sampler(
-        db.clone(),
-        broker.clone(),
-        config.order_events_queue.clone(),
-        &service.shutdown,
-    );
-    let mut health = service
-        .health()
-        .with(PostgresCheck(db))
-        .with(AmqpCheck::optional(broker.clone()));
-    if config.cache_ttl.is_some() {
-        health = health.with(RedisCheck::optional(config.redis.pool()?));
-    }
-    let shutdown = service.shutdown.clone();
-    shutdown.spawn(events::consume(
-        state.clone(),
-        broker,
-        config.order_events_queue.clone(),
-        shutdown.clone(),
-    ));
-    shutdown.spawn(inventory::run_sweeper(
-        state.clone(),
-        config.sweep_interval,
-        shutdown.clone(),
-    ));
-    service.serve(product::app(state), health).await
+    let app = Application::build(&config, &service.platform).await?;
+    app.serve(service).await
 }

@@ -19,7 +19,9 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
+use kit::bootstrap::Platform;
 use kit::config::HttpConfig;
+use kit::health::Health;
 use kit::shutdown::Shutdown;
 use lapin::ConnectionProperties;
 use lapin::options::{
@@ -360,6 +362,23 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// Serves a service's assembled `routes` and `health` (its `startup::Application`) under
+    /// the kit's standard stack, until `platform`'s shutdown.
+    pub async fn serve(routes: Router, health: Health, platform: &Platform) -> Self {
+        Self::serve_on(http_config().bind, routes, health, platform).await
+    }
+
+    /// Like [`TestServer::serve`], on a given address (a stopped server's, to bring it back).
+    pub async fn serve_on(
+        addr: SocketAddr,
+        routes: Router,
+        health: Health,
+        platform: &Platform,
+    ) -> Self {
+        let app = kit::server::router(routes, &platform.ops(health), &http_config());
+        Self::start_on(addr, app, platform.shutdown.clone()).await
+    }
+
     /// Serves an app that is already wrapped by [`kit::server::router`].
     pub async fn start(app: Router, shutdown: Shutdown) -> Self {
         Self::start_on(http_config().bind, app, shutdown).await

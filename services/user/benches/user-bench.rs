@@ -16,16 +16,14 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use contracts::auth::AuthResponse;
 use futures::future::join_all;
+use kit::bootstrap::Platform;
 use kit::config::Env;
-use kit::health::Health;
-use kit::metrics::Metrics;
-use kit::server::{Ops, router};
-use kit::shutdown::Shutdown;
 use serde_json::json;
-use testkit::{TestDb, TestServer, http_config};
+use testkit::{TestDb, TestServer};
 use tokens::{Jwks, Verifier};
+use user::MIGRATOR;
 use user::config::Config;
-use user::{AppState, MIGRATOR};
+use user::startup::Application;
 
 const PASSWORD: &str = "benchmark password";
 
@@ -79,13 +77,9 @@ async fn main() -> anyhow::Result<()> {
         config.passwords.concurrency
     );
 
-    let state = AppState::new(&config, db.pool.clone()).await?;
-    let shutdown = Shutdown::new();
-    let ops = Ops {
-        metrics: Metrics::new(),
-        health: Health::new(shutdown.clone()),
-    };
-    let server = TestServer::start(router(user::app(state), &ops, &http_config()), shutdown).await;
+    let platform = Platform::default();
+    let app = Application::build(&config, &platform).await?;
+    let server = TestServer::serve(app.routes, app.health, &platform).await;
     let client = server.client.clone();
     let registered = client
         .post(server.url("/api/v1/auth/register"))

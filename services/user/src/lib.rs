@@ -30,6 +30,7 @@ mod openapi;
 mod passwords;
 mod profile;
 mod refresh;
+pub mod startup;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,15 +1,11 @@
 //! The user service binary: `serve` (default), `migrate`, `create-admin`, `generate-key`.
 
-use std::time::Duration;
-
 use clap::{Parser, Subcommand};
 use kit::cli::Common;
-use kit::db::{DatabaseConfig, PostgresCheck};
+use kit::db::DatabaseConfig;
+use user::AdminBootstrap;
 use user::config::{Config, PasswordConfig};
-use user::{AdminBootstrap, AppState};
-
-/// How often expired refresh tokens and forgotten login failures are deleted.
-const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+use user::startup::Application;
 
 /// Accounts, passwords, tokens and roles of the ecommerce platform.
 #[derive(Debug, Parser)]
@@ -62,15 +58,8 @@ async fn main() -> anyhow::Result<()> {
         None | Some(Command::Common(Common::Serve)) => {
             let service = kit::bootstrap::Service::init("user")?;
             let config = Config::from_env(&service.env)?;
-            let db = config.database.pool();
-            if config.migrate_on_start {
-                kit::db::migrate(&db, &user::MIGRATOR).await?;
-            }
-            let state = AppState::new(&config, db.clone()).await?;
-            service.metrics.watch_postgres(db.clone());
-            user::housekeeping::spawn(db.clone(), &service.shutdown, HOUSEKEEPING_EVERY);
-            let health = service.health().with(PostgresCheck(db));
-            service.serve(user::app(state), health).await
+            let app = Application::build(&config, &service.platform).await?;
+            app.serve(service).await
         }
         Some(Command::Common(Common::Migrate)) => {
             let service = kit::bootstrap::Service::init("user")?;

@@ -13,5 +13,6 @@ pub mod config;
 pub mod precompress;
 pub mod security;
 pub mod site;
+pub mod startup;
 
 pub use site::{Site, app};

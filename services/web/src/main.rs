@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use web::config::WebConfig;
 use web::precompress::precompress_dir;
+use web::startup::Application;
 
 #[derive(Debug, Parser)]
 #[command(version, about = "Serves the built frontend")]
@@ -48,11 +49,8 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => {
             let config = WebConfig::from_env(&service.env)?;
-            tracing::info!(root = %config.root.display(), "serving the frontend");
-            let health = service.health();
-            service
-                .serve(web::app(web::Site::new(&config)), health)
-                .await
+            let app = Application::build(&config, &service.platform);
+            app.serve(service).await
         }
     }
 }

@@ -3,14 +3,12 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use kit::health::Health;
-use kit::metrics::Metrics;
-use kit::server::{Ops, router};
-use kit::shutdown::Shutdown;
+use kit::bootstrap::Platform;
 use reqwest::header::{ACCEPT_ENCODING, HeaderMap};
-use testkit::{TestServer, http_config};
+use testkit::TestServer;
 use web::config::WebConfig;
 use web::security::CONTENT_SECURITY_POLICY;
+use web::startup::Application;
 
 const INDEX: &str = "<!doctype html><html><head><title>Shop</title>\
     <script type=\"module\" src=\"/boot-00112233aabbccdd.js\"></script></head>\
@@ -54,18 +52,14 @@ fn script() -> String {
 }
 
 async fn start(dist: &Dist) -> TestServer {
-    let shutdown = Shutdown::new();
-    let ops = Ops {
-        metrics: Metrics::new(),
-        health: Health::new(shutdown.clone()),
-    };
     let config = WebConfig::from_env(&kit::config::Env::from_pairs([(
         "WEB_ROOT",
         dist.0.display().to_string(),
     )]))
     .expect("the fake dist is a valid WEB_ROOT");
-    let app = router(web::app(web::Site::new(&config)), &ops, &http_config());
-    TestServer::start(app, shutdown).await
+    let platform = Platform::default();
+    let app = Application::build(&config, &platform);
+    TestServer::serve(app.routes, app.health, &platform).await
 }
 
 async fn get(server: &TestServer, path: &str, accept_encoding: Option<&str>) -> reqwest::Response {

@@ -5,12 +5,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use kit::amqp::Broker;
+use kit::bootstrap::Platform;
 use kit::config::Env;
-use kit::health::Health;
-use kit::metrics::Metrics;
-use kit::server::Ops;
-use kit::shutdown::Shutdown;
 use serde_json::{Value, json};
 use testkit::{TestAmqp, TestDb, TestRedis, TestServer, http_config};
 
@@ -43,14 +39,6 @@ impl Default for Limits {
             guest_cart_burst: 1000,
         }
     }
-}
-
-fn serve_wrapped(app: axum::Router, health: Health) -> axum::Router {
-    let ops = Ops {
-        metrics: Metrics::new(),
-        health,
-    };
-    kit::server::router(app, &ops, &http_config())
 }
 
 /// A running shop.
@@ -107,15 +95,11 @@ impl Shop {
         )
         .await
         .expect("create admin");
-        let user_state = user::AppState::new(&user_config, user_db.pool.clone())
+        let user_platform = Platform::default();
+        let user_app = user::startup::Application::build(&user_config, &user_platform)
             .await
-            .expect("user state");
-        let user_shutdown = Shutdown::new();
-        let user = TestServer::start(
-            serve_wrapped(user::app(user_state), Health::new(user_shutdown.clone())),
-            user_shutdown,
-        )
-        .await;
+            .expect("the user service");
+        let user = TestServer::serve(user_app.routes, user_app.health, &user_platform).await;
 
         // Product service, with the demo catalog.
         let product = Self::start_product(&product_db, &redis, &amqp, &queue, None).await;
@@ -146,20 +130,11 @@ impl Shop {
             ("PAYMENT_PROVIDER", "test"),
         ]);
         let order_config = order::config::Config::from_env(&order_env).expect("order config");
-        let order_state =
-            order::AppState::new(&order_config, order_db.pool.clone()).expect("order state");
-        let order_shutdown = Shutdown::new();
-        order::spawn_background(
-            &order_state,
-            Broker::new(order_config.amqp.clone(), "order"),
-            order_config.background,
-            &order_shutdown,
-        );
-        let order = TestServer::start(
-            serve_wrapped(order::app(order_state), Health::new(order_shutdown.clone())),
-            order_shutdown,
-        )
-        .await;
+        let order_platform = Platform::default();
+        let order_app = order::startup::Application::build(&order_config, &order_platform)
+            .await
+            .expect("the order service");
+        let order = TestServer::serve(order_app.routes, order_app.health, &order_platform).await;
 
         // The gateway.
         let user_url = format!("http://{}", user.addr);
@@ -191,22 +166,11 @@ impl Shop {
         ]);
         let gateway_config =
             gateway::config::GatewayConfig::from_env(&gateway_env).expect("gateway config");
-        let metrics = Metrics::new();
-        let gateway_shutdown = Shutdown::new();
-        let state = gateway::AppState::new(&gateway_config, &metrics).expect("gateway state");
-        let ops = Ops {
-            metrics,
-            health: Health::new(gateway_shutdown.clone()),
-        };
-        let routers = gateway::routers(
-            state,
-            &gateway_config,
-            &http_config(),
-            &ops,
-            &gateway_shutdown,
-        );
-        let gateway_ops = TestServer::start(routers.ops, gateway_shutdown.clone()).await;
-        let gateway = TestServer::start(routers.public, gateway_shutdown).await;
+        let platform = Platform::default();
+        let app = gateway::startup::Application::build(&gateway_config, &http_config(), &platform)
+            .expect("the gateway");
+        let gateway_ops = TestServer::start(app.ops, platform.shutdown.clone()).await;
+        let gateway = TestServer::start(app.public, platform.shutdown).await;
 
         Self {
             gateway,
@@ -244,26 +208,13 @@ impl Shop {
             ("INTERNAL_TOKEN", INTERNAL_TOKEN),
         ]);
         let config = product::config::Config::from_env(&env).expect("product config");
-        let cache = match config.cache_ttl {
-            Some(ttl) => product::cache::Cache::new(
-                config.redis.pool().expect("redis"),
-                config.redis.clone(),
-                ttl,
-            ),
-            None => product::cache::Cache::disabled(),
-        };
-        let state = product::AppState::new(db.pool.clone(), cache, config.catalog.clone());
-        let shutdown = Shutdown::new();
-        shutdown.spawn(product::events::consume(
-            state.clone(),
-            Broker::new(config.amqp.clone(), "product"),
-            config.order_events_queue.clone(),
-            shutdown.clone(),
-        ));
-        let app = serve_wrapped(product::app(state), Health::new(shutdown.clone()));
+        let platform = Platform::default();
+        let app = product::startup::Application::build(&config, &platform)
+            .await
+            .expect("the product service");
         match addr {
-            Some(addr) => TestServer::start_on(addr, app, shutdown).await,
-            None => TestServer::start(app, shutdown).await,
+            Some(addr) => TestServer::serve_on(addr, app.routes, app.health, &platform).await,
+            None => TestServer::serve(app.routes, app.health, &platform).await,
         }
     }
 

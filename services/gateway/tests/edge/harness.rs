@@ -8,11 +8,9 @@ use axum::routing::get;
 use contracts::auth::Role;
 use gateway::AppState;
 use gateway::config::GatewayConfig;
+use gateway::startup::Application;
+use kit::bootstrap::Platform;
 use kit::config::{Env, HttpConfig};
-use kit::health::Health;
-use kit::metrics::Metrics;
-use kit::server::Ops;
-use kit::shutdown::Shutdown;
 use testkit::{TestServer, http_config};
 use tokens::{Jwks, Signer};
 
@@ -102,18 +100,14 @@ impl Gateway {
             max_connections: limits.max_connections,
             ..http_config()
         };
-        let metrics = Metrics::new();
-        let shutdown = Shutdown::new();
-        let mut state = AppState::new(&config, &metrics).expect("gateway state");
+        let platform = Platform::default();
+        let mut state = AppState::new(&config, &platform.metrics).expect("gateway state");
         adjust(&mut state);
-        let ops = Ops {
-            metrics,
-            health: Health::new(shutdown.clone()),
-        };
-        let routers = gateway::routers(state, &config, &http, &ops, &shutdown);
+        let app = Application::with_state(state, &config, &http, &platform);
+        let shutdown = platform.shutdown;
         Self {
-            ops: TestServer::start(routers.ops, shutdown.clone()).await,
-            public: TestServer::start_configured(&http, routers.public, shutdown).await,
+            ops: TestServer::start(app.ops, shutdown.clone()).await,
+            public: TestServer::start_configured(&http, app.public, shutdown).await,
             // The client sees the answers as sent: reqwest decompresses gzip itself when its
             // `gzip` feature is on, which a workspace build turns on (goose, in loadgen, needs it).
             http: reqwest::Client::builder()

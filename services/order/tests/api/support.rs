@@ -14,11 +14,9 @@ use contracts::orders::Order;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use kit::amqp::Broker;
+use kit::bootstrap::Platform;
 use kit::config::Env;
-use kit::health::Health;
 use kit::identity::{USER_ID_HEADER, USER_ROLES_HEADER};
-use kit::metrics::Metrics;
-use kit::server::{Ops, router};
 use kit::shutdown::Shutdown;
 use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
@@ -28,9 +26,10 @@ use order::config::{Config, TestPaymentSettings};
 use order::payments::{
     Authorisation, PaymentProvider, PaymentRequest, ProviderUnavailable, TestPaymentProvider,
 };
+use order::startup::Application;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use testkit::{TestAmqp, TestDb, TestServer, http_config};
+use testkit::{TestAmqp, TestDb, TestServer};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
@@ -111,6 +110,8 @@ pub(crate) struct Shop {
     pub(crate) state: AppState,
     pub(crate) config: Config,
     pub(crate) amqp: TestAmqp,
+    /// The product service's own exchange, when it does not consume the order events.
+    _product_amqp: Option<TestAmqp>,
     pub(crate) order_db: TestDb,
     pub(crate) product_db: TestDb,
     /// The product service's state, to run its background work (expiry) on demand.
@@ -134,16 +135,16 @@ impl Shop {
             TestDb::migrated(&order::MIGRATOR)
         );
         let internal_token = secret();
-        let (product, product_state) = start_product(&product_db, &internal_token).await;
         let amqp = TestAmqp::default();
-        if options.product_consumer {
-            product.shutdown.spawn(product::events::consume(
-                product_state.clone(),
-                Broker::new(amqp.config(), "product-test"),
-                amqp.queue("product_order_events"),
-                product.shutdown.clone(),
-            ));
-        }
+        // The product service always runs its consumer, as it ships; without the option it
+        // consumes from an exchange of its own, where no order event arrives.
+        let product_amqp = (!options.product_consumer).then(TestAmqp::default);
+        let (product, product_state) = start_product(
+            &product_db,
+            product_amqp.as_ref().unwrap_or(&amqp),
+            &internal_token,
+        )
+        .await;
         let faults = if options.product_faults {
             Some(FaultyProxy::start(format!("http://{}", product.addr)).await)
         } else {
@@ -174,19 +175,10 @@ impl Shop {
         if let Some(payments) = options.payments {
             state.payments = payments;
         }
-        let shutdown = Shutdown::new();
-        order::spawn_background(
-            &state,
-            Broker::new(config.amqp.clone(), "order-test"),
-            config.background,
-            &shutdown,
-        );
-        let ops = Ops {
-            metrics: Metrics::new(),
-            health: Health::new(shutdown.clone()),
-        };
-        let app = router(order::app(state.clone()), &ops, &http_config());
-        let order = TestServer::start(app, shutdown).await;
+        let platform = Platform::default();
+        let app = Application::with_state(&config, state, &platform);
+        let order = TestServer::serve(app.routes, app.health, &platform).await;
+        let state = app.state;
         let client = reqwest::Client::new();
         let mut shop = Self {
             order,
@@ -194,6 +186,7 @@ impl Shop {
             state,
             config,
             amqp,
+            _product_amqp: product_amqp,
             order_db,
             product_db,
             product_state,
@@ -447,25 +440,30 @@ fn secret() -> String {
     format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
-async fn start_product(db: &TestDb, internal_token: &str) -> (TestServer, product::AppState) {
-    let settings = product::config::CatalogSettings::from_env(&Env::from_pairs([
+async fn start_product(
+    db: &TestDb,
+    amqp: &TestAmqp,
+    internal_token: &str,
+) -> (TestServer, product::AppState) {
+    let config = product::config::Config::from_env(&Env::from_pairs([
+        ("DATABASE_URL", db.url.clone()),
+        ("REDIS_URL", testkit::redis_url()),
+        ("CACHE_TTL_SECS", "0".to_owned()),
+        ("AMQP_URL", amqp.url.clone()),
+        ("AMQP_EXCHANGE", amqp.exchange.clone()),
+        ("ORDER_EVENTS_QUEUE", amqp.queue("product_order_events")),
         ("CURSOR_SECRET", secret()),
         ("INTERNAL_TOKEN", internal_token.to_owned()),
+        // The tests run the sweeper's work themselves, when they mean to.
+        ("RESERVATION_SWEEP_SECS", "3600".to_owned()),
     ]))
     .expect("product settings");
-    let state =
-        product::AppState::new(db.pool.clone(), product::cache::Cache::disabled(), settings);
-    let shutdown = Shutdown::new();
-    let ops = Ops {
-        metrics: Metrics::new(),
-        health: Health::new(shutdown.clone()),
-    };
-    let server = TestServer::start(
-        router(product::app(state.clone()), &ops, &http_config()),
-        shutdown,
-    )
-    .await;
-    (server, state)
+    let platform = Platform::default();
+    let app = product::startup::Application::build(&config, &platform)
+        .await
+        .expect("the product service");
+    let server = TestServer::serve(app.routes, app.health, &platform).await;
+    (server, app.state)
 }
 
 /// A checkout body: a valid address and the card `number`.

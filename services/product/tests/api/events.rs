@@ -6,41 +6,24 @@ use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel};
 use reqwest::StatusCode;
-use testkit::TestAmqp;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, eventually, product_body};
 
-/// The service with its event consumer running on a queue of its own.
+/// The service, whose event consumer runs on a queue of its own, and a publisher beside it.
 struct Consuming {
-    /// Dropped first: its server's shutdown stops the consumer before `_amqp` deletes its queue.
     app: TestApp,
     broker: Broker,
     queue: String,
-    /// Deletes the exchange and the queues when the test ends.
-    _amqp: TestAmqp,
 }
 
 impl Consuming {
     async fn start() -> Self {
         let app = TestApp::spawn().await;
-        let amqp = TestAmqp::default();
-        let broker = Broker::new(amqp.config(), "product-test");
-        let queue = amqp.queue("product_order_events");
-        let shutdown = app.server.shutdown.clone();
-        shutdown.spawn(product::events::consume(
-            app.state.clone(),
-            broker.clone(),
-            queue.clone(),
-            shutdown.clone(),
-        ));
-        let consuming = Self {
-            app,
-            broker,
-            queue,
-            _amqp: amqp,
-        };
+        let broker = Broker::new(app.amqp.config(), "product-test");
+        let queue = app.events_queue.clone();
+        let consuming = Self { app, broker, queue };
         // Events published before the queue is bound would be dropped by the exchange.
         eventually("the consumer to attach", || consuming.consumers()).await;
         consuming

@@ -4,43 +4,55 @@ use std::future::Future;
 use std::time::Duration;
 
 use contracts::catalog::{Category, Product};
-use contracts::money::Currency;
 use deadpool_redis::redis::{self, FromRedisValue};
-use kit::cache::{RedisCheck, RedisConfig};
-use kit::db::PostgresCheck;
-use kit::health::Health;
+use kit::bootstrap::Platform;
+use kit::cache::RedisConfig;
+use kit::config::Env;
 use kit::identity::{USER_ID_HEADER, USER_ROLES_HEADER};
-use kit::internal::InternalToken;
-use kit::metrics::Metrics;
-use kit::server::{Ops, router};
-use kit::shutdown::Shutdown;
-use product::cache::{Cache, product_key};
-use product::config::CatalogSettings;
+use product::cache::product_key;
+use product::config::Config;
+use product::startup::Application;
 use product::{AppState, MIGRATOR};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
-use testkit::{TcpProxy, TestDb, TestRedis, TestServer, http_config, redis_url};
+use testkit::{TcpProxy, TestAmqp, TestDb, TestRedis, TestServer, redis_url};
 use uuid::Uuid;
 
 /// How long the service under test caches an entry.
 pub(crate) const CACHE_TTL: Duration = Duration::from_secs(300);
 
-/// A running product service on its own database and Redis prefix.
+/// A running product service on its own database, Redis prefix and RabbitMQ exchange.
 pub(crate) struct TestApp {
     pub(crate) server: TestServer,
     pub(crate) db: TestDb,
     pub(crate) state: AppState,
     pub(crate) redis: RedisConfig,
+    /// The queue the service consumes order events from.
+    pub(crate) events_queue: String,
+    /// The service's exchange; dropped after the server, whose shutdown stops the consumer first.
+    pub(crate) amqp: TestAmqp,
 }
 
-/// The settings tests run with: a random cursor secret, prices in USD.
-pub(crate) fn settings() -> CatalogSettings {
-    CatalogSettings {
-        cursor_secret: format!("{}{}", Uuid::new_v4(), Uuid::new_v4()).into_bytes(),
-        currency: Currency::parse("USD").expect("valid"),
-        reservation_ttl: Duration::from_secs(900),
-        internal_token: InternalToken::new(INTERNAL_TOKEN).expect("long enough"),
-    }
+/// The settings tests run with, as the service reads them: a random cursor secret, prices in
+/// USD, the sweeper slow enough that the tests run its work themselves when they mean to.
+fn config(db: &TestDb, redis: &RedisConfig, amqp: &TestAmqp, events_queue: &str) -> Config {
+    let cursor_secret = format!("{}{}", Uuid::new_v4(), Uuid::new_v4());
+    Config::from_env(&Env::from_pairs([
+        ("DATABASE_URL", db.url.clone()),
+        ("REDIS_URL", redis.url.clone()),
+        ("REDIS_KEY_PREFIX", redis.prefix.clone()),
+        ("REDIS_TIMEOUT_MS", redis.timeout.as_millis().to_string()),
+        ("AMQP_URL", amqp.url.clone()),
+        ("AMQP_EXCHANGE", amqp.exchange.clone()),
+        ("ORDER_EVENTS_QUEUE", events_queue.to_owned()),
+        ("CURSOR_SECRET", cursor_secret),
+        ("INTERNAL_TOKEN", INTERNAL_TOKEN.to_owned()),
+        ("CATALOG_CURRENCY", "USD".to_owned()),
+        ("CACHE_TTL_SECS", CACHE_TTL.as_secs().to_string()),
+        ("RESERVATION_TTL_SECS", "900".to_owned()),
+        ("RESERVATION_SWEEP_SECS", "3600".to_owned()),
+    ]))
+    .expect("test settings")
 }
 
 /// The secret the internal routes require in the tests.
@@ -69,23 +81,21 @@ impl TestApp {
     /// The service caching in `redis`, which may be unreachable.
     pub(crate) async fn with_redis(redis: RedisConfig) -> Self {
         let db = TestDb::migrated(&MIGRATOR).await;
-        let pool = redis.pool().expect("redis pool");
-        let cache = Cache::new(pool.clone(), redis.clone(), CACHE_TTL);
-        let state = AppState::new(db.pool.clone(), cache, settings());
-        let shutdown = Shutdown::new();
-        let ops = Ops {
-            metrics: Metrics::new(),
-            health: Health::new(shutdown.clone())
-                .with(PostgresCheck(db.pool.clone()))
-                .with(RedisCheck::optional(pool)),
-        };
-        let app = router(product::app(state.clone()), &ops, &http_config());
-        let server = TestServer::start(app, shutdown).await;
+        let amqp = TestAmqp::default();
+        let events_queue = amqp.queue("product_order_events");
+        let platform = Platform::default();
+        let app = Application::build(&config(&db, &redis, &amqp, &events_queue), &platform)
+            .await
+            .expect("the application");
+        let server = TestServer::serve(app.routes, app.health, &platform).await;
+        let state = app.state;
         Self {
             server,
             db,
             state,
             redis,
+            events_queue,
+            amqp,
         }
     }
 

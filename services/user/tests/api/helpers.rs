@@ -1,18 +1,16 @@
 //! Starting the service on a fresh database, and the requests tests make.
 
 use contracts::auth::{AuthResponse, Claims, TokenResponse};
+use kit::bootstrap::Platform;
 use kit::config::Env;
-use kit::health::Health;
 use kit::identity::{Identity, USER_ID_HEADER, USER_ROLES_HEADER};
-use kit::metrics::Metrics;
-use kit::server::{Ops, router};
-use kit::shutdown::Shutdown;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
-use testkit::{TestDb, TestServer, http_config};
+use testkit::{TestDb, TestServer};
 use tokens::{Jwks, Signer, Verifier};
+use user::MIGRATOR;
 use user::config::Config;
-use user::{AppState, MIGRATOR};
+use user::startup::Application;
 
 /// The password test accounts are registered with.
 pub(crate) const PASSWORD: &str = "correct horse battery";
@@ -67,16 +65,11 @@ impl TestApp {
             vars.push(((*name).to_owned(), (*value).to_owned()));
         }
         let config = Config::from_env(&Env::from_pairs(vars)).expect("test configuration");
-        let state = AppState::new(&config, db.pool.clone())
+        let platform = Platform::default();
+        let app = Application::build(&config, &platform)
             .await
-            .expect("app state");
-        let shutdown = Shutdown::new();
-        let ops = Ops {
-            metrics: Metrics::new(),
-            health: Health::new(shutdown.clone()),
-        };
-        let app = router(user::app(state), &ops, &http_config());
-        let server = TestServer::start(app, shutdown).await;
+            .expect("the application");
+        let server = TestServer::serve(app.routes, app.health, &platform).await;
         Self {
             server,
             db,

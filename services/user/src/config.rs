@@ -40,9 +40,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kit::config::{ConfigError, Env};
+use kit::config::{ConfigError, Env, positive, positive_seconds};
 use kit::db::DatabaseConfig;
 use kit::internal::InternalToken;
+use secrecy::{ExposeSecret, SecretString};
 use tokens::{Jwks, Signer, Verifier};
 
 /// Everything the user service reads from its environment.
@@ -62,16 +63,47 @@ pub struct Config {
     pub migrate_on_start: bool,
 }
 
+/// The variables as clap reads them; [`Config::from_env`] then builds what spans several.
+#[derive(clap::Args)]
+struct Vars {
+    #[command(flatten)]
+    database: DatabaseConfig,
+    #[command(flatten)]
+    passwords: PasswordVars,
+    #[command(flatten)]
+    tokens: TokenVars,
+    #[command(flatten)]
+    login: BackoffConfig,
+    #[arg(
+        long,
+        env = "INTERNAL_TOKEN",
+        value_name = kit::internal::EXPECTED,
+        hide_env_values = true,
+        value_parser = InternalToken::new
+    )]
+    internal_token: InternalToken,
+    #[arg(
+        long,
+        env = "MIGRATE_ON_START",
+        value_name = "true or false",
+        default_value = "false",
+        action = clap::ArgAction::Set
+    )]
+    migrate_on_start: bool,
+}
+
 impl Config {
     /// Reads the settings; a missing or malformed variable is named in the error.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        only_one_signing_key(env)?;
+        let vars: Vars = kit::config::parse(env)?;
         Ok(Self {
-            database: DatabaseConfig::from_env(env)?,
-            passwords: PasswordConfig::from_env(env)?,
-            tokens: TokenConfig::from_env(env)?,
-            login: BackoffConfig::from_env(env)?,
-            internal_token: InternalToken::from_env(env)?,
-            migrate_on_start: env.or("MIGRATE_ON_START", false, "true or false")?,
+            database: vars.database,
+            passwords: vars.passwords.build()?,
+            tokens: vars.tokens.build()?,
+            login: vars.login,
+            internal_token: vars.internal_token,
+            migrate_on_start: vars.migrate_on_start,
         })
     }
 }
@@ -85,57 +117,73 @@ pub struct PasswordConfig {
     pub concurrency: usize,
 }
 
-impl PasswordConfig {
-    /// Reads `ARGON2_*` and `PASSWORD_HASHING_CONCURRENCY`.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let memory = env.or(
-            "ARGON2_MEMORY_KIB",
-            argon2::Params::DEFAULT_M_COST,
-            "a memory cost in KiB, at least 8 × ARGON2_PARALLELISM",
-        )?;
-        let iterations = env.or(
-            "ARGON2_ITERATIONS",
-            argon2::Params::DEFAULT_T_COST,
-            "a number of passes, at least 1",
-        )?;
-        let parallelism = env.or(
-            "ARGON2_PARALLELISM",
-            argon2::Params::DEFAULT_P_COST,
-            "a number of lanes, at least 1",
-        )?;
-        let params = argon2::Params::new(memory, iterations, parallelism, None).map_err(|e| {
-            let (name, value) = match e {
-                argon2::Error::TimeTooSmall => ("ARGON2_ITERATIONS", iterations),
-                argon2::Error::ThreadsTooFew | argon2::Error::ThreadsTooMany => {
-                    ("ARGON2_PARALLELISM", parallelism)
+/// `ARGON2_*` and `PASSWORD_HASHING_CONCURRENCY`.
+#[derive(clap::Args)]
+struct PasswordVars {
+    #[arg(
+        long,
+        env = "ARGON2_MEMORY_KIB",
+        value_name = "a memory cost in KiB, at least 8 × ARGON2_PARALLELISM",
+        default_value_t = argon2::Params::DEFAULT_M_COST
+    )]
+    memory: u32,
+    #[arg(
+        long,
+        env = "ARGON2_ITERATIONS",
+        value_name = "a number of passes, at least 1",
+        default_value_t = argon2::Params::DEFAULT_T_COST
+    )]
+    iterations: u32,
+    #[arg(
+        long,
+        env = "ARGON2_PARALLELISM",
+        value_name = "a number of lanes, at least 1",
+        default_value_t = argon2::Params::DEFAULT_P_COST
+    )]
+    parallelism: u32,
+    /// Default: the number of CPUs.
+    #[arg(
+        long,
+        env = "PASSWORD_HASHING_CONCURRENCY",
+        value_name = "a positive number of concurrent hashes",
+        value_parser = positive::<usize>
+    )]
+    concurrency: Option<usize>,
+}
+
+impl PasswordVars {
+    /// The argon2 parameters, which argon2 checks together; its error names the one at fault.
+    fn build(self) -> Result<PasswordConfig, ConfigError> {
+        let params = argon2::Params::new(self.memory, self.iterations, self.parallelism, None)
+            .map_err(|e| {
+                let (name, value) = match e {
+                    argon2::Error::TimeTooSmall => ("ARGON2_ITERATIONS", self.iterations),
+                    argon2::Error::ThreadsTooFew | argon2::Error::ThreadsTooMany => {
+                        ("ARGON2_PARALLELISM", self.parallelism)
+                    }
+                    _ => ("ARGON2_MEMORY_KIB", self.memory),
+                };
+                ConfigError::Invalid {
+                    name: name.to_owned(),
+                    value: value.to_string(),
+                    expected: "valid argon2 parameters".to_owned(),
+                    reason: e.to_string(),
                 }
-                _ => ("ARGON2_MEMORY_KIB", memory),
-            };
-            ConfigError::Invalid {
-                name: name.to_owned(),
-                value: value.to_string(),
-                expected: "valid argon2 parameters".to_owned(),
-                reason: e.to_string(),
-            }
-        })?;
-        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        let concurrency = env.or(
-            "PASSWORD_HASHING_CONCURRENCY",
-            cpus,
-            "a positive number of concurrent hashes",
-        )?;
-        if concurrency == 0 {
-            return Err(ConfigError::Invalid {
-                name: "PASSWORD_HASHING_CONCURRENCY".to_owned(),
-                value: "0".to_owned(),
-                expected: "a positive number of concurrent hashes".to_owned(),
-                reason: "zero would refuse every login".to_owned(),
-            });
-        }
-        Ok(Self {
+            })?;
+        let concurrency = self
+            .concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        Ok(PasswordConfig {
             params,
             concurrency,
         })
+    }
+}
+
+impl PasswordConfig {
+    /// Reads `ARGON2_*` and `PASSWORD_HASHING_CONCURRENCY`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        kit::config::parse::<PasswordVars>(env)?.build()
     }
 }
 
@@ -156,44 +204,112 @@ pub struct TokenConfig {
     pub refresh_ttl: Duration,
 }
 
-impl TokenConfig {
-    /// Reads the `JWT_*` and `*_TOKEN_TTL_SECS` variables.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let (pem, source) = signing_key_pem(env)?;
-        let kid: String = env.required(
-            "JWT_SIGNING_KEY_ID",
-            "a key id of 1 to 64 characters of A-Z a-z 0-9 . _ -",
-        )?;
-        let signer = Signer::from_pem(kid.clone(), &pem).map_err(|e| {
-            let (name, value) = match e {
-                tokens::KeyError::KeyId => ("JWT_SIGNING_KEY_ID", kid.clone()),
-                _ => source,
-            };
-            ConfigError::Invalid {
-                name: name.to_owned(),
-                value,
-                expected: "an Ed25519 private key in PKCS#8 PEM form, with a plain key id"
-                    .to_owned(),
-                reason: e.to_string(),
-            }
+/// The `JWT_*` and `*_TOKEN_TTL_SECS` variables.
+#[derive(clap::Args)]
+struct TokenVars {
+    #[arg(
+        long,
+        env = "JWT_SIGNING_KEY",
+        value_name = "an Ed25519 private key in PKCS#8 PEM form (see `user generate-key`)",
+        hide_env_values = true,
+        value_parser = signing_key
+    )]
+    signing_key: SecretString,
+    #[arg(
+        long,
+        env = "JWT_SIGNING_KEY_ID",
+        value_name = "a key id of 1 to 64 characters of A-Z a-z 0-9 . _ -"
+    )]
+    signing_key_id: String,
+    #[arg(
+        long,
+        env = "JWT_VERIFICATION_KEYS_FILE",
+        value_name = r#"a JWKS JSON file ({"keys": [...]}) of Ed25519 public keys"#
+    )]
+    verification_keys_file: Option<PathBuf>,
+    #[arg(
+        long,
+        env = "JWT_ISSUER",
+        value_name = "an issuer name",
+        default_value = "ecommerce"
+    )]
+    issuer: String,
+    #[arg(
+        long,
+        env = "JWT_AUDIENCE",
+        value_name = "an audience name",
+        default_value = "ecommerce-api"
+    )]
+    audience: String,
+    #[arg(
+        long,
+        env = "ACCESS_TOKEN_TTL_SECS",
+        value_name = "a positive whole number of seconds",
+        default_value = "900",
+        value_parser = positive_seconds
+    )]
+    access_ttl: Duration,
+    #[arg(
+        long,
+        env = "REFRESH_TOKEN_TTL_SECS",
+        value_name = "a positive whole number of seconds",
+        default_value = "2592000",
+        value_parser = positive_seconds
+    )]
+    refresh_ttl: Duration,
+}
+
+/// Value parser: PEM text that holds an Ed25519 private key, checked here so that an error
+/// names where the key came from (`JWT_SIGNING_KEY` or `JWT_SIGNING_KEY_FILE`).
+fn signing_key(pem: &str) -> Result<SecretString, tokens::KeyError> {
+    Signer::from_pem("-", pem)?;
+    Ok(pem.into())
+}
+
+/// `JWT_SIGNING_KEY` and `JWT_SIGNING_KEY_FILE` are alternatives: with both set, which one
+/// signs would be a guess.
+fn only_one_signing_key(env: &Env) -> Result<(), ConfigError> {
+    if env.raw("JWT_SIGNING_KEY").is_some() && env.raw("JWT_SIGNING_KEY_FILE").is_some() {
+        return Err(ConfigError::Invalid {
+            name: "JWT_SIGNING_KEY_FILE".to_owned(),
+            value: "<set>".to_owned(),
+            expected: "only one of JWT_SIGNING_KEY and JWT_SIGNING_KEY_FILE".to_owned(),
+            reason: "both are set".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+impl TokenVars {
+    /// The signer (the key was checked while parsing, so only its id can be wrong) and the
+    /// earlier keys, which must agree with it.
+    fn build(self) -> Result<TokenConfig, ConfigError> {
+        let signer = Signer::from_pem(
+            self.signing_key_id.clone(),
+            self.signing_key.expose_secret(),
+        )
+        .map_err(|e| ConfigError::Invalid {
+            name: "JWT_SIGNING_KEY_ID".to_owned(),
+            value: self.signing_key_id,
+            expected: "an Ed25519 private key in PKCS#8 PEM form, with a plain key id".to_owned(),
+            reason: e.to_string(),
         })?;
-        let issuer = env.or("JWT_ISSUER", "ecommerce".to_owned(), "an issuer name")?;
-        let audience = env.or(
-            "JWT_AUDIENCE",
-            "ecommerce-api".to_owned(),
-            "an audience name",
-        )?;
-        let previous_keys = previous_keys(env, &signer, &issuer, &audience)?;
-        Ok(Self {
+        let previous_keys = match &self.verification_keys_file {
+            Some(path) => previous_keys(path, &signer, &self.issuer, &self.audience)?,
+            None => Jwks::default(),
+        };
+        Ok(TokenConfig {
             signer,
             previous_keys,
-            issuer,
-            audience,
-            access_ttl: positive_seconds(env, "ACCESS_TOKEN_TTL_SECS", 900)?,
-            refresh_ttl: positive_seconds(env, "REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
+            issuer: self.issuer,
+            audience: self.audience,
+            access_ttl: self.access_ttl,
+            refresh_ttl: self.refresh_ttl,
         })
     }
+}
 
+impl TokenConfig {
     /// The published key set: the signing key first, then the earlier ones.
     pub fn jwks(&self) -> Jwks {
         let mut keys = vec![self.signer.jwk()];
@@ -208,49 +324,22 @@ impl TokenConfig {
     }
 }
 
-/// The signing key's PEM text and, for error messages, which variable it came from (the value
-/// itself is never repeated).
-fn signing_key_pem(env: &Env) -> Result<(String, (&'static str, String)), ConfigError> {
-    let expected = "an Ed25519 private key in PKCS#8 PEM form (see `user generate-key`)";
-    match (env.raw("JWT_SIGNING_KEY"), env.raw("JWT_SIGNING_KEY_FILE")) {
-        (Some(_), Some(_)) => Err(ConfigError::Invalid {
-            name: "JWT_SIGNING_KEY_FILE".to_owned(),
-            value: "<set>".to_owned(),
-            expected: "only one of JWT_SIGNING_KEY and JWT_SIGNING_KEY_FILE".to_owned(),
-            reason: "both are set".to_owned(),
-        }),
-        (Some(pem), None) => Ok((pem.to_owned(), ("JWT_SIGNING_KEY", "<redacted>".to_owned()))),
-        (None, Some(path)) => {
-            let pem = read_file("JWT_SIGNING_KEY_FILE", path, expected)?;
-            Ok((pem, ("JWT_SIGNING_KEY_FILE", path.to_owned())))
-        }
-        (None, None) => Err(ConfigError::Missing {
-            name: "JWT_SIGNING_KEY".to_owned(),
-            expected: format!("{expected}, or JWT_SIGNING_KEY_FILE naming a file holding one"),
-        }),
-    }
-}
-
 /// `JWT_VERIFICATION_KEYS_FILE`, checked to be a usable key set that does not contradict the
 /// signing key.
 fn previous_keys(
-    env: &Env,
+    path: &std::path::Path,
     signer: &Signer,
     issuer: &str,
     audience: &str,
 ) -> Result<Jwks, ConfigError> {
-    const NAME: &str = "JWT_VERIFICATION_KEYS_FILE";
     let expected = r#"a JWKS JSON file ({"keys": [...]}) of Ed25519 public keys"#;
-    let Some(path) = env.raw(NAME) else {
-        return Ok(Jwks::default());
-    };
     let invalid = |reason: String| ConfigError::Invalid {
-        name: NAME.to_owned(),
-        value: path.to_owned(),
+        name: "JWT_VERIFICATION_KEYS_FILE".to_owned(),
+        value: path.display().to_string(),
         expected: expected.to_owned(),
         reason,
     };
-    let text = read_file(NAME, path, expected)?;
+    let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
     let jwks: Jwks = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
     if let Some(same_kid) = jwks.find(signer.kid())
         && same_kid.x != signer.jwk().x
@@ -272,57 +361,37 @@ fn previous_keys(
     Ok(jwks)
 }
 
-fn read_file(name: &str, path: &str, expected: &str) -> Result<String, ConfigError> {
-    std::fs::read_to_string(PathBuf::from(path)).map_err(|e| ConfigError::Invalid {
-        name: name.to_owned(),
-        value: path.to_owned(),
-        expected: format!("a readable file holding {expected}"),
-        reason: e.to_string(),
-    })
-}
-
 /// The failed-login backoff policy.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub struct BackoffConfig {
-    /// Consecutive failures allowed before the account is locked for a while.
+    /// Consecutive failures allowed before the account is locked for a while; zero would lock
+    /// every account.
+    #[arg(
+        long,
+        env = "LOGIN_MAX_FAILURES",
+        value_name = "a positive number of failures",
+        default_value = "5",
+        value_parser = positive::<u32>
+    )]
     pub max_failures: u32,
     /// The first lock's length; each further failure doubles it.
+    #[arg(
+        long,
+        env = "LOGIN_BACKOFF_BASE_SECS",
+        value_name = "a positive whole number of seconds",
+        default_value = "1",
+        value_parser = positive_seconds
+    )]
     pub base: Duration,
     /// The longest lock.
+    #[arg(
+        long,
+        env = "LOGIN_BACKOFF_MAX_SECS",
+        value_name = "a positive whole number of seconds",
+        default_value = "900",
+        value_parser = positive_seconds
+    )]
     pub max: Duration,
-}
-
-impl BackoffConfig {
-    /// Reads the `LOGIN_*` variables.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let max_failures = env.or("LOGIN_MAX_FAILURES", 5, "a positive number of failures")?;
-        if max_failures == 0 {
-            return Err(ConfigError::Invalid {
-                name: "LOGIN_MAX_FAILURES".to_owned(),
-                value: "0".to_owned(),
-                expected: "a positive number of failures".to_owned(),
-                reason: "zero would lock every account".to_owned(),
-            });
-        }
-        Ok(Self {
-            max_failures,
-            base: positive_seconds(env, "LOGIN_BACKOFF_BASE_SECS", 1)?,
-            max: positive_seconds(env, "LOGIN_BACKOFF_MAX_SECS", 900)?,
-        })
-    }
-}
-
-fn positive_seconds(env: &Env, name: &str, default: u64) -> Result<Duration, ConfigError> {
-    let value = env.seconds(name, Duration::from_secs(default))?;
-    if value.is_zero() {
-        return Err(ConfigError::Invalid {
-            name: name.to_owned(),
-            value: "0".to_owned(),
-            expected: "a positive whole number of seconds".to_owned(),
-            reason: "it must be at least 1".to_owned(),
-        });
-    }
-    Ok(value)
 }
 
 #[cfg(test)]

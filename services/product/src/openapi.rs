@@ -23,7 +23,7 @@ use crate::{AppState, catalog, categories, images, inventory, search};
         catalog::routes::create_product,
         catalog::routes::update_product,
         catalog::routes::delete_product,
-        search::list_products,
+        search::routes::list_products,
         images::product_image,
         inventory::routes::set_stock,
     ),

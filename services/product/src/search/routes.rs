@@ -1,0 +1,192 @@
+//! The handler of the product list.
+
+use axum::extract::State;
+use contracts::catalog::{Product, ProductQuery, ProductSort};
+use contracts::pagination::{DEFAULT_LIMIT, MAX_LIMIT, Page};
+use contracts::problem::{PROBLEM_JSON, Problem};
+use kit::{ApiError, ApiResult, Json, Query};
+use serde::Serialize;
+
+use super::domain::{self, Search, bad_query, effective_sort, foreign_cursor};
+use super::store::{self, Hit};
+use crate::AppState;
+use crate::catalog::Viewer;
+use crate::categories;
+use crate::cursor::{Cursor, InvalidCursor, Position};
+
+/// Longest text query accepted.
+const MAX_QUERY_CHARS: usize = 200;
+
+/// What a cursor is bound to: every input that decides which rows come in which order.
+#[derive(Serialize)]
+struct Scope<'a> {
+    q: Option<&'a str>,
+    category: Option<&'a str>,
+    min_price: Option<i64>,
+    max_price: Option<i64>,
+    in_stock: Option<bool>,
+    featured: Option<bool>,
+    sort: ProductSort,
+    include_hidden: bool,
+}
+
+/// Search and list products
+///
+/// Full-text search over names (weighing most), descriptions, SKUs and attributes, with typo
+/// correction when nothing matches; filters; sorts; pages of at most 100 items. Pass
+/// `next_cursor` back as `cursor` with the same other parameters for the next page.
+#[utoipa::path(
+    get,
+    path = "/api/v1/products",
+    tag = "catalog",
+    params(ProductQuery),
+    responses(
+        (status = 200, description = "A page of products", body = Page<Product>),
+        (status = 400, description = "A parameter is invalid (named in `errors`)", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
+pub(crate) async fn list_products(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<ProductQuery>,
+) -> ApiResult<Json<Page<Product>>> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(bad_query("limit", &format!("must be 1 to {MAX_LIMIT}")));
+    }
+    let text = query
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(str::to_owned);
+    if text
+        .as_ref()
+        .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
+    {
+        return Err(bad_query(
+            "q",
+            &format!("must be at most {MAX_QUERY_CHARS} characters"),
+        ));
+    }
+    for (field, value) in [
+        ("min_price", query.min_price),
+        ("max_price", query.max_price),
+    ] {
+        if value.is_some_and(|v| v < 0) {
+            return Err(bad_query(field, "must be zero or more minor units"));
+        }
+    }
+    if let (Some(min), Some(max)) = (query.min_price, query.max_price)
+        && min > max
+    {
+        return Err(bad_query("max_price", "must not be below min_price"));
+    }
+    let sort = query.sort.unwrap_or_default();
+    let category = query
+        .category
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    let scope = serde_json::to_vec(&Scope {
+        q: text.as_deref(),
+        category,
+        min_price: query.min_price,
+        max_price: query.max_price,
+        in_stock: query.in_stock,
+        featured: query.featured,
+        sort,
+        include_hidden: viewer.admin,
+    })
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(|token| state.cursors.decode(&scope, token))
+        .transpose()
+        .map_err(|InvalidCursor| foreign_cursor())?;
+    // One connection for the whole search: a typo takes three queries, and under load each
+    // would otherwise wait its turn for the pool again.
+    let mut db = state.db.acquire().await?;
+    let categories = match category {
+        Some(slug) => Some(categories::subtree(&mut db, slug).await?),
+        None => None,
+    };
+    if categories.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Json(Page::last(Vec::new())));
+    }
+    let search = Search {
+        text,
+        categories,
+        min_price: query.min_price,
+        max_price: query.max_price,
+        in_stock: query.in_stock,
+        featured: query.featured,
+        sort,
+        limit,
+        include_hidden: viewer.admin,
+    };
+    let (text, hits) = match cursor {
+        Some(cursor) => {
+            let hits =
+                store::fetch(&mut db, &search, cursor.text.as_deref(), Some(cursor.after)).await?;
+            (cursor.text, hits)
+        }
+        None => {
+            let hits = store::fetch(&mut db, &search, search.text.as_deref(), None).await?;
+            match &search.text {
+                Some(query) if hits.is_empty() => {
+                    match domain::correct(store::nearest_words(&mut db, query).await?) {
+                        Some(corrected) => {
+                            let hits =
+                                store::fetch(&mut db, &search, Some(&corrected), None).await?;
+                            (Some(corrected), hits)
+                        }
+                        None => (search.text.clone(), hits),
+                    }
+                }
+                _ => (search.text.clone(), hits),
+            }
+        }
+    };
+    page(&state, &search, &scope, text, hits).map(Json)
+}
+
+/// The page, with a cursor after its last row when more rows follow.
+fn page(
+    state: &AppState,
+    search: &Search,
+    scope: &[u8],
+    text: Option<String>,
+    mut hits: Vec<Hit>,
+) -> ApiResult<Page<Product>> {
+    let more = hits.len() > search.limit as usize;
+    hits.truncate(search.limit as usize);
+    let next_cursor = match hits.last() {
+        Some(last) if more => {
+            let after = match effective_sort(search) {
+                ProductSort::PriceAsc | ProductSort::PriceDesc => Position::Price {
+                    amount: last.price_amount,
+                    id: last.id,
+                },
+                ProductSort::Newest => Position::Newest {
+                    created_us: i64::try_from(last.created_at.unix_timestamp_nanos() / 1000)
+                        .map_err(|e| ApiError::Internal(e.into()))?,
+                    id: last.id,
+                },
+                ProductSort::Relevance => Position::Rank {
+                    exact: last.exact,
+                    rank: last.rank,
+                    id: last.id,
+                },
+            };
+            Some(state.cursors.encode(scope, &Cursor { text, after }))
+        }
+        _ => None,
+    };
+    let items = hits
+        .into_iter()
+        .map(|hit| hit.product.into_product())
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Page { items, next_cursor })
+}

@@ -15,10 +15,10 @@
 //! moves the guest cart's lines into the account's cart, once, and spends the token. A
 //! signed-in request is about the account's cart, whatever guest token it also carries.
 //!
-//! - [`routes`]: the HTTP handlers and whose cart a request is about;
-//! - [`store`]: the SQL of `cart_items`, which this module owns (checkout empties the bought
+//! - `routes`: the HTTP handlers and whose cart a request is about;
+//! - `store`: the SQL of `cart_items`, which this module owns (checkout empties the bought
 //!   lines through it);
-//! - [`domain`]: the limits, and which guest lines a merge moves.
+//! - `domain`: the limits, and which guest lines a merge moves.
 
 pub(crate) mod domain;
 pub(crate) mod routes;

@@ -44,10 +44,10 @@
 //!
 //! The work runs in its own task, so a client that disconnects half-way does not leave the
 //! order (or its key) half-done.
-
-//! - [`routes`]: the handler, and how an outcome is stored under its key;
-//! - [`saga`]: steps 3 to 7, and the one place that undoes them ([`saga::Saga`]);
-//! - [`domain`]: the request's validation and fingerprint, how each failure ends the order,
+//!
+//! - `routes`: the handler, and how an outcome is stored under its key;
+//! - `saga`: steps 3 to 7, and the one place that undoes them (`Saga`);
+//! - `domain`: the request's validation and fingerprint, how each failure ends the order,
 //!   and the problems it answers.
 
 pub(crate) mod domain;

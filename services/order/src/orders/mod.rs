@@ -11,10 +11,10 @@
 //! the product service also acts on (both are idempotent), so the stock comes back even if the
 //! product service is down at that moment.
 //!
-//! - [`routes`]: the HTTP handlers;
-//! - [`lifecycle`]: the moves (ship, deliver, cancel, expire) and the one refund path;
-//! - [`store`]: the SQL of `orders`, `order_lines` and `payments`;
-//! - [`domain`]: the new order checkout builds, the lifecycle's errors and the stored statuses.
+//! - `routes`: the HTTP handlers;
+//! - `lifecycle`: the moves (ship, deliver, cancel, expire) and the one refund path;
+//! - `store`: the SQL of `orders`, `order_lines` and `payments`, and their stored statuses;
+//! - `domain`: the new order checkout builds, the read filter, and the lifecycle's rule.
 //!
 //! [`OrderStatus::can_transition_to`]: contracts::orders::OrderStatus::can_transition_to
 

@@ -60,6 +60,9 @@ let
     # With an explicit target these flags reach only the target's code, never build scripts or
     # proc macros (a static proc macro cannot be loaded by the compiler).
     CARGO_BUILD_RUSTFLAGS = "-C target-feature=+crt-static";
+    # sqlx's checked macros read the committed services/*/.sqlx, never a database (as
+    # .cargo/config.toml says for every other build).
+    SQLX_OFFLINE = "true";
     "CC_${targetEnvName}" = "${staticCc}/bin/${staticCc.targetPrefix}cc";
   };
 

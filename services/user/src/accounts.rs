@@ -13,26 +13,48 @@ use crate::config::PasswordConfig;
 use crate::domain::{DisplayName, Email, Fields, Password};
 use crate::passwords::Passwords;
 
-const COLUMNS: &str = "id, email, display_name, password_hash, roles, created_at";
+/// A role as the `roles` column stores it: its wire name as text. Reading a name this list
+/// lacks is a decoding error, not a role silently dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub(crate) enum StoredRole {
+    Customer,
+    Admin,
+}
+
+impl From<StoredRole> for Role {
+    fn from(role: StoredRole) -> Self {
+        match role {
+            StoredRole::Customer => Self::Customer,
+            StoredRole::Admin => Self::Admin,
+        }
+    }
+}
+
+impl From<Role> for StoredRole {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Customer => Self::Customer,
+            Role::Admin => Self::Admin,
+        }
+    }
+}
 
 /// An account as stored.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub(crate) struct Account {
     pub(crate) id: Uuid,
     pub(crate) email: String,
     pub(crate) display_name: String,
     pub(crate) password_hash: String,
-    roles: Vec<String>,
+    roles: Vec<StoredRole>,
     pub(crate) created_at: OffsetDateTime,
 }
 
 impl Account {
-    /// The account's roles. The table's check constraint admits only known names.
+    /// The account's roles.
     pub(crate) fn roles(&self) -> Vec<Role> {
-        self.roles
-            .iter()
-            .filter_map(|name| Role::from_name(name))
-            .collect()
+        self.roles.iter().copied().map(Role::from).collect()
     }
 
     /// The account as others see it.
@@ -57,10 +79,11 @@ pub(crate) fn canonical_roles(roles: &[Role]) -> Vec<Role> {
         .collect()
 }
 
-fn role_names(roles: &[Role]) -> Vec<&'static str> {
+/// The roles as the column stores them: deduplicated, in canonical order.
+fn stored_roles(roles: &[Role]) -> Vec<StoredRole> {
     canonical_roles(roles)
         .into_iter()
-        .map(Role::as_str)
+        .map(StoredRole::from)
         .collect()
 }
 
@@ -72,16 +95,18 @@ pub(crate) async fn insert(
     password_hash: &str,
     roles: &[Role],
 ) -> ApiResult<Account> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO users (id, email, display_name, password_hash, roles)
-         VALUES ($1, $2, $3, $4, $5)
-         RETURNING {COLUMNS}"
-    )))
-    .bind(Uuid::now_v7())
-    .bind(email.as_str())
-    .bind(display_name.as_str())
-    .bind(password_hash)
-    .bind(role_names(roles))
+    sqlx::query_as!(
+        Account,
+        r#"INSERT INTO users (id, email, display_name, password_hash, roles)
+           VALUES ($1, $2, $3, $4, $5)
+           RETURNING id, email, display_name, password_hash,
+                     roles AS "roles: Vec<StoredRole>", created_at"#,
+        Uuid::now_v7(),
+        email.as_str(),
+        display_name.as_str(),
+        password_hash,
+        stored_roles(roles) as _,
+    )
     .fetch_one(db)
     .await
     .on_constraint("users_email_key", |_| ApiError::Conflict {
@@ -99,10 +124,13 @@ pub(crate) async fn find_by_email(
     db: impl PgExecutor<'_>,
     email: &Email,
 ) -> Result<Option<Account>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM users WHERE email = $1"
-    )))
-    .bind(email.as_str())
+    sqlx::query_as!(
+        Account,
+        r#"SELECT id, email, display_name, password_hash,
+                  roles AS "roles: Vec<StoredRole>", created_at
+           FROM users WHERE email = $1"#,
+        email.as_str()
+    )
     .fetch_optional(db)
     .await
 }
@@ -112,10 +140,13 @@ pub(crate) async fn find(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Option<Account>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM users WHERE id = $1"
-    )))
-    .bind(id)
+    sqlx::query_as!(
+        Account,
+        r#"SELECT id, email, display_name, password_hash,
+                  roles AS "roles: Vec<StoredRole>", created_at
+           FROM users WHERE id = $1"#,
+        id
+    )
     .fetch_optional(db)
     .await
 }
@@ -126,10 +157,13 @@ pub(crate) async fn lock(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Option<Account>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM users WHERE id = $1 FOR UPDATE"
-    )))
-    .bind(id)
+    sqlx::query_as!(
+        Account,
+        r#"SELECT id, email, display_name, password_hash,
+                  roles AS "roles: Vec<StoredRole>", created_at
+           FROM users WHERE id = $1 FOR UPDATE"#,
+        id
+    )
     .fetch_optional(db)
     .await
 }
@@ -141,17 +175,19 @@ pub(crate) async fn update_profile(
     display_name: Option<&DisplayName>,
     password_hash: Option<&str>,
 ) -> Result<Account, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE users
-         SET display_name = COALESCE($2, display_name),
-             password_hash = COALESCE($3, password_hash),
-             updated_at = now()
-         WHERE id = $1
-         RETURNING {COLUMNS}"
-    )))
-    .bind(id)
-    .bind(display_name.map(DisplayName::as_str))
-    .bind(password_hash)
+    sqlx::query_as!(
+        Account,
+        r#"UPDATE users
+           SET display_name = COALESCE($2, display_name),
+               password_hash = COALESCE($3, password_hash),
+               updated_at = now()
+           WHERE id = $1
+           RETURNING id, email, display_name, password_hash,
+                     roles AS "roles: Vec<StoredRole>", created_at"#,
+        id,
+        display_name.map(DisplayName::as_str),
+        password_hash
+    )
     .fetch_one(db)
     .await
 }
@@ -162,11 +198,14 @@ pub(crate) async fn set_roles(
     id: Uuid,
     roles: &[Role],
 ) -> Result<Option<Account>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE users SET roles = $2, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
-    )))
-    .bind(id)
-    .bind(role_names(roles))
+    sqlx::query_as!(
+        Account,
+        r#"UPDATE users SET roles = $2, updated_at = now() WHERE id = $1
+           RETURNING id, email, display_name, password_hash,
+                     roles AS "roles: Vec<StoredRole>", created_at"#,
+        id,
+        stored_roles(roles) as _
+    )
     .fetch_optional(db)
     .await
 }
@@ -183,20 +222,23 @@ pub(crate) async fn list(
     db: impl PgExecutor<'_>,
     filter: Option<&str>,
     after: Option<&After>,
-    limit: u32,
+    limit: i64,
 ) -> Result<Vec<Account>, sqlx::Error> {
     let pattern = filter.map(|text| format!("%{}%", escape_like(text)));
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        r"SELECT {COLUMNS} FROM users
-          WHERE ($1::text IS NULL OR email LIKE $1 ESCAPE '\')
-            AND ($2::text IS NULL OR (email, id) > ($2, $3))
-          ORDER BY email, id
-          LIMIT $4"
-    )))
-    .bind(pattern)
-    .bind(after.map(|a| a.email.as_str()))
-    .bind(after.map(|a| a.id))
-    .bind(i64::from(limit))
+    sqlx::query_as!(
+        Account,
+        r#"SELECT id, email, display_name, password_hash,
+                  roles AS "roles: Vec<StoredRole>", created_at
+           FROM users
+           WHERE ($1::text IS NULL OR email LIKE $1 ESCAPE '\')
+             AND ($2::text IS NULL OR (email, id) > ($2, $3))
+           ORDER BY email, id
+           LIMIT $4"#,
+        pattern,
+        after.map(|a| a.email.as_str()),
+        after.map(|a| a.id),
+        limit
+    )
     .fetch_all(db)
     .await
 }
@@ -301,6 +343,6 @@ mod tests {
             canonical_roles(&[Role::Admin, Role::Customer, Role::Admin]),
             vec![Role::Customer, Role::Admin]
         );
-        assert_eq!(role_names(&[Role::Admin]), vec!["admin"]);
+        assert_eq!(stored_roles(&[Role::Admin]), vec![StoredRole::Admin]);
     }
 }

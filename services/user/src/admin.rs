@@ -6,7 +6,7 @@ use axum::routing::{get, patch};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use contracts::auth::Role;
-use contracts::pagination::{DEFAULT_LIMIT, MAX_LIMIT, Page};
+use contracts::pagination::{MAX_LIMIT, Page, PageLimit};
 use contracts::problem::Problem;
 use contracts::users::{AdminUpdateUser, User, UserQuery};
 use kit::error::field_error;
@@ -42,24 +42,24 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     Query(query): Query<UserQuery>,
 ) -> ApiResult<Json<Page<User>>> {
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid(
+    let limit = PageLimit::from_query(query.limit).map_err(|_| {
+        ApiError::invalid(
             "limit",
             "out_of_range",
             format!("Use a limit from 1 to {MAX_LIMIT}."),
-        ));
-    }
+        )
+    })?;
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
     let filter = query
         .email
         .as_deref()
         .map(|text| text.trim().to_lowercase())
         .filter(|text| !text.is_empty());
-    // One row more than asked tells whether another page follows.
-    let mut rows = accounts::list(&state.db, filter.as_deref(), after.as_ref(), limit + 1).await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
+    let mut rows =
+        accounts::list(&state.db, filter.as_deref(), after.as_ref(), limit.fetch()).await?;
+    let page = usize::try_from(limit.get()).map_err(|e| ApiError::Internal(e.into()))?;
+    let more = rows.len() > page;
+    rows.truncate(page);
     let next_cursor = more
         .then(|| rows.last())
         .flatten()

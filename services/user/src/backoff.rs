@@ -43,7 +43,7 @@ pub(crate) async fn reserve_attempt(
         .collect();
     // The upsert locks the email's row, so attempts for one email are counted one at a time,
     // each seeing the lock the previous one set.
-    let counted: Option<i32> = sqlx::query_scalar(
+    let counted = sqlx::query_scalar!(
         "INSERT INTO login_attempts AS a (email, failures, last_failure_at, locked_until)
          VALUES ($1, 1, now(), now() + make_interval(secs => ($3::float8[])[1]))
          ON CONFLICT (email) DO UPDATE SET
@@ -61,20 +61,20 @@ pub(crate) async fn reserve_attempt(
              )])
          WHERE a.locked_until IS NULL OR a.locked_until <= now()
          RETURNING failures",
+        email.as_str(),
+        FAILURE_MEMORY.as_secs_f64(),
+        &locks as _,
     )
-    .bind(email.as_str())
-    .bind(FAILURE_MEMORY.as_secs_f64())
-    .bind(&locks)
     .fetch_optional(db)
     .await?;
     if counted.is_some() {
         return Ok(());
     }
-    let wait: Option<i64> = sqlx::query_scalar(
+    let wait = sqlx::query_scalar!(
         "SELECT ceil(extract(epoch FROM locked_until - now()))::bigint
          FROM login_attempts WHERE email = $1",
+        email.as_str()
     )
-    .bind(email.as_str())
     .fetch_optional(db)
     .await?
     .flatten();
@@ -86,26 +86,28 @@ pub(crate) async fn reserve_attempt(
 
 /// Forgets the failures of `email` after a successful login.
 pub(crate) async fn clear(db: &PgPool, email: &Email) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM login_attempts WHERE email = $1")
-        .bind(email.as_str())
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM login_attempts WHERE email = $1",
+        email.as_str()
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
 /// Deletes up to `batch` counts whose last failure is older than [`FAILURE_MEMORY`] and whose
 /// lock has ended: they would start over anyway, and unknown emails must not pile up.
 pub(crate) async fn delete_stale(db: &PgPool, batch: i64) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "DELETE FROM login_attempts WHERE email IN (
              SELECT email FROM login_attempts
              WHERE last_failure_at < now() - make_interval(secs => $1)
                AND (locked_until IS NULL OR locked_until < now())
              LIMIT $2
          )",
+        FAILURE_MEMORY.as_secs_f64(),
+        batch
     )
-    .bind(FAILURE_MEMORY.as_secs_f64())
-    .bind(batch)
     .execute(db)
     .await?;
     Ok(done.rows_affected())

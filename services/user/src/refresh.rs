@@ -47,21 +47,20 @@ pub(crate) async fn issue(
 ) -> ApiResult<(Uuid, String)> {
     let (token, hash) = generate()?;
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at)
          VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+        id,
+        user_id,
+        family.unwrap_or_else(Uuid::now_v7),
+        &hash[..],
+        ttl.as_secs_f64()
     )
-    .bind(id)
-    .bind(user_id)
-    .bind(family.unwrap_or_else(Uuid::now_v7))
-    .bind(&hash[..])
-    .bind(ttl.as_secs_f64())
     .execute(db)
     .await?;
     Ok((id, token))
 }
 
-#[derive(sqlx::FromRow)]
 struct Presented {
     id: Uuid,
     user_id: Uuid,
@@ -85,14 +84,15 @@ pub(crate) struct Rotated {
 pub(crate) async fn rotate(db: &PgPool, presented: &str, ttl: Duration) -> ApiResult<Rotated> {
     let hash = digest(presented).ok_or_else(unusable)?;
     let mut tx = db.begin().await?;
-    let found: Option<Presented> = sqlx::query_as(
-        "SELECT id, user_id, family_id,
-                replaced_by IS NOT NULL AS spent,
-                revoked_at IS NULL AND expires_at > now() AS usable
-         FROM refresh_tokens WHERE token_hash = $1
-         FOR UPDATE",
+    let found = sqlx::query_as!(
+        Presented,
+        r#"SELECT id, user_id, family_id,
+                  replaced_by IS NOT NULL AS "spent!",
+                  revoked_at IS NULL AND expires_at > now() AS "usable!"
+           FROM refresh_tokens WHERE token_hash = $1
+           FOR UPDATE"#,
+        &hash[..]
     )
-    .bind(&hash[..])
     .fetch_optional(&mut *tx)
     .await?;
     let presented = found.ok_or_else(unusable)?;
@@ -112,11 +112,13 @@ pub(crate) async fn rotate(db: &PgPool, presented: &str, ttl: Duration) -> ApiRe
     }
     let (successor, token) =
         issue(&mut tx, presented.user_id, Some(presented.family_id), ttl).await?;
-    sqlx::query("UPDATE refresh_tokens SET replaced_by = $2 WHERE id = $1")
-        .bind(presented.id)
-        .bind(successor)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE refresh_tokens SET replaced_by = $2 WHERE id = $1",
+        presented.id,
+        successor
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Rotated {
         user_id: presented.user_id,
@@ -129,12 +131,12 @@ pub(crate) async fn revoke(db: &PgPool, presented: &str) -> ApiResult<()> {
     let Some(hash) = digest(presented) else {
         return Ok(());
     };
-    sqlx::query(
+    sqlx::query!(
         "UPDATE refresh_tokens SET revoked_at = now()
          WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)
            AND revoked_at IS NULL",
+        &hash[..]
     )
-    .bind(&hash[..])
     .execute(db)
     .await?;
     Ok(())
@@ -142,20 +144,20 @@ pub(crate) async fn revoke(db: &PgPool, presented: &str) -> ApiResult<()> {
 
 /// Revokes every live token of `user_id` (signing out everywhere).
 pub(crate) async fn revoke_all(db: impl PgExecutor<'_>, user_id: Uuid) -> ApiResult<u64> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id
     )
-    .bind(user_id)
     .execute(db)
     .await?;
     Ok(done.rows_affected())
 }
 
 async fn revoke_family(db: impl PgExecutor<'_>, family_id: Uuid) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+        family_id
     )
-    .bind(family_id)
     .execute(db)
     .await?;
     Ok(done.rows_affected())
@@ -164,12 +166,12 @@ async fn revoke_family(db: impl PgExecutor<'_>, family_id: Uuid) -> Result<u64, 
 /// Deletes up to `batch` expired tokens; an expired token is refused whether or not its row
 /// exists, so nothing is lost.
 pub(crate) async fn delete_expired(db: &PgPool, batch: i64) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "DELETE FROM refresh_tokens WHERE id IN (
              SELECT id FROM refresh_tokens WHERE expires_at < now() LIMIT $1
          )",
+        batch
     )
-    .bind(batch)
     .execute(db)
     .await?;
     Ok(done.rows_affected())

@@ -269,3 +269,68 @@ async fn the_address_book_has_a_limit() {
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(ada.list().await.len(), 20);
 }
+
+/// The address book applies the shop's one address rule, `contracts::address::Address::parse`,
+/// which checkout applies too: for each input the book saves exactly what the parser makes of
+/// it, and refuses exactly the fields the parser names.
+#[tokio::test]
+async fn the_address_book_applies_the_one_address_rule() {
+    use contracts::address::Address as Parsed;
+    use contracts::users::NewAddress;
+
+    let app = TestApp::spawn().await;
+    let ada = Customer::new(&app, "ada@example.com").await;
+    let mut inputs = Vec::new();
+    for country in [" de ", "de", "DE", "deu", "d1", ""] {
+        let mut body = home();
+        body["country"] = json!(country);
+        inputs.push(body);
+    }
+    for chars in [100, 101, 200, 201] {
+        let mut body = home();
+        body["recipient"] = json!("r".repeat(chars));
+        inputs.push(body);
+    }
+    for (field, value) in [
+        ("phone", "1234"),
+        ("phone", "123456789012345"),
+        ("phone", "1234567890123456"),
+        ("phone", "12+345"),
+        ("postal_code", "1234567890123456"),
+        ("postal_code", "12345678901234567"),
+        ("line2", "   "),
+        ("city", "\u{7}"),
+    ] {
+        let mut body = home();
+        body[field] = json!(value);
+        inputs.push(body);
+    }
+    for body in inputs {
+        let input: NewAddress = serde_json::from_value(body.clone()).expect("a new address");
+        let response = ada.create(&body).await;
+        match Parsed::parse(input) {
+            Ok(parsed) => {
+                assert_eq!(response.status(), StatusCode::CREATED, "{body}");
+                let saved: Address = response.json().await.expect("address");
+                let expected = serde_json::to_value(&parsed).expect("serialize");
+                let mut got = serde_json::to_value(&saved).expect("serialize");
+                let object = got.as_object_mut().expect("object");
+                object.remove("id");
+                object.retain(|_, value| !value.is_null());
+                assert_eq!(got, expected, "{body}");
+                assert_eq!(ada.delete(saved.id).await.status(), StatusCode::NO_CONTENT);
+            }
+            Err(error) => {
+                let (status, problem) = problem(response).await;
+                assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+                let named: Vec<String> = error
+                    .field_errors("")
+                    .into_iter()
+                    .map(|e| e.field)
+                    .collect();
+                assert_eq!(fields(&problem), named, "{body}");
+            }
+        }
+    }
+    assert!(ada.list().await.is_empty());
+}

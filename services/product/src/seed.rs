@@ -13,16 +13,14 @@
 //! catalog seeded before products could be featured gets the demo's featured picks, on the
 //! demo products no admin has written (see [`feature_untouched`]).
 
-use std::collections::BTreeMap;
-
-use contracts::money::Currency;
-use sqlx::types::Json as SqlJson;
+use contracts::catalog::NewProduct;
+use contracts::money::{Currency, Money};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::cache::Cache;
-use crate::categories;
 use crate::images::image_path;
+use crate::{catalog, categories, inventory};
 
 /// What the seed wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -725,7 +723,7 @@ const PRODUCTS: [(&str, &str, [ProductSeed; 10]); 7] = [
 ];
 
 /// Units on hand, cycled over the products so the demo has sold-out and scarce items too.
-const STOCK: [i64; 10] = [25, 8, 0, 40, 3, 60, 12, 1, 100, 17];
+const STOCK: [u32; 10] = [25, 8, 0, 40, 3, 60, 12, 1, 100, 17];
 
 /// The demo products the home page features, by SKU: from every leaf category, all in stock.
 const FEATURED: [&str; 8] = [
@@ -743,20 +741,15 @@ pub async fn run(db: &PgPool, cache: &Cache, currency: Currency) -> anyhow::Resu
     // Parents come before their children in CATEGORIES, so a skipped or deleted parent leaves
     // its children out too rather than under a parent that is not there.
     for (slug, name, parent) in CATEGORIES {
-        categories_added += sqlx::query!(
-            "INSERT INTO categories (id, slug, name, parent_id) \
-             SELECT $1, $2, $3, $4 \
-             WHERE $4::uuid IS NULL \
-                OR EXISTS (SELECT 1 FROM categories WHERE id = $4 AND deleted_at IS NULL) \
-             ON CONFLICT DO NOTHING",
+        let added = categories::insert_if_absent(
+            &mut tx,
             category_id(slug),
             slug,
             name,
             parent.map(category_id),
         )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .await?;
+        categories_added += u64::from(added);
     }
     let mut products = 0;
     let mut products_added = 0;
@@ -765,39 +758,31 @@ pub async fn run(db: &PgPool, cache: &Cache, currency: Currency) -> anyhow::Resu
         for (index, (name, description, price, attributes)) in seeds.into_iter().enumerate() {
             let sku = format!("{prefix}-{:03}", index + 1);
             let id = product_id(&sku);
-            let attributes: BTreeMap<&str, &str> = attributes.iter().copied().collect();
-            let stock = STOCK[(products + products / STOCK.len()) % STOCK.len()];
-            let featured = FEATURED.contains(&sku.as_str());
-            // A product that exists, even deleted, conflicts on its id and is left as it is;
-            // the stock row is only written for a product this statement added.
-            let added = sqlx::query!(
-                "WITH added AS ( \
-                   INSERT INTO products (id, sku, slug, name, description, price_amount, \
-                     price_currency, image_url, attributes, category_id, active, featured) \
-                   SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true, $12 \
-                   WHERE EXISTS (SELECT 1 FROM categories WHERE id = $10 AND deleted_at IS NULL) \
-                   ON CONFLICT DO NOTHING \
-                   RETURNING id) \
-                 INSERT INTO inventory (product_id, on_hand) SELECT id, $11 FROM added",
-                id,
+            let product = NewProduct {
+                slug: slugify(name),
+                name: name.to_owned(),
+                description: description.to_owned(),
+                price: Money::new(price, currency),
+                image_url: Some(image_path(id)),
+                attributes: attributes
+                    .iter()
+                    .map(|&(key, value)| (key.to_owned(), value.to_owned()))
+                    .collect(),
+                category_id: category_id(category),
+                active: true,
+                featured: FEATURED.contains(&sku.as_str()),
+                stock: STOCK[(products + products / STOCK.len()) % STOCK.len()],
                 sku,
-                slugify(name),
-                name,
-                description,
-                price,
-                currency.as_str(),
-                image_path(id),
-                SqlJson(&attributes) as _,
-                category_id(category),
-                stock,
-                featured,
-            )
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            products_added += added;
-            if featured {
-                products_featured += added;
+            };
+            // A product that exists, even deleted, conflicts on its id and is left as it is;
+            // the stock row is only written for a product this run added.
+            let added = catalog::insert_if_absent(&mut tx, id, &product).await?;
+            if added {
+                inventory::store::create(&mut tx, id, product.stock).await?;
+            }
+            products_added += u64::from(added);
+            if product.featured {
+                products_featured += u64::from(added);
             }
             products += 1;
         }
@@ -826,14 +811,7 @@ pub async fn run(db: &PgPool, cache: &Cache, currency: Currency) -> anyhow::Resu
 /// a concurrent admin write is waited for and then seen.
 async fn feature_untouched(tx: &mut PgConnection) -> Result<Vec<Uuid>, sqlx::Error> {
     let ids: Vec<Uuid> = FEATURED.iter().map(|sku| product_id(sku)).collect();
-    sqlx::query_scalar!(
-        "UPDATE products SET featured = true, updated_at = now() \
-         WHERE id = ANY($1) AND version = 1 AND NOT featured AND deleted_at IS NULL \
-         RETURNING id",
-        &ids,
-    )
-    .fetch_all(&mut *tx)
-    .await
+    catalog::feature_unwritten(tx, &ids).await
 }
 
 /// The URL name of a product name: lowercase words joined by hyphens.
@@ -847,7 +825,7 @@ fn slugify(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
+    use std::collections::{BTreeMap, HashSet};
 
     use super::*;
     use crate::fields::{Sku, Slug};

@@ -18,8 +18,8 @@ use crate::AppState;
 
 pub(crate) use routes::{Viewer, product_by_id, visible};
 pub(crate) use store::{
-    PRODUCT_COLUMNS, ProductRow, count_in_category, count_version, load_product, lock_for_write,
-    taken,
+    PRODUCT_COLUMNS, ProductRow, count_in_category, count_version, feature_unwritten,
+    insert_if_absent, load_product, lock_for_write, taken,
 };
 
 /// The product endpoints: the shop's reads and the admin's edits.

@@ -150,6 +150,54 @@ pub(crate) async fn insert(tx: &mut PgConnection, id: Uuid, new: &NewProduct) ->
     Ok(())
 }
 
+/// Adds `new` as product `id` unless a product with its id (even deleted), SKU or slug exists
+/// or its category is not live (the demo catalog's re-runs); returns whether it did.
+pub(crate) async fn insert_if_absent(
+    tx: &mut PgConnection,
+    id: Uuid,
+    new: &NewProduct,
+) -> Result<bool, sqlx::Error> {
+    let added = sqlx::query_scalar!(
+        "INSERT INTO products (id, sku, slug, name, description, price_amount, price_currency, \
+           image_url, attributes, category_id, active, featured) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
+         WHERE EXISTS (SELECT 1 FROM categories WHERE id = $10 AND deleted_at IS NULL) \
+         ON CONFLICT DO NOTHING \
+         RETURNING id",
+        id,
+        new.sku,
+        new.slug,
+        new.name,
+        new.description,
+        new.price.amount,
+        new.price.currency.as_str(),
+        new.image_url,
+        SqlJson(&new.attributes) as _,
+        new.category_id,
+        new.active,
+        new.featured,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(added.is_some())
+}
+
+/// Features the products among `ids` that exist, are not featured and are still at version 1,
+/// which no admin write leaves them at, without counting a version; returns their ids.
+pub(crate) async fn feature_unwritten(
+    tx: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "UPDATE products SET featured = true, updated_at = now() \
+         WHERE id = ANY($1) AND version = 1 AND NOT featured AND deleted_at IS NULL \
+         RETURNING id",
+        ids,
+    )
+    .fetch_all(&mut *tx)
+    .await
+}
+
 /// Locks a live product for a write and checks the caller's version against it: the body's
 /// `version` (for a PATCH) and any `If-Match` must both name the current one, or the write
 /// answers 412 without changing anything. Returns the current slug.

@@ -26,7 +26,7 @@ use axum::routing::{get, patch, post};
 use crate::AppState;
 
 pub(crate) use routes::all;
-pub(crate) use store::{lock_live, lock_tree, subtree};
+pub(crate) use store::{insert_if_absent, lock_live, lock_tree, subtree};
 
 /// The category endpoints: the shop's list and the admin's edits.
 pub(crate) fn router() -> Router<AppState> {

@@ -59,6 +59,32 @@ pub(crate) async fn insert(tx: &mut PgConnection, new: &NewCategory) -> ApiResul
     .on_constraint("categories_slug_key", |_| taken("slug", "category"))
 }
 
+/// Adds category `id` unless one with its id or slug exists or its parent is not live (the
+/// demo catalog's re-runs); returns whether it did.
+pub(crate) async fn insert_if_absent(
+    tx: &mut PgConnection,
+    id: Uuid,
+    slug: &str,
+    name: &str,
+    parent: Option<Uuid>,
+) -> Result<bool, sqlx::Error> {
+    let added = sqlx::query!(
+        "INSERT INTO categories (id, slug, name, parent_id) \
+         SELECT $1, $2, $3, $4 \
+         WHERE $4::uuid IS NULL \
+            OR EXISTS (SELECT 1 FROM categories WHERE id = $4 AND deleted_at IS NULL) \
+         ON CONFLICT DO NOTHING",
+        id,
+        slug,
+        name,
+        parent,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    Ok(added == 1)
+}
+
 /// The version of the live category `id`, locked `FOR UPDATE` when `lock` says so.
 pub(crate) async fn version(
     tx: &mut PgConnection,

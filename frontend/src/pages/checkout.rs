@@ -1,7 +1,7 @@
 use contracts::cart::Cart;
 use contracts::orders::{CardDetails, CheckoutRequest};
 use contracts::problem::problem_types;
-use contracts::users::{Address, NewAddress};
+use contracts::users::NewAddress;
 use uuid::Uuid;
 use yew::platform::spawn_local;
 use yew::prelude::*;
@@ -104,19 +104,6 @@ impl CardDraft {
 enum Destination {
     Saved(Uuid),
     New,
-}
-
-fn as_new(address: &Address) -> NewAddress {
-    NewAddress {
-        recipient: address.recipient.clone(),
-        line1: address.line1.clone(),
-        line2: address.line2.clone(),
-        city: address.city.clone(),
-        postal_code: address.postal_code.clone(),
-        region: address.region.clone(),
-        country: address.country.clone(),
-        phone: address.phone.clone(),
-    }
 }
 
 /// Why the order was refused, as a sentence naming the products when stock is short.
@@ -244,7 +231,11 @@ pub fn Checkout() -> Html {
             }
             let mut found = FieldErrors::default();
             let address = match chosen {
-                Destination::Saved(id) => addresses.iter().find(|a| a.id == id).map(as_new),
+                Destination::Saved(id) => addresses
+                    .iter()
+                    .find(|a| a.id == id)
+                    .cloned()
+                    .map(NewAddress::from),
                 Destination::New => match draft.check() {
                     Ok(address) => Some(address),
                     Err(bad) => {

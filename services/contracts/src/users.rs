@@ -104,6 +104,22 @@ pub struct NewAddress {
     pub phone: Option<String>,
 }
 
+/// A saved address as a new one, without its id: what checkout sends to ship to it.
+impl From<Address> for NewAddress {
+    fn from(address: Address) -> Self {
+        Self {
+            recipient: address.recipient,
+            line1: address.line1,
+            line2: address.line2,
+            city: address.city,
+            postal_code: address.postal_code,
+            region: address.region,
+            country: address.country,
+            phone: address.phone,
+        }
+    }
+}
+
 /// `PATCH /api/v1/users/me/addresses/{id}`: change some fields of a saved address.
 ///
 /// JSON merge patch semantics (RFC 7396): an absent field stays as it is; `null` clears an
@@ -290,6 +306,27 @@ mod tests {
         assert_eq!(
             serde_json::from_value::<Address>(value).expect("deserialize"),
             address
+        );
+    }
+
+    #[test]
+    fn a_saved_address_is_a_new_address_without_its_id() {
+        let saved = Address {
+            id: Uuid::from_u128(3),
+            recipient: "Ada".to_owned(),
+            line1: "1 Main St".to_owned(),
+            line2: Some("Flat 2".to_owned()),
+            city: "Springfield".to_owned(),
+            postal_code: "12345".to_owned(),
+            region: Some("IL".to_owned()),
+            country: "US".to_owned(),
+            phone: Some("+1 217 555 0100".to_owned()),
+        };
+        let mut expected = serde_json::to_value(&saved).expect("serialize");
+        expected.as_object_mut().expect("object").remove("id");
+        assert_eq!(
+            serde_json::to_value(NewAddress::from(saved)).expect("serialize"),
+            expected
         );
     }
 

@@ -25,130 +25,165 @@ use std::time::Duration;
 use contracts::money::Currency;
 use kit::amqp::AmqpConfig;
 use kit::cache::RedisConfig;
-use kit::config::{ConfigError, Env};
+use kit::config::{ConfigError, Env, positive_seconds, random_secret};
 use kit::db::DatabaseConfig;
 use kit::internal::InternalToken;
-
-/// The shortest `CURSOR_SECRET` accepted: an HMAC-SHA256 key shorter than its output is weak.
-const MIN_SECRET_LEN: usize = 32;
+use secrecy::SecretString;
 
 /// Everything the product service reads from its environment.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Config {
     /// The catalog database.
+    #[command(flatten)]
     pub database: DatabaseConfig,
     /// The cache.
+    #[command(flatten)]
     pub redis: RedisConfig,
     /// The broker the order events arrive on.
+    #[command(flatten)]
     pub amqp: AmqpConfig,
     /// Catalog behaviour shared by the request handlers.
+    #[command(flatten)]
     pub catalog: CatalogSettings,
     /// How long cached entries live; `None` disables the cache.
-    pub cache_ttl: Option<Duration>,
+    // Spelled out so that clap hands the whole value, `0` included, to `ttl_or_off`.
+    #[arg(
+        long,
+        env = "CACHE_TTL_SECS",
+        value_name = "a whole number of seconds",
+        default_value = CACHE_TTL_SECS,
+        value_parser = ttl_or_off
+    )]
+    pub cache_ttl: ::std::option::Option<Duration>,
     /// How often the sweeper releases expired reservations.
+    #[arg(
+        long,
+        env = "RESERVATION_SWEEP_SECS",
+        value_name = "a positive whole number of seconds",
+        default_value = "30",
+        value_parser = positive_seconds
+    )]
     pub sweep_interval: Duration,
     /// The queue order events are consumed from.
+    #[arg(
+        long,
+        env = "ORDER_EVENTS_QUEUE",
+        value_name = "a queue name",
+        default_value = "product.order-events"
+    )]
     pub order_events_queue: String,
     /// Whether `serve` applies migrations first.
+    #[arg(
+        long,
+        env = "MIGRATE_ON_START",
+        value_name = "true or false",
+        default_value = "false",
+        action = clap::ArgAction::Set
+    )]
     pub migrate_on_start: bool,
 }
 
 /// Settings the request handlers need.
-#[derive(Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct CatalogSettings {
     /// The key search cursors are signed with.
-    pub cursor_secret: Vec<u8>,
+    #[arg(
+        long,
+        env = "CURSOR_SECRET",
+        value_name = "at least 32 characters of random text",
+        hide_env_values = true,
+        value_parser = random_secret
+    )]
+    pub cursor_secret: SecretString,
     /// The currency of every price.
+    #[arg(
+        long = "catalog-currency",
+        env = "CATALOG_CURRENCY",
+        value_name = CURRENCY,
+        default_value = "USD",
+        value_parser = Currency::parse
+    )]
     pub currency: Currency,
     /// How long a reservation lasts when the request gives no TTL.
+    #[arg(
+        long,
+        env = "RESERVATION_TTL_SECS",
+        value_name = "a positive whole number of seconds",
+        default_value = "900",
+        value_parser = positive_seconds
+    )]
     pub reservation_ttl: Duration,
     /// What the internal routes require of their callers.
+    #[arg(
+        long,
+        env = "INTERNAL_TOKEN",
+        value_name = kit::internal::EXPECTED,
+        hide_env_values = true,
+        value_parser = InternalToken::new
+    )]
     pub internal_token: InternalToken,
-}
-
-impl std::fmt::Debug for CatalogSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CatalogSettings")
-            .field("cursor_secret", &"<redacted>")
-            .field("currency", &self.currency)
-            .field("reservation_ttl", &self.reservation_ttl)
-            .field("internal_token", &self.internal_token)
-            .finish()
-    }
 }
 
 impl Config {
     /// Reads the settings; a missing or malformed variable is named in the error.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            database: DatabaseConfig::from_env(env)?,
-            redis: RedisConfig::from_env(env, "product")?,
-            amqp: AmqpConfig::from_env(env)?,
-            catalog: CatalogSettings::from_env(env)?,
-            cache_ttl: cache_ttl(env)?,
-            sweep_interval: positive(env, "RESERVATION_SWEEP_SECS", 30)?,
-            order_events_queue: env.or(
-                "ORDER_EVENTS_QUEUE",
-                "product.order-events".to_owned(),
-                "a queue name",
-            )?,
-            migrate_on_start: env.or("MIGRATE_ON_START", false, "true or false")?,
-        })
+        kit::config::parse(&RedisConfig::defaults(env, "product"))
     }
 }
 
 impl CatalogSettings {
     /// Reads `CURSOR_SECRET`, `CATALOG_CURRENCY`, `RESERVATION_TTL_SECS` and `INTERNAL_TOKEN`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let expected = "at least 32 characters of random text";
-        let secret: String = env.required("CURSOR_SECRET", expected)?;
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(ConfigError::Invalid {
-                name: "CURSOR_SECRET".into(),
-                value: "<redacted>".into(),
-                expected: expected.into(),
-                reason: format!("it is {} bytes long", secret.len()),
-            });
-        }
-        Ok(Self {
-            cursor_secret: secret.into_bytes(),
-            currency: catalog_currency(env)?,
-            reservation_ttl: positive(env, "RESERVATION_TTL_SECS", 900)?,
-            internal_token: InternalToken::from_env(env)?,
-        })
+        kit::config::parse(env)
     }
+}
+
+/// `CACHE_TTL_SECS`'s default: five minutes.
+const CACHE_TTL_SECS: &str = "300";
+
+/// What `CATALOG_CURRENCY` must hold.
+const CURRENCY: &str = "an ISO 4217 code such as USD";
+
+/// Value parser: a TTL in seconds, `0` for none.
+fn ttl_or_off(value: &str) -> Result<Option<Duration>, std::num::ParseIntError> {
+    let ttl = kit::config::seconds(value)?;
+    Ok((!ttl.is_zero()).then_some(ttl))
+}
+
+/// `CACHE_TTL_SECS` alone, for the commands that need only the cache.
+#[derive(clap::Args)]
+struct CacheTtl {
+    #[arg(
+        long,
+        env = "CACHE_TTL_SECS",
+        value_name = "a whole number of seconds",
+        default_value = CACHE_TTL_SECS,
+        value_parser = ttl_or_off
+    )]
+    cache_ttl: ::std::option::Option<Duration>,
+}
+
+/// `CATALOG_CURRENCY` alone, for the commands that need only the currency.
+#[derive(clap::Args)]
+struct CatalogCurrency {
+    #[arg(
+        long,
+        env = "CATALOG_CURRENCY",
+        value_name = CURRENCY,
+        default_value = "USD",
+        value_parser = Currency::parse
+    )]
+    currency: Currency,
 }
 
 /// `CACHE_TTL_SECS`: how long cache entries live; `None` when `0` turns the cache off.
 pub fn cache_ttl(env: &Env) -> Result<Option<Duration>, ConfigError> {
-    let ttl = env.seconds("CACHE_TTL_SECS", Duration::from_secs(300))?;
-    Ok((!ttl.is_zero()).then_some(ttl))
+    kit::config::parse::<CacheTtl>(env).map(|vars| vars.cache_ttl)
 }
 
 /// `CATALOG_CURRENCY`, strictly three uppercase letters.
 pub fn catalog_currency(env: &Env) -> Result<Currency, ConfigError> {
-    let expected = "an ISO 4217 code such as USD";
-    let code: String = env.or("CATALOG_CURRENCY", "USD".to_owned(), expected)?;
-    Currency::parse(&code).map_err(|e| ConfigError::Invalid {
-        name: "CATALOG_CURRENCY".into(),
-        value: code.clone(),
-        expected: expected.into(),
-        reason: e.to_string(),
-    })
-}
-
-/// A whole number of seconds that must not be zero (a zero interval would spin).
-fn positive(env: &Env, name: &str, default: u64) -> Result<Duration, ConfigError> {
-    let value = env.seconds(name, Duration::from_secs(default))?;
-    if value.is_zero() {
-        return Err(ConfigError::Invalid {
-            name: name.into(),
-            value: "0".into(),
-            expected: "a positive whole number of seconds".into(),
-            reason: "zero is not allowed".into(),
-        });
-    }
-    Ok(value)
+    kit::config::parse::<CatalogCurrency>(env).map(|vars| vars.currency)
 }
 
 #[cfg(test)]

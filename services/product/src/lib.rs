@@ -17,6 +17,7 @@
 //! `/openapi.json` for the gateway: neither is routed by the gateway.
 
 use axum::Router;
+use secrecy::ExposeSecret;
 use sqlx::PgPool;
 
 pub mod cache;
@@ -56,7 +57,7 @@ pub struct AppState {
 impl AppState {
     /// The state of a service on `db`, caching in `cache`.
     pub fn new(db: PgPool, cache: Cache, settings: CatalogSettings) -> Self {
-        let cursors = CursorCodec::new(&settings.cursor_secret);
+        let cursors = CursorCodec::new(settings.cursor_secret.expose_secret().as_bytes());
         let metrics = ProductMetrics::new(cache.reads());
         Self {
             db,

@@ -105,6 +105,11 @@ pub struct SetQuantity {
 /// so a line never holds zero units (a line is removed instead) nor more than a parcel takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "u32", into = "u32")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(minimum = 1, maximum = 99)
+)]
 pub struct Quantity(u32);
 
 impl Quantity {
@@ -310,6 +315,16 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[cfg(feature = "openapi")]
+    #[test]
+    fn the_quantity_schema_is_the_bounded_integer_of_the_json() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(Quantity::schema()).expect("serialize");
+        assert_eq!(schema["type"], json!("integer"), "{schema}");
+        assert_eq!(schema["minimum"], json!(1), "{schema}");
+        assert_eq!(schema["maximum"], json!(99), "{schema}");
     }
 
     proptest::proptest! {

@@ -17,6 +17,11 @@ pub const MAX_LIMIT: u32 = 100;
 /// holds one holds a size it may pass to `LIMIT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "u32", into = "u32")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(minimum = 1, maximum = 100)
+)]
 pub struct PageLimit(u32);
 
 impl PageLimit {
@@ -156,6 +161,16 @@ mod tests {
                 .ok(),
             Some(5)
         );
+    }
+
+    #[cfg(feature = "openapi")]
+    #[test]
+    fn the_page_limit_schema_is_the_bounded_integer_of_the_query() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(PageLimit::schema()).expect("serialize");
+        assert_eq!(schema["type"], json!("integer"), "{schema}");
+        assert_eq!(schema["minimum"], json!(1), "{schema}");
+        assert_eq!(schema["maximum"], json!(100), "{schema}");
     }
 
     proptest::proptest! {

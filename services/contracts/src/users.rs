@@ -190,6 +190,23 @@ pub struct UpdateAddress {
     pub phone: Option<Option<String>>,
 }
 
+impl UpdateAddress {
+    /// `address` with this patch applied: present fields replace, absent ones stay, `null`
+    /// clears an optional one. The result is unchecked, like any [`NewAddress`].
+    pub fn apply(self, address: NewAddress) -> NewAddress {
+        NewAddress {
+            recipient: self.recipient.unwrap_or(address.recipient),
+            line1: self.line1.unwrap_or(address.line1),
+            line2: self.line2.unwrap_or(address.line2),
+            city: self.city.unwrap_or(address.city),
+            postal_code: self.postal_code.unwrap_or(address.postal_code),
+            region: self.region.unwrap_or(address.region),
+            country: self.country.unwrap_or(address.country),
+            phone: self.phone.unwrap_or(address.phone),
+        }
+    }
+}
+
 /// `PATCH /api/v1/admin/users/{id}`: an admin sets a user's roles.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -350,6 +367,34 @@ mod tests {
         );
         assert!(serde_json::from_value::<UpdateAddress>(json!({"city": null})).is_err());
         assert!(serde_json::from_value::<UpdateAddress>(json!({"zip": "1"})).is_err());
+    }
+
+    #[test]
+    fn a_patch_replaces_present_fields_and_clears_nulls() {
+        let current = NewAddress {
+            recipient: "Ada".to_owned(),
+            line1: "1 Main St".to_owned(),
+            line2: Some("Flat 2".to_owned()),
+            city: "Springfield".to_owned(),
+            postal_code: "12345".to_owned(),
+            region: Some("IL".to_owned()),
+            country: "US".to_owned(),
+            phone: Some("+1 217 555 0100".to_owned()),
+        };
+        let patch: UpdateAddress =
+            serde_json::from_value(json!({"city": "Paris", "line2": null, "country": "FR"}))
+                .expect("deserialize");
+        let patched = patch.apply(current.clone());
+        assert_eq!(
+            patched,
+            NewAddress {
+                city: "Paris".to_owned(),
+                line2: None,
+                country: "FR".to_owned(),
+                ..current.clone()
+            }
+        );
+        assert_eq!(UpdateAddress::default().apply(current.clone()), current);
     }
 
     #[test]

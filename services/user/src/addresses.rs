@@ -200,17 +200,7 @@ pub(crate) async fn update(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(not_found)?;
-    let merged = NewAddress {
-        recipient: patch.recipient.unwrap_or(current.recipient),
-        line1: patch.line1.unwrap_or(current.line1),
-        line2: patch.line2.unwrap_or(current.line2),
-        city: patch.city.unwrap_or(current.city),
-        postal_code: patch.postal_code.unwrap_or(current.postal_code),
-        region: patch.region.unwrap_or(current.region),
-        country: patch.country.unwrap_or(current.country),
-        phone: patch.phone.unwrap_or(current.phone),
-    };
-    let address = parse(merged)?;
+    let address = parse(patch.apply(Address::from(current).into()))?;
     let row = sqlx::query_as!(
         Row,
         "UPDATE addresses

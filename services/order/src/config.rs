@@ -60,9 +60,10 @@ use std::time::Duration;
 
 use contracts::money::Currency;
 use kit::amqp::AmqpConfig;
-use kit::config::{ConfigError, Env};
+use kit::config::{ConfigError, Env, millis, positive_millis, positive_seconds, random_secret};
 use kit::db::DatabaseConfig;
 use kit::internal::InternalToken;
+use secrecy::ExposeSecret;
 
 use crate::idempotency::FingerprintKey;
 use crate::pricing::Pricing;
@@ -92,17 +93,98 @@ pub struct Config {
     pub migrate_on_start: bool,
 }
 
+/// The variables as clap reads them; [`Config::from_env`] then checks and builds what spans
+/// several. The product service's variables come first: without it nothing works.
+#[derive(clap::Args)]
+struct Vars {
+    #[command(flatten)]
+    product: ProductConfig,
+    #[command(flatten)]
+    database: DatabaseConfig,
+    #[command(flatten)]
+    amqp: AmqpConfig,
+    #[command(flatten)]
+    pricing: PricingVars,
+    #[command(flatten)]
+    checkout: CheckoutSettings,
+    #[command(flatten)]
+    carts: CartSettings,
+    #[arg(
+        long,
+        env = "IDEMPOTENCY_SECRET",
+        value_name = "at least 32 characters of random text, the same on every replica",
+        hide_env_values = true,
+        value_parser = fingerprint_key
+    )]
+    fingerprint_key: FingerprintKey,
+    #[command(flatten)]
+    background: BackgroundSettings,
+    #[arg(
+        long,
+        env = "PAYMENT_PROVIDER",
+        value_name = "test (the built-in test provider, which never charges real money; \
+                      the only provider so far)",
+        value_parser = payment_provider
+    )]
+    payment_provider: Provider,
+    #[command(flatten)]
+    test_payments: TestPaymentSettings,
+    #[arg(
+        long,
+        env = "MIGRATE_ON_START",
+        value_name = "true or false",
+        default_value = "false",
+        action = clap::ArgAction::Set
+    )]
+    migrate_on_start: bool,
+}
+
 /// How the product service is called.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ProductConfig {
     /// Its base URL, without a trailing slash.
+    #[arg(
+        id = "product_url",
+        long = "product-url",
+        env = "PRODUCT_URL",
+        value_name = "an http(s) URL such as http://product:8080",
+        value_parser = http_url
+    )]
     pub url: String,
     /// The longest one call may take.
+    #[arg(
+        long = "product-timeout-ms",
+        env = "PRODUCT_TIMEOUT_MS",
+        value_name = "a positive whole number of milliseconds",
+        default_value = "2000",
+        value_parser = positive_millis
+    )]
     pub timeout: Duration,
     /// How many times a failed call is retried.
+    #[arg(
+        long = "product-retries",
+        env = "PRODUCT_RETRIES",
+        value_name = "a number of retries such as 2",
+        default_value = "2"
+    )]
     pub retries: usize,
     /// What the product service's internal routes require.
+    #[arg(
+        long,
+        env = "INTERNAL_TOKEN",
+        value_name = kit::internal::EXPECTED,
+        hide_env_values = true,
+        value_parser = InternalToken::new
+    )]
     pub internal_token: InternalToken,
+}
+
+/// Value parser: an `http://` or `https://` URL, without its trailing slash.
+fn http_url(value: &str) -> Result<String, &'static str> {
+    if !(value.starts_with("http://") || value.starts_with("https://")) {
+        return Err("not an http(s) URL");
+    }
+    Ok(value.trim_end_matches('/').to_owned())
 }
 
 /// The payment provider (`PAYMENT_PROVIDER`) and its settings.
@@ -112,70 +194,195 @@ pub enum PaymentProviderConfig {
     Test(TestPaymentSettings),
 }
 
-impl PaymentProviderConfig {
-    /// Reads `PAYMENT_PROVIDER` and the chosen provider's settings.
-    fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let expected = "test (the built-in test provider, which never charges real money; \
-                        the only provider so far)";
-        let name: String = env.required("PAYMENT_PROVIDER", expected)?;
-        match name.as_str() {
-            "test" => Ok(Self::Test(TestPaymentSettings {
-                latency: env.millis("PAYMENT_TEST_LATENCY_MS", Duration::ZERO)?,
-                failure_rate: env.or(
-                    "PAYMENT_TEST_FAILURE_RATE",
-                    Rate::default(),
-                    "a probability from 0.0 to 1.0",
-                )?,
-            })),
-            _ => Err(ConfigError::Invalid {
-                name: "PAYMENT_PROVIDER".into(),
-                value: name,
-                expected: expected.into(),
-                reason: "no such payment provider".into(),
-            }),
-        }
+/// The names `PAYMENT_PROVIDER` accepts. There is no default, so that a production deployment
+/// cannot end up on the test provider by leaving the variable out.
+#[derive(Debug, Clone, Copy)]
+enum Provider {
+    Test,
+}
+
+/// Value parser: a payment provider's name.
+fn payment_provider(name: &str) -> Result<Provider, &'static str> {
+    match name {
+        "test" => Ok(Provider::Test),
+        _ => Err("no such payment provider"),
     }
 }
 
+/// Value parser: `IDEMPOTENCY_SECRET`, long enough for an HMAC-SHA256 key.
+fn fingerprint_key(secret: &str) -> Result<FingerprintKey, String> {
+    let secret = random_secret(secret)?;
+    Ok(FingerprintKey::new(secret.expose_secret().as_bytes()))
+}
+
+/// The pricing variables; [`Pricing`] is the pricing module's.
+#[derive(clap::Args)]
+struct PricingVars {
+    #[arg(
+        long,
+        env = "SHOP_CURRENCY",
+        value_name = "an ISO 4217 code such as USD",
+        default_value = "USD",
+        value_parser = Currency::parse
+    )]
+    currency: Currency,
+    #[arg(
+        long,
+        env = "TAX_RATE_BPS",
+        value_name = "basis points from 0 to 10000",
+        default_value = "0",
+        value_parser = tax_bps
+    )]
+    tax_bps: u32,
+    #[arg(
+        long,
+        env = "SHIPPING_FLAT_MINOR",
+        value_name = "an amount in minor units",
+        default_value = "499"
+    )]
+    shipping_flat: u32,
+    #[arg(
+        long,
+        env = "FREE_SHIPPING_THRESHOLD_MINOR",
+        value_name = "an amount in minor units",
+        default_value = "5000"
+    )]
+    free_shipping_threshold: u32,
+}
+
+/// The largest tax rate accepted: 100 %.
+const MAX_TAX_BPS: u32 = 10_000;
+
+/// Value parser: a tax rate in basis points, at most 100 %.
+fn tax_bps(value: &str) -> Result<u32, String> {
+    let bps: u32 = value.parse().map_err(|e| format!("{e}"))?;
+    if bps > MAX_TAX_BPS {
+        return Err("above 100 %".to_owned());
+    }
+    Ok(bps)
+}
+
 /// Settings of the checkout flow.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub struct CheckoutSettings {
     /// How long the product service holds stock for an order being paid.
+    #[arg(
+        long,
+        env = "RESERVATION_TTL_SECS",
+        value_name = "a positive whole number of seconds",
+        default_value = "900",
+        value_parser = positive_seconds
+    )]
     pub reservation_ttl: Duration,
     /// When a pending order counts as abandoned.
+    #[arg(
+        long,
+        env = "PENDING_ORDER_TTL_SECS",
+        value_name = "a positive whole number of seconds",
+        default_value = "600",
+        value_parser = positive_seconds
+    )]
     pub pending_ttl: Duration,
     /// The longest one call to the payment provider may take.
+    #[arg(
+        long,
+        env = "PAYMENT_TIMEOUT_MS",
+        value_name = "a positive whole number of milliseconds",
+        default_value = "10000",
+        value_parser = positive_millis
+    )]
     pub payment_timeout: Duration,
     /// How long a repeated request waits for the first one's response.
+    #[arg(
+        long,
+        env = "IDEMPOTENCY_WAIT_MS",
+        value_name = "a whole number of milliseconds",
+        default_value = "15000",
+        value_parser = millis
+    )]
     pub idempotency_wait: Duration,
 }
 
 /// Settings of the carts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub struct CartSettings {
     /// How long a guest cart may go unused before it expires.
+    #[arg(
+        long,
+        env = "GUEST_CART_IDLE_TTL_SECS",
+        value_name = "a positive whole number of seconds",
+        default_value = "604800",
+        value_parser = positive_seconds
+    )]
     pub guest_idle_ttl: Duration,
 }
 
 /// Settings of the background tasks.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub struct BackgroundSettings {
     /// How often the sweeper runs.
+    #[arg(
+        long,
+        env = "ORDER_SWEEP_SECS",
+        value_name = "a positive whole number of seconds",
+        default_value = "60",
+        value_parser = positive_seconds
+    )]
     pub sweep_interval: Duration,
     /// How often the relay polls the outbox.
+    #[arg(
+        long,
+        env = "OUTBOX_POLL_MS",
+        value_name = "a positive whole number of milliseconds",
+        default_value = "200",
+        value_parser = positive_millis
+    )]
     pub outbox_poll: Duration,
     /// Events per relay transaction.
+    #[arg(
+        long,
+        env = "OUTBOX_BATCH_SIZE",
+        value_name = "a number of events from 1 to 1000",
+        default_value = "100",
+        value_parser = clap::value_parser!(u16).range(1..=1000)
+    )]
     pub outbox_batch: u16,
     /// How long published events are kept.
+    #[arg(
+        long,
+        env = "OUTBOX_RETENTION_HOURS",
+        value_name = "a whole number of hours",
+        default_value = "168",
+        value_parser = hours
+    )]
     pub outbox_retention: Duration,
 }
 
+/// Value parser: a whole number of hours.
+fn hours(value: &str) -> Result<Duration, std::num::ParseIntError> {
+    let hours: u64 = value.parse()?;
+    Ok(Duration::from_secs(hours.saturating_mul(3600)))
+}
+
 /// Settings of the built-in test payment provider.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub struct TestPaymentSettings {
     /// Added latency of every call.
+    #[arg(
+        long,
+        env = "PAYMENT_TEST_LATENCY_MS",
+        value_name = "a whole number of milliseconds",
+        default_value = "0",
+        value_parser = millis
+    )]
     pub latency: Duration,
     /// The share of calls that fail.
+    #[arg(
+        long,
+        env = "PAYMENT_TEST_FAILURE_RATE",
+        value_name = "a probability from 0.0 to 1.0",
+        default_value = "0"
+    )]
     pub failure_rate: Rate,
 }
 
@@ -203,55 +410,26 @@ impl FromStr for Rate {
     }
 }
 
-/// The shortest `IDEMPOTENCY_SECRET` accepted: an HMAC-SHA256 key shorter than its output is
-/// weaker than the hash.
-const MIN_SECRET_LEN: usize = 32;
-
-/// Reads `IDEMPOTENCY_SECRET`. Its value is never repeated in an error.
-fn fingerprint_key(env: &Env) -> Result<FingerprintKey, ConfigError> {
-    let expected = "at least 32 characters of random text, the same on every replica";
-    let secret: String = env.required("IDEMPOTENCY_SECRET", expected)?;
-    if secret.len() < MIN_SECRET_LEN {
-        return Err(ConfigError::Invalid {
-            name: "IDEMPOTENCY_SECRET".into(),
-            value: "<redacted>".into(),
-            expected: expected.into(),
-            reason: format!("it is {} bytes long", secret.len()),
-        });
-    }
-    Ok(FingerprintKey::new(secret.as_bytes()))
-}
-
-/// The largest tax rate accepted: 100 %.
-const MAX_TAX_BPS: u32 = 10_000;
-
 /// How much longer than a pending order's whole life plus its payment a reservation must
 /// last: room for the calls to the product service around the payment, and for the product
 /// service's clock running ahead of the order database's.
 pub const RESERVATION_MARGIN: Duration = Duration::from_secs(60);
 
 impl CheckoutSettings {
-    /// Reads the checkout settings and checks that a reservation outlives the orders that
-    /// may still be paid with it.
-    fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let settings = Self {
-            reservation_ttl: positive_seconds(env, "RESERVATION_TTL_SECS", 900)?,
-            pending_ttl: positive_seconds(env, "PENDING_ORDER_TTL_SECS", 600)?,
-            payment_timeout: positive_millis(env, "PAYMENT_TIMEOUT_MS", 10_000)?,
-            idempotency_wait: env.millis("IDEMPOTENCY_WAIT_MS", Duration::from_secs(15))?,
-        };
+    /// Checks that a reservation outlives the orders that may still be paid with it.
+    fn check(self) -> Result<Self, ConfigError> {
         // A pending order may be paid until the sweeper cancels it, and its payment may take
         // the payment timeout on top: the product service must still hold its stock then.
-        let needed = settings.pending_ttl + settings.payment_timeout + RESERVATION_MARGIN;
-        if settings.reservation_ttl < needed {
+        let needed = self.pending_ttl + self.payment_timeout + RESERVATION_MARGIN;
+        if self.reservation_ttl < needed {
             return Err(ConfigError::Invalid {
                 name: "RESERVATION_TTL_SECS".into(),
-                value: settings.reservation_ttl.as_secs().to_string(),
+                value: self.reservation_ttl.as_secs().to_string(),
                 expected: format!(
                     "at least PENDING_ORDER_TTL_SECS ({} s) + PAYMENT_TIMEOUT_MS ({} ms) + {} s, \
                      that is {} seconds or more",
-                    settings.pending_ttl.as_secs(),
-                    settings.payment_timeout.as_millis(),
+                    self.pending_ttl.as_secs(),
+                    self.payment_timeout.as_millis(),
                     RESERVATION_MARGIN.as_secs(),
                     needed.as_secs_f64().ceil()
                 ),
@@ -261,117 +439,34 @@ impl CheckoutSettings {
                     .into(),
             });
         }
-        Ok(settings)
+        Ok(self)
     }
 }
 
 impl Config {
     /// Reads the settings; a missing or malformed variable is named in the error.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let url: String =
-            env.required("PRODUCT_URL", "an http(s) URL such as http://product:8080")?;
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(ConfigError::Invalid {
-                name: "PRODUCT_URL".into(),
-                value: url,
-                expected: "an http(s) URL such as http://product:8080".into(),
-                reason: "not an http(s) URL".into(),
-            });
-        }
-        let tax_bps: u32 = env.or("TAX_RATE_BPS", 0, "basis points from 0 to 10000")?;
-        if tax_bps > MAX_TAX_BPS {
-            return Err(ConfigError::Invalid {
-                name: "TAX_RATE_BPS".into(),
-                value: tax_bps.to_string(),
-                expected: "basis points from 0 to 10000".into(),
-                reason: "above 100 %".into(),
-            });
-        }
-        let batch: u16 = env.or(
-            "OUTBOX_BATCH_SIZE",
-            100,
-            "a number of events from 1 to 1000",
-        )?;
-        if !(1..=1000).contains(&batch) {
-            return Err(ConfigError::Invalid {
-                name: "OUTBOX_BATCH_SIZE".into(),
-                value: batch.to_string(),
-                expected: "a number of events from 1 to 1000".into(),
-                reason: "out of range".into(),
-            });
-        }
-        let hours: u64 = env.or("OUTBOX_RETENTION_HOURS", 168, "a whole number of hours")?;
+        let vars: Vars = kit::config::parse(env)?;
+        let pricing = vars.pricing;
         Ok(Self {
-            database: DatabaseConfig::from_env(env)?,
-            amqp: AmqpConfig::from_env(env)?,
-            product: ProductConfig {
-                url: url.trim_end_matches('/').to_owned(),
-                timeout: positive_millis(env, "PRODUCT_TIMEOUT_MS", 2000)?,
-                retries: env.or("PRODUCT_RETRIES", 2, "a number of retries such as 2")?,
-                internal_token: InternalToken::from_env(env)?,
-            },
+            database: vars.database,
+            amqp: vars.amqp,
+            product: vars.product,
             pricing: Pricing {
-                currency: env.or(
-                    "SHOP_CURRENCY",
-                    Currency::parse("USD").map_err(|e| ConfigError::Invalid {
-                        name: "SHOP_CURRENCY".into(),
-                        value: "USD".into(),
-                        expected: "an ISO 4217 code".into(),
-                        reason: e.to_string(),
-                    })?,
-                    "an ISO 4217 code such as USD",
-                )?,
-                tax_bps,
-                shipping_flat: env.or("SHIPPING_FLAT_MINOR", 499, "an amount in minor units")?,
-                free_shipping_threshold: env.or(
-                    "FREE_SHIPPING_THRESHOLD_MINOR",
-                    5000,
-                    "an amount in minor units",
-                )?,
+                currency: pricing.currency,
+                tax_bps: pricing.tax_bps,
+                shipping_flat: pricing.shipping_flat,
+                free_shipping_threshold: pricing.free_shipping_threshold,
             },
-            checkout: CheckoutSettings::from_env(env)?,
-            carts: CartSettings {
-                guest_idle_ttl: positive_seconds(env, "GUEST_CART_IDLE_TTL_SECS", 7 * 24 * 3600)?,
+            checkout: vars.checkout.check()?,
+            carts: vars.carts,
+            fingerprint_key: vars.fingerprint_key,
+            background: vars.background,
+            payment: match vars.payment_provider {
+                Provider::Test => PaymentProviderConfig::Test(vars.test_payments),
             },
-            fingerprint_key: fingerprint_key(env)?,
-            background: BackgroundSettings {
-                sweep_interval: positive_seconds(env, "ORDER_SWEEP_SECS", 60)?,
-                outbox_poll: positive_millis(env, "OUTBOX_POLL_MS", 200)?,
-                outbox_batch: batch,
-                outbox_retention: Duration::from_secs(hours.saturating_mul(3600)),
-            },
-            payment: PaymentProviderConfig::from_env(env)?,
-            migrate_on_start: env.or("MIGRATE_ON_START", false, "true or false")?,
+            migrate_on_start: vars.migrate_on_start,
         })
-    }
-}
-
-/// A whole number of seconds, `default` when unset. Zero is refused: as an interval it would
-/// make a loop spin, as a deadline it would fail everything at once.
-fn positive_seconds(env: &Env, name: &str, default: u64) -> Result<Duration, ConfigError> {
-    let value = env.seconds(name, Duration::from_secs(default))?;
-    if value.is_zero() {
-        return Err(zero(name, "a positive whole number of seconds"));
-    }
-    Ok(value)
-}
-
-/// A whole number of milliseconds, `default` when unset; zero is refused as for
-/// [`positive_seconds`].
-fn positive_millis(env: &Env, name: &str, default: u64) -> Result<Duration, ConfigError> {
-    let value = env.millis(name, Duration::from_millis(default))?;
-    if value.is_zero() {
-        return Err(zero(name, "a positive whole number of milliseconds"));
-    }
-    Ok(value)
-}
-
-fn zero(name: &str, expected: &str) -> ConfigError {
-    ConfigError::Invalid {
-        name: name.into(),
-        value: "0".into(),
-        expected: expected.into(),
-        reason: "zero is not allowed".into(),
     }
 }
 

@@ -10,7 +10,14 @@
 //! - `images`: product images generated as SVG; [`seed`]: the demo catalog;
 //! - [`config`]: the service's settings; [`fields`]: the rules catalog fields follow;
 //! - `versions`: optimistic concurrency, versions as `ETag`s and `If-Match`;
-//! - `openapi`: the public API's OpenAPI document, at `/openapi.json`.
+//! - `openapi`: the public API's OpenAPI document, at `/openapi.json`;
+//! - [`startup`]: the service assembled, for `main`, the tests and the benches.
+//!
+//! Each resource module exposes its routes as `router()` (and the ones behind the internal
+//! token as `internal_router()`), which [`app`] merges. The big ones are folders split by what
+//! each part owns: `routes` (the handlers), `store` (the SQL of the tables the module owns,
+//! checked by sqlx's macros against `.sqlx`) and, where there are any, `domain` (types and
+//! rules, no IO).
 //!
 //! Routes under `/api/v1` are public (through the gateway); routes under `/internal` are for
 //! the order service, which must send the internal token ([`kit::internal`]), and

@@ -133,9 +133,7 @@ pub(crate) async fn update_category(
     let mut tx = state.db.begin().await?;
     store::lock_tree(&mut tx).await?;
     // No row lock needed: `lock_tree` keeps every other category write out until commit.
-    let version = store::version(&mut tx, id, false)
-        .await?
-        .ok_or_else(not_found)?;
+    let version = store::version(&mut tx, id).await?.ok_or_else(not_found)?;
     versions::check_current(
         "category",
         version,
@@ -207,7 +205,7 @@ pub(crate) async fn delete_category(
     store::lock_tree(&mut tx).await?;
     // The row lock waits for product writes holding the category (`lock_live`), so the
     // count below sees the products they added.
-    let version = store::version(&mut tx, id, true)
+    let version = store::lock_version(&mut tx, id)
         .await?
         .ok_or_else(not_found)?;
     versions::check_current("category", version, None, matching.as_deref())?;

@@ -85,27 +85,28 @@ pub(crate) async fn insert_if_absent(
     Ok(added == 1)
 }
 
-/// The version of the live category `id`, locked `FOR UPDATE` when `lock` says so.
-pub(crate) async fn version(
+/// The version of the live category `id`.
+pub(crate) async fn version(tx: &mut PgConnection, id: Uuid) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT version FROM categories WHERE id = $1 AND deleted_at IS NULL",
+        id,
+    )
+    .fetch_optional(&mut *tx)
+    .await
+}
+
+/// The version of the live category `id`, its row locked `FOR UPDATE` until the transaction
+/// ends.
+pub(crate) async fn lock_version(
     tx: &mut PgConnection,
     id: Uuid,
-    lock: bool,
 ) -> Result<Option<i64>, sqlx::Error> {
-    if lock {
-        sqlx::query_scalar!(
-            "SELECT version FROM categories WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
-            id,
-        )
-        .fetch_optional(&mut *tx)
-        .await
-    } else {
-        sqlx::query_scalar!(
-            "SELECT version FROM categories WHERE id = $1 AND deleted_at IS NULL",
-            id,
-        )
-        .fetch_optional(&mut *tx)
-        .await
-    }
+    sqlx::query_scalar!(
+        "SELECT version FROM categories WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+        id,
+    )
+    .fetch_optional(&mut *tx)
+    .await
 }
 
 /// Applies the fields `update` holds to category `id` and counts a new version.

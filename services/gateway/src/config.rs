@@ -3,238 +3,237 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use kit::config::{ConfigError, Env};
+use kit::config::{ConfigError, Env, millis, positive, seconds};
+
+/// What an upstream's address must be.
+const HTTP_URL: &str = "an http:// URL";
 
 /// Where the upstream services listen.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Upstreams {
     /// The user service (`USER_URL`).
+    #[arg(long, env = "USER_URL", value_name = HTTP_URL, value_parser = http_url)]
     pub user: String,
     /// The product service (`PRODUCT_URL`).
+    #[arg(long, env = "PRODUCT_URL", value_name = HTTP_URL, value_parser = http_url)]
     pub product: String,
     /// The order service (`ORDER_URL`).
+    #[arg(long, env = "ORDER_URL", value_name = HTTP_URL, value_parser = http_url)]
     pub order: String,
     /// The web service serving the storefront (`WEB_URL`, optional): when set, every path that
     /// is not an API path goes there, so one origin serves the whole shop.
+    #[arg(long, env = "WEB_URL", value_name = HTTP_URL, value_parser = http_url)]
     pub web: Option<String>,
 }
 
 /// Token verification settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct AuthConfig {
     /// The user service's JWKS document (`JWKS_URL`, default `$USER_URL/.well-known/jwks.json`).
+    #[arg(long, env = "JWKS_URL", value_name = HTTP_URL)]
     pub jwks_url: String,
     /// Expected `iss` (`JWT_ISSUER`, default `ecommerce`).
+    #[arg(
+        long,
+        env = "JWT_ISSUER",
+        value_name = "the token issuer",
+        default_value = "ecommerce"
+    )]
     pub issuer: String,
     /// Expected `aud` (`JWT_AUDIENCE`, default `ecommerce-api`).
+    #[arg(
+        long,
+        env = "JWT_AUDIENCE",
+        value_name = "the token audience",
+        default_value = "ecommerce-api"
+    )]
     pub audience: String,
     /// Shortest time between two JWKS fetches triggered by unknown key ids
     /// (`JWKS_REFETCH_MIN_SECS`, default 30): a flood of forged `kid`s cannot hammer the user service.
+    #[arg(
+        long,
+        env = "JWKS_REFETCH_MIN_SECS",
+        value_name = "a whole number of seconds",
+        default_value = "30",
+        value_parser = seconds
+    )]
     pub refetch_min_interval: Duration,
     /// How many verified access tokens are remembered, so a signed-in client's requests do not
     /// each pay for a signature check (`TOKEN_CACHE_CAPACITY`, default 10000; `0` turns the
     /// cache off, which makes every request verify its token: for measuring that cost).
+    #[arg(
+        long,
+        env = "TOKEN_CACHE_CAPACITY",
+        value_name = "a number of tokens (0: no cache)",
+        default_value = "10000"
+    )]
     pub token_cache_capacity: usize,
 }
 
-/// Rate limits, per replica (see the README: a shared limit needs a shared store).
-#[derive(Debug, Clone, Copy)]
+/// Rate limits, per replica (see the README: a shared limit needs a shared store). None may
+/// be zero.
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub struct RateLimits {
     /// Sustained API requests per second per client (`RATE_LIMIT_PER_SECOND`, default 20).
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", value_name = "a positive number",
+          default_value = "20", value_parser = positive::<u64>)]
     pub per_second: u64,
     /// Burst of API requests per client (`RATE_LIMIT_BURST`, default 40).
+    #[arg(long, env = "RATE_LIMIT_BURST", value_name = "a positive number",
+          default_value = "40", value_parser = positive::<u32>)]
     pub burst: u32,
     /// Sustained storefront requests (everything outside `/api`, served by the web upstream)
     /// per second per client (`WEB_RATE_LIMIT_PER_SECOND`, default 100). Static files are
     /// cheap to serve, and a cold load of the shop alone fetches some twenty of them.
+    #[arg(long, env = "WEB_RATE_LIMIT_PER_SECOND", value_name = "a positive number",
+          default_value = "100", value_parser = positive::<u64>)]
     pub web_per_second: u64,
     /// Burst of storefront requests per client (`WEB_RATE_LIMIT_BURST`, default 200).
+    #[arg(long, env = "WEB_RATE_LIMIT_BURST", value_name = "a positive number",
+          default_value = "200", value_parser = positive::<u32>)]
     pub web_burst: u32,
     /// Sustained login/register attempts per minute per IP (`AUTH_RATE_LIMIT_PER_MINUTE`, default 10).
+    #[arg(long, env = "AUTH_RATE_LIMIT_PER_MINUTE", value_name = "a positive number",
+          default_value = "10", value_parser = positive::<u64>)]
     pub auth_per_minute: u64,
     /// Burst of login/register attempts per IP (`AUTH_RATE_LIMIT_BURST`, default 5).
+    #[arg(long, env = "AUTH_RATE_LIMIT_BURST", value_name = "a positive number",
+          default_value = "5", value_parser = positive::<u32>)]
     pub auth_burst: u32,
     /// Sustained guest carts created per minute per IP (`GUEST_CART_RATE_LIMIT_PER_MINUTE`,
     /// default 10): a visitor needs one, a script filling the cart table needs thousands.
+    #[arg(long, env = "GUEST_CART_RATE_LIMIT_PER_MINUTE", value_name = "a positive number",
+          default_value = "10", value_parser = positive::<u64>)]
     pub guest_cart_per_minute: u64,
     /// Burst of guest carts created per IP (`GUEST_CART_RATE_LIMIT_BURST`, default 20), room
     /// for a few visitors behind one address arriving together.
+    #[arg(long, env = "GUEST_CART_RATE_LIMIT_BURST", value_name = "a positive number",
+          default_value = "20", value_parser = positive::<u32>)]
     pub guest_cart_burst: u32,
 }
 
 /// How the gateway treats upstreams.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub struct Resilience {
     /// Time to wait for an upstream's response headers (`UPSTREAM_TIMEOUT_MS`, default 10000).
+    #[arg(long, env = "UPSTREAM_TIMEOUT_MS", value_name = "a whole number of milliseconds",
+          default_value = "10000", value_parser = millis)]
     pub timeout: Duration,
     /// Time for checkout, which calls the product service and the payment provider
     /// (`CHECKOUT_TIMEOUT_MS`, default 30000).
+    #[arg(long, env = "CHECKOUT_TIMEOUT_MS", value_name = "a whole number of milliseconds",
+          default_value = "30000", value_parser = millis)]
     pub checkout_timeout: Duration,
     /// Time to open a TCP connection (`UPSTREAM_CONNECT_TIMEOUT_MS`, default 1000).
+    #[arg(long, env = "UPSTREAM_CONNECT_TIMEOUT_MS",
+          value_name = "a whole number of milliseconds", default_value = "1000",
+          value_parser = millis)]
     pub connect_timeout: Duration,
     /// Extra attempts for idempotent requests that could not be sent (`UPSTREAM_RETRIES`, default 1).
+    #[arg(
+        long,
+        env = "UPSTREAM_RETRIES",
+        value_name = "a number of retries",
+        default_value = "1"
+    )]
     pub retries: u32,
     /// Consecutive failures that open an upstream's circuit (`BREAKER_FAILURES`, default 5).
+    #[arg(long, env = "BREAKER_FAILURES", value_name = "a positive number",
+          default_value = "5", value_parser = positive::<u32>)]
     pub breaker_failures: u32,
     /// How long an open circuit waits before letting one probe through (`BREAKER_COOLDOWN_MS`, 5000).
+    #[arg(long, env = "BREAKER_COOLDOWN_MS", value_name = "a whole number of milliseconds",
+          default_value = "5000", value_parser = millis)]
     pub breaker_cooldown: Duration,
     /// Speak HTTP/2 (prior knowledge, h2c) to upstreams instead of pooled HTTP/1.1 (`UPSTREAM_HTTP2`).
+    #[arg(long, env = "UPSTREAM_HTTP2", value_name = "true or false", default_value = "false",
+          action = clap::ArgAction::Set)]
     pub http2: bool,
 }
 
 /// Everything the gateway is configured with.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct GatewayConfig {
     /// Upstream addresses.
+    #[command(flatten)]
     pub upstreams: Upstreams,
     /// Token verification.
+    #[command(flatten)]
     pub auth: AuthConfig,
     /// Rate limits.
+    #[command(flatten)]
     pub rate_limits: RateLimits,
     /// Upstream handling.
+    #[command(flatten)]
     pub resilience: Resilience,
     /// Origins allowed by CORS (`CORS_ALLOWED_ORIGINS`, comma-separated; empty: same origin only).
-    pub cors_origins: Vec<String>,
+    // Spelled out so that clap takes the list as one value for `cors_origins` to split.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_name = "comma-separated origins",
+          default_value = "", value_parser = cors_origins)]
+    pub cors_origins: ::std::vec::Vec<String>,
     /// Largest request body forwarded, in bytes (`BODY_LIMIT_BYTES`, default 1 MiB).
+    #[arg(
+        long,
+        env = "BODY_LIMIT_BYTES",
+        value_name = "a number of bytes",
+        default_value = "1048576"
+    )]
     pub body_limit: usize,
     /// Whether `X-Forwarded-For` is set by a trusted proxy in front of the gateway, such as the
     /// ingress controller (`TRUST_FORWARDED_FOR`, default false: clients could forge it).
+    #[arg(long, env = "TRUST_FORWARDED_FOR", value_name = "true or false",
+          default_value = "false", action = clap::ArgAction::Set)]
     pub trust_forwarded_for: bool,
     /// Whether clients reach the public listener over HTTPS, TLS being terminated in front of
     /// the gateway (`PUBLIC_HTTPS`, default false). Then every answer carries
     /// `Strict-Transport-Security`, so browsers never fall back to plain HTTP, and upstreams are
     /// told `X-Forwarded-Proto: https`.
+    #[arg(long, env = "PUBLIC_HTTPS", value_name = "true or false", default_value = "false",
+          action = clap::ArgAction::Set)]
     pub public_https: bool,
     /// Where the gateway's own `/healthz`, `/readyz` and `/metrics` are served
     /// (`OPS_BIND_ADDR`, default `0.0.0.0:9090`): a listener of their own, never the public one.
+    #[arg(
+        long,
+        env = "OPS_BIND_ADDR",
+        value_name = "a socket address such as 0.0.0.0:9090",
+        default_value = "0.0.0.0:9090"
+    )]
     pub ops_bind: SocketAddr,
 }
 
 impl GatewayConfig {
     /// Reads the gateway's settings.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let url = |name: &str| -> Result<String, ConfigError> {
-            let value: String = env.required(name, "an http:// URL")?;
-            check_url(name, value)
-        };
-        let user = url("USER_URL")?;
-        let web = env
-            .optional::<String>("WEB_URL", "an http:// URL")?
-            .map(|v| check_url("WEB_URL", v))
-            .transpose()?;
-        Ok(Self {
-            auth: AuthConfig {
-                jwks_url: env.or(
-                    "JWKS_URL",
-                    format!("{user}/.well-known/jwks.json"),
-                    "an http:// URL",
-                )?,
-                issuer: env.or("JWT_ISSUER", "ecommerce".to_owned(), "the token issuer")?,
-                audience: env.or(
-                    "JWT_AUDIENCE",
-                    "ecommerce-api".to_owned(),
-                    "the token audience",
-                )?,
-                refetch_min_interval: env
-                    .seconds("JWKS_REFETCH_MIN_SECS", Duration::from_secs(30))?,
-                token_cache_capacity: env.or(
-                    "TOKEN_CACHE_CAPACITY",
-                    10_000,
-                    "a number of tokens (0: no cache)",
-                )?,
-            },
-            upstreams: Upstreams {
-                user,
-                product: url("PRODUCT_URL")?,
-                order: url("ORDER_URL")?,
-                web,
-            },
-            rate_limits: RateLimits {
-                per_second: positive(env, "RATE_LIMIT_PER_SECOND", 20)?,
-                burst: positive(env, "RATE_LIMIT_BURST", 40)?,
-                web_per_second: positive(env, "WEB_RATE_LIMIT_PER_SECOND", 100)?,
-                web_burst: positive(env, "WEB_RATE_LIMIT_BURST", 200)?,
-                auth_per_minute: positive(env, "AUTH_RATE_LIMIT_PER_MINUTE", 10)?,
-                auth_burst: positive(env, "AUTH_RATE_LIMIT_BURST", 5)?,
-                guest_cart_per_minute: positive(env, "GUEST_CART_RATE_LIMIT_PER_MINUTE", 10)?,
-                guest_cart_burst: positive(env, "GUEST_CART_RATE_LIMIT_BURST", 20)?,
-            },
-            resilience: Resilience {
-                timeout: env.millis("UPSTREAM_TIMEOUT_MS", Duration::from_secs(10))?,
-                checkout_timeout: env.millis("CHECKOUT_TIMEOUT_MS", Duration::from_secs(30))?,
-                connect_timeout: env
-                    .millis("UPSTREAM_CONNECT_TIMEOUT_MS", Duration::from_secs(1))?,
-                retries: env.or("UPSTREAM_RETRIES", 1, "a number of retries")?,
-                breaker_failures: positive(env, "BREAKER_FAILURES", 5)?,
-                breaker_cooldown: env.millis("BREAKER_COOLDOWN_MS", Duration::from_secs(5))?,
-                http2: env.or("UPSTREAM_HTTP2", false, "true or false")?,
-            },
-            cors_origins: cors_origins(env)?,
-            body_limit: env.or("BODY_LIMIT_BYTES", 1024 * 1024, "a number of bytes")?,
-            trust_forwarded_for: env.or("TRUST_FORWARDED_FOR", false, "true or false")?,
-            public_https: env.or("PUBLIC_HTTPS", false, "true or false")?,
-            ops_bind: env.or(
-                "OPS_BIND_ADDR",
-                SocketAddr::from(([0, 0, 0, 0], 9090)),
-                "a socket address such as 0.0.0.0:9090",
-            )?,
-        })
+        // JWKS_URL's default is the user service's, read (and checked) first.
+        let upstreams: Upstreams = kit::config::parse(env)?;
+        let jwks = format!("{}/.well-known/jwks.json", upstreams.user);
+        kit::config::parse(&env.with_default("JWKS_URL", jwks))
     }
 }
 
-fn check_url(name: &str, value: String) -> Result<String, ConfigError> {
+/// Value parser: an absolute `http://` URL, without its trailing slash.
+fn http_url(value: &str) -> Result<String, &'static str> {
     match value.parse::<http::Uri>() {
         Ok(uri) if uri.scheme_str() == Some("http") && uri.authority().is_some() => {
             Ok(value.trim_end_matches('/').to_owned())
         }
-        _ => Err(ConfigError::Invalid {
-            name: name.to_owned(),
-            value,
-            expected: "an http:// URL".to_owned(),
-            reason: "not an absolute http URL (TLS between services is the mesh's job)".to_owned(),
-        }),
+        _ => Err("not an absolute http URL (TLS between services is the mesh's job)"),
     }
 }
 
-fn cors_origins(env: &Env) -> Result<Vec<String>, ConfigError> {
-    let Some(raw) = env.raw("CORS_ALLOWED_ORIGINS") else {
-        return Ok(Vec::new());
-    };
-    let origins: Vec<String> = raw
+/// Value parser: comma-separated origins, none of them `*`.
+fn cors_origins(value: &str) -> Result<Vec<String>, &'static str> {
+    let origins: Vec<String> = value
         .split(',')
         .map(str::trim)
         .filter(|o| !o.is_empty())
         .map(str::to_owned)
         .collect();
     if origins.iter().any(|o| o == "*") {
-        return Err(ConfigError::Invalid {
-            name: "CORS_ALLOWED_ORIGINS".to_owned(),
-            value: raw.to_owned(),
-            expected: "comma-separated origins".to_owned(),
-            reason: "a wildcard would let every site call the API with its visitors' tokens"
-                .to_owned(),
-        });
+        return Err("a wildcard would let every site call the API with its visitors' tokens");
     }
     Ok(origins)
-}
-
-fn positive<T>(env: &Env, name: &str, default: T) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr + PartialOrd + Default + Copy,
-    T::Err: std::fmt::Display,
-{
-    let value = env.or(name, default, "a positive number")?;
-    if value > T::default() {
-        Ok(value)
-    } else {
-        Err(ConfigError::Invalid {
-            name: name.to_owned(),
-            // As written, not as parsed: `00` or `+0` should be recognisable in the message.
-            value: env.raw(name).unwrap_or_default().to_owned(),
-            expected: "a positive number".to_owned(),
-            reason: "must be greater than zero".to_owned(),
-        })
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! What an order is before it is stored, and the lifecycle's rules and refusals. No IO.
 
-use contracts::orders::{OrderStatus, ShippingAddress, Totals};
+use contracts::address::Address;
+use contracts::orders::{OrderStatus, Totals};
 use kit::ApiError;
 use kit::error::field_error;
 use uuid::Uuid;
@@ -14,7 +15,7 @@ pub(crate) struct NewOrder {
     pub(crate) user_id: Uuid,
     pub(crate) lines: Vec<PricedLine>,
     pub(crate) totals: Totals,
-    pub(crate) shipping_address: ShippingAddress,
+    pub(crate) shipping_address: Address,
     pub(crate) card_last4: String,
     pub(crate) card_brand: Option<&'static str>,
     pub(crate) provider: &'static str,

@@ -231,6 +231,7 @@ pub(crate) async fn insert_pending(tx: &mut PgConnection, order: &NewOrder) -> A
         totals.tax.amount,
         totals.shipping.amount,
         totals.total.amount,
+        // The parsed address's JSON; it reads back as the order's `ShippingAddress`.
         Json(&order.shipping_address) as _,
     )
     .execute(&mut *tx)

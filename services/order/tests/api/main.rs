@@ -9,4 +9,5 @@ mod lifecycle;
 mod openapi;
 mod outbox;
 mod retries;
+mod shipping_address;
 mod support;

@@ -1,10 +1,7 @@
-//! The cart's limits, and which of a guest cart's lines a merge moves. No IO.
+//! The cart's line limit, and which of a guest cart's lines a merge moves. No IO.
 
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// The most units of one product a cart line holds.
-pub const MAX_QUANTITY: u8 = 99;
 
 /// The most distinct products a cart holds.
 pub const MAX_LINES: u8 = 100;

@@ -18,7 +18,7 @@
 //! - `routes`: the HTTP handlers and whose cart a request is about;
 //! - `store`: the SQL of `cart_items`, which this module owns (checkout empties the bought
 //!   lines through it);
-//! - `domain`: the limits, and which guest lines a merge moves.
+//! - `domain`: the line limit, and which guest lines a merge moves.
 
 pub(crate) mod domain;
 pub(crate) mod routes;
@@ -29,7 +29,7 @@ use axum::routing::{get, post, put};
 
 use crate::AppState;
 
-pub use domain::{MAX_LINES, MAX_QUANTITY};
+pub use domain::MAX_LINES;
 
 /// The cart endpoints.
 pub fn router() -> Router<AppState> {

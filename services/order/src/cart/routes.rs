@@ -4,7 +4,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use contracts::cart::{
-    Cart, CartLine, GUEST_CART_TOKEN_HEADER, MergedCart, SetQuantity, UnavailableLine,
+    Cart, CartLine, GUEST_CART_TOKEN_HEADER, MergedCart, Quantity, SetQuantity, UnavailableLine,
 };
 use contracts::problem::{PROBLEM_JSON, Problem};
 use kit::error::field_error;
@@ -13,7 +13,7 @@ use kit::{ApiError, ApiResult, Json, Path};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::domain::{MAX_QUANTITY, fit};
+use super::domain::fit;
 use super::store;
 use crate::AppState;
 use crate::guest::{self, GuestToken};
@@ -118,20 +118,17 @@ pub(crate) async fn set_quantity(
     Path(product_id): Path<Uuid>,
     Json(body): Json<SetQuantity>,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Cart>)> {
-    let quantity = u8::try_from(body.quantity)
-        .ok()
-        .filter(|quantity| (1..=MAX_QUANTITY).contains(quantity))
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "quantity",
-                "range",
-                format!("must be 1 to {MAX_QUANTITY}; remove a line with DELETE"),
-            )
-        })?;
+    let quantity = Quantity::parse(body.quantity).map_err(|error| {
+        ApiError::invalid(
+            "quantity",
+            "range",
+            format!("{error}; remove a line with DELETE"),
+        )
+    })?;
     let prices = state.catalog.prices(&[product_id]).await?;
     let priced = state
         .pricing
-        .price_items(&[(product_id, body.quantity)], &prices)
+        .price_items(&[(product_id, quantity.get())], &prices)
         .map_err(|e| ApiError::invalid("quantity", "too_large", e.to_string()))?;
     if let Some(unsellable) = priced.unsellable.first() {
         return Err(ApiError::invalid(

@@ -1,12 +1,13 @@
 //! The SQL of `cart_items`, which this module owns: a guest cart's lines are rows of it too,
 //! under the guest cart's id.
 
+use contracts::cart::Quantity;
 use kit::error::field_error;
 use kit::{ApiError, ApiResult};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::domain::{MAX_LINES, MAX_QUANTITY, MovingLine};
+use super::domain::{MAX_LINES, MovingLine};
 
 /// Serialises the writes to one cart, so two concurrent additions (or an addition and a merge)
 /// cannot both pass the line limit.
@@ -26,9 +27,9 @@ pub(crate) async fn upsert(
     tx: &mut PgConnection,
     user_id: Uuid,
     product_id: Uuid,
-    quantity: u8,
+    quantity: Quantity,
 ) -> ApiResult<()> {
-    let quantity = i32::from(quantity);
+    let quantity = column(quantity.get())?;
     lock(tx, user_id).await?;
     let updated = sqlx::query!(
         "UPDATE cart_items SET quantity = $3, updated_at = now()
@@ -136,12 +137,12 @@ pub(crate) async fn products(tx: &mut PgConnection, owner: Uuid) -> Result<Vec<U
 }
 
 /// Adds `lines` to `owner`'s cart; a product it holds already keeps the sum of both
-/// quantities, up to [`MAX_QUANTITY`].
+/// quantities, up to [`Quantity::MAX`].
 pub(crate) async fn add_merged(
     tx: &mut PgConnection,
     owner: Uuid,
     lines: &[MovingLine],
-) -> Result<(), sqlx::Error> {
+) -> ApiResult<()> {
     let ids: Vec<Uuid> = lines.iter().map(|line| line.product_id).collect();
     let quantities: Vec<i32> = lines.iter().map(|line| line.quantity).collect();
     let added: Vec<_> = lines.iter().map(|line| line.added_at).collect();
@@ -155,11 +156,16 @@ pub(crate) async fn add_merged(
         &ids,
         &quantities,
         &added,
-        i32::from(MAX_QUANTITY),
+        column(Quantity::MAX)?,
     )
     .execute(tx)
     .await?;
     Ok(())
+}
+
+/// A number of units as the `integer` column holds it (always, for a [`Quantity`]).
+fn column(units: u32) -> ApiResult<i32> {
+    Ok(i32::try_from(units).map_err(anyhow::Error::from)?)
 }
 
 /// A line of a cart, as read.

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use contracts::orders::{AdminOrderQuery, Order, OrderStatus, StatusChange};
-use contracts::pagination::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageQuery};
+use contracts::pagination::{MAX_LIMIT, Page, PageLimit, PageQuery};
 use contracts::problem::{PROBLEM_JSON, Problem};
 use kit::error::field_error;
 use kit::identity::{Admin, Identity};
@@ -164,17 +164,10 @@ async fn list(
     limit: Option<u32>,
     cursor: Option<&str>,
 ) -> ApiResult<Page<Order>> {
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::BadRequest {
-            detail: format!("The query parameter `limit` must be 1 to {MAX_LIMIT}."),
-            errors: vec![field_error(
-                "limit",
-                "range",
-                format!("must be 1 to {MAX_LIMIT}"),
-            )],
-        });
-    }
+    let limit = PageLimit::from_query(limit).map_err(|error| ApiError::BadRequest {
+        detail: format!("The query parameter `limit` must be 1 to {MAX_LIMIT}."),
+        errors: vec![field_error("limit", "range", error.to_string())],
+    })?;
     let after = cursor
         .map(|c| {
             c.parse::<Uuid>().map_err(|_| ApiError::BadRequest {
@@ -184,9 +177,8 @@ async fn list(
             })
         })
         .transpose()?;
-    // One more than a page, to learn whether another page follows.
-    let mut rows = store::list(pool, filter, after, i64::from(limit) + 1).await?;
-    let page = usize::try_from(limit).map_err(anyhow::Error::from)?;
+    let mut rows = store::list(pool, filter, after, limit.fetch()).await?;
+    let page = usize::try_from(limit.get()).map_err(anyhow::Error::from)?;
     let more = rows.len() > page;
     rows.truncate(page);
     let next_cursor = more

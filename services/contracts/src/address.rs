@@ -35,102 +35,71 @@ pub const PHONE_DIGITS: std::ops::RangeInclusive<usize> = 5..=15;
 ///
 /// Its JSON is a [`NewAddress`]'s; reading one runs [`Address::parse`], so a body that holds
 /// an `Address` holds a valid one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "NewAddress", into = "NewAddress")]
-pub struct Address {
-    recipient: String,
-    line1: String,
-    line2: Option<String>,
-    city: String,
-    postal_code: String,
-    region: Option<String>,
-    country: String,
-    phone: Option<String>,
-}
+pub struct Address(NewAddress);
 
 impl Address {
     /// Checks and normalises every field of `input`; the error names each field at fault.
     pub fn parse(input: NewAddress) -> Result<Self, AddressError> {
+        let mut address = input;
         let mut errors = AddressError(Vec::new());
-        let recipient = errors.check("recipient", required(&input.recipient, MAX_NAME_CHARS));
-        let line1 = errors.check("line1", required(&input.line1, MAX_LINE_CHARS));
-        let line2 = errors.check("line2", optional(input.line2.as_deref(), MAX_LINE_CHARS));
-        let city = errors.check("city", required(&input.city, MAX_NAME_CHARS));
-        let postal_code = errors.check("postal_code", postal_code(&input.postal_code));
-        let region = errors.check("region", optional(input.region.as_deref(), MAX_NAME_CHARS));
-        let country = errors.check("country", country(&input.country));
-        let phone = errors.check("phone", phone(input.phone.as_deref()));
-        match (
-            recipient,
-            line1,
-            line2,
-            city,
-            postal_code,
-            region,
-            country,
-            phone,
-        ) {
-            (
-                Some(recipient),
-                Some(line1),
-                Some(line2),
-                Some(city),
-                Some(postal_code),
-                Some(region),
-                Some(country),
-                Some(phone),
-            ) => Ok(Self {
-                recipient,
-                line1,
-                line2,
-                city,
-                postal_code,
-                region,
-                country,
-                phone,
-            }),
-            _ => Err(errors),
+        errors.check(
+            "recipient",
+            required(&mut address.recipient, MAX_NAME_CHARS),
+        );
+        errors.check("line1", required(&mut address.line1, MAX_LINE_CHARS));
+        errors.check("line2", optional(&mut address.line2, MAX_LINE_CHARS));
+        errors.check("city", required(&mut address.city, MAX_NAME_CHARS));
+        errors.check("postal_code", postal_code(&mut address.postal_code));
+        errors.check("region", optional(&mut address.region, MAX_NAME_CHARS));
+        errors.check("country", country(&mut address.country));
+        errors.check("phone", phone(&mut address.phone));
+        if errors.0.is_empty() {
+            Ok(Self(address))
+        } else {
+            Err(errors)
         }
     }
 
     /// Who receives the parcel.
     pub fn recipient(&self) -> &str {
-        &self.recipient
+        &self.0.recipient
     }
 
     /// Street and number.
     pub fn line1(&self) -> &str {
-        &self.line1
+        &self.0.line1
     }
 
     /// Apartment, floor, company.
     pub fn line2(&self) -> Option<&str> {
-        self.line2.as_deref()
+        self.0.line2.as_deref()
     }
 
     /// City or town.
     pub fn city(&self) -> &str {
-        &self.city
+        &self.0.city
     }
 
     /// Postal or ZIP code.
     pub fn postal_code(&self) -> &str {
-        &self.postal_code
+        &self.0.postal_code
     }
 
     /// State, province or region.
     pub fn region(&self) -> Option<&str> {
-        self.region.as_deref()
+        self.0.region.as_deref()
     }
 
     /// The uppercase ISO 3166-1 alpha-2 country code.
     pub fn country(&self) -> &str {
-        &self.country
+        &self.0.country
     }
 
     /// A phone number for the carrier.
     pub fn phone(&self) -> Option<&str> {
-        self.phone.as_deref()
+        self.0.phone.as_deref()
     }
 }
 
@@ -144,16 +113,7 @@ impl TryFrom<NewAddress> for Address {
 
 impl From<Address> for NewAddress {
     fn from(address: Address) -> Self {
-        Self {
-            recipient: address.recipient,
-            line1: address.line1,
-            line2: address.line2,
-            city: address.city,
-            postal_code: address.postal_code,
-            region: address.region,
-            country: address.country,
-            phone: address.phone,
-        }
+        address.0
     }
 }
 
@@ -214,43 +174,44 @@ impl Invalid {
     }
 }
 
-/// A trimmed text of 1 to `max` characters without control characters.
-fn required(raw: &str, max: usize) -> Result<String, Invalid> {
-    let text = raw.trim();
-    if text.is_empty() {
+/// Trims `text`, which must then hold 1 to `max` characters and no control character.
+fn required(text: &mut String, max: usize) -> Result<(), Invalid> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
         return Err(Invalid::new("required", "This field is required."));
     }
-    if text.chars().count() > max {
+    if trimmed.chars().count() > max {
         return Err(Invalid::new(
             "too_long",
             format!("Use at most {max} characters."),
         ));
     }
-    if text.chars().any(char::is_control) {
+    if trimmed.chars().any(char::is_control) {
         return Err(Invalid::new(
             "invalid",
             "Control characters are not allowed.",
         ));
     }
-    Ok(text.to_owned())
+    *text = trimmed.to_owned();
+    Ok(())
 }
 
 /// Like [`required`], but blank means absent.
-fn optional(raw: Option<&str>, max: usize) -> Result<Option<String>, Invalid> {
-    match raw.map(str::trim).filter(|text| !text.is_empty()) {
-        Some(text) => required(text, max).map(Some),
-        None => Ok(None),
+fn optional(text: &mut Option<String>, max: usize) -> Result<(), Invalid> {
+    if text.as_deref().is_some_and(|text| text.trim().is_empty()) {
+        *text = None;
     }
+    text.as_mut().map_or(Ok(()), |text| required(text, max))
 }
 
 /// Letters, digits, spaces and hyphens, as postal codes are written worldwide.
-fn postal_code(raw: &str) -> Result<String, Invalid> {
-    let code = required(raw, MAX_POSTAL_CODE_CHARS)?;
+fn postal_code(code: &mut String) -> Result<(), Invalid> {
+    required(code, MAX_POSTAL_CODE_CHARS)?;
     if code
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
     {
-        Ok(code)
+        Ok(())
     } else {
         Err(Invalid::new(
             "invalid",
@@ -260,10 +221,11 @@ fn postal_code(raw: &str) -> Result<String, Invalid> {
 }
 
 /// An ISO 3166-1 alpha-2 code: two letters, kept uppercase.
-fn country(raw: &str) -> Result<String, Invalid> {
-    let code = raw.trim().to_ascii_uppercase();
-    if code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()) {
-        Ok(code)
+fn country(code: &mut String) -> Result<(), Invalid> {
+    let upper = code.trim().to_ascii_uppercase();
+    if upper.len() == 2 && upper.bytes().all(|b| b.is_ascii_uppercase()) {
+        *code = upper;
+        Ok(())
     } else {
         Err(Invalid::new(
             "invalid",
@@ -273,16 +235,17 @@ fn country(raw: &str) -> Result<String, Invalid> {
 }
 
 /// Digits with the usual separators and an optional leading `+`.
-fn phone(raw: Option<&str>) -> Result<Option<String>, Invalid> {
-    let Some(number) = optional(raw, MAX_PHONE_CHARS)? else {
-        return Ok(None);
+fn phone(number: &mut Option<String>) -> Result<(), Invalid> {
+    optional(number, MAX_PHONE_CHARS)?;
+    let Some(number) = number else {
+        return Ok(());
     };
     let digits = number.chars().filter(char::is_ascii_digit).count();
     let allowed = number.char_indices().all(|(i, c)| {
         c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.') || (c == '+' && i == 0)
     });
     if allowed && PHONE_DIGITS.contains(&digits) {
-        Ok(Some(number))
+        Ok(())
     } else {
         Err(Invalid::new(
             "invalid",
@@ -377,11 +340,15 @@ mod tests {
 
     #[test]
     fn country_codes_are_two_letters_in_any_case() {
+        let country_of = |raw: &str| {
+            let mut code = raw.to_owned();
+            country(&mut code).map(|()| code).ok()
+        };
         for (raw, code) in [(" de ", "DE"), ("de", "DE"), ("DE", "DE"), ("uS", "US")] {
-            assert_eq!(country(raw).ok().as_deref(), Some(code), "{raw:?}");
+            assert_eq!(country_of(raw).as_deref(), Some(code), "{raw:?}");
         }
         for bad in ["D", "DEU", "D1", "ÄÖ", "", "d e"] {
-            assert!(country(bad).is_err(), "{bad:?}");
+            assert_eq!(country_of(bad), None, "{bad:?}");
         }
     }
 
@@ -422,10 +389,15 @@ mod tests {
 
     #[test]
     fn phone_numbers_are_5_to_15_digits_with_separators() {
-        assert_eq!(phone(None).ok(), Some(None));
-        assert_eq!(phone(Some(" ")).ok(), Some(None));
+        let phone_of = |raw: Option<&str>| {
+            let mut number = raw.map(str::to_owned);
+            phone(&mut number).map(|()| number).ok()
+        };
+        assert_eq!(phone_of(None), Some(None));
+        assert_eq!(phone_of(Some(" ")), Some(None));
+        assert_eq!(phone_of(Some(" 12345 ")), Some(Some("12345".to_owned())));
         for good in ["(030) 123-4567", "12345", "+123456789012345", "030.123 45"] {
-            assert!(phone(Some(good)).is_ok(), "{good:?}");
+            assert!(phone_of(Some(good)).is_some(), "{good:?}");
         }
         for bad in [
             "12",
@@ -437,7 +409,7 @@ mod tests {
             &"1".repeat(21),
             &format!("1{}2345", " ".repeat(MAX_PHONE_CHARS)),
         ] {
-            assert!(phone(Some(bad)).is_err(), "{bad:?}");
+            assert_eq!(phone_of(Some(bad)), None, "{bad:?}");
         }
     }
 

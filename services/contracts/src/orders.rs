@@ -164,16 +164,7 @@ pub struct ShippingAddress {
 
 impl From<Address> for ShippingAddress {
     fn from(address: Address) -> Self {
-        Self {
-            recipient: address.recipient,
-            line1: address.line1,
-            line2: address.line2,
-            city: address.city,
-            postal_code: address.postal_code,
-            region: address.region,
-            country: address.country,
-            phone: address.phone,
-        }
+        NewAddress::from(address).into()
     }
 }
 

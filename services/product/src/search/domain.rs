@@ -1,6 +1,7 @@
 //! The search as validated, its sort, and the typo correction's choice of words, without IO.
 
 use contracts::catalog::ProductSort;
+use contracts::pagination::PageLimit;
 use kit::ApiError;
 use kit::error::field_error;
 use uuid::Uuid;
@@ -30,7 +31,7 @@ pub(crate) struct Search {
     pub(crate) in_stock: Option<bool>,
     pub(crate) featured: Option<bool>,
     pub(crate) sort: ProductSort,
-    pub(crate) limit: u32,
+    pub(crate) limit: PageLimit,
     pub(crate) include_hidden: bool,
 }
 

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use contracts::catalog::{Product, ProductQuery, ProductSort};
-use contracts::pagination::{DEFAULT_LIMIT, MAX_LIMIT, Page};
+use contracts::pagination::{MAX_LIMIT, Page, PageLimit};
 use contracts::problem::{PROBLEM_JSON, Problem};
 use kit::{ApiError, ApiResult, Json, Query};
 use serde::Serialize;
@@ -50,10 +50,8 @@ pub(crate) async fn list_products(
     viewer: Viewer,
     Query(query): Query<ProductQuery>,
 ) -> ApiResult<Json<Page<Product>>> {
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(bad_query("limit", &format!("must be 1 to {MAX_LIMIT}")));
-    }
+    let limit = PageLimit::from_query(query.limit)
+        .map_err(|_| bad_query("limit", &format!("must be 1 to {MAX_LIMIT}")))?;
     let text = query
         .q
         .as_deref()
@@ -160,8 +158,9 @@ fn page(
     text: Option<String>,
     mut hits: Vec<Hit>,
 ) -> ApiResult<Page<Product>> {
-    let more = hits.len() > search.limit as usize;
-    hits.truncate(search.limit as usize);
+    let page_size = search.limit.get() as usize;
+    let more = hits.len() > page_size;
+    hits.truncate(page_size);
     let next_cursor = match hits.last() {
         Some(last) if more => {
             let after = match effective_sort(search) {

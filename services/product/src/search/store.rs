@@ -161,7 +161,7 @@ fn ranked_page(
     }
     sql.push(order_by(sort, "ranked."))
         .push(" LIMIT ")
-        .push_bind(i64::from(search.limit) + 1)
+        .push_bind(search.limit.fetch())
         .push(") page JOIN products p ON p.id = page.id JOIN inventory i ON i.product_id = p.id")
         .push(order_by(sort, "page."));
     Ok(sql)
@@ -187,7 +187,7 @@ fn listed_page(search: &Search, after: Option<Position>) -> ApiResult<QueryBuild
     }
     sql.push(order_by(sort, "p."))
         .push(" LIMIT ")
-        .push_bind(i64::from(search.limit) + 1);
+        .push_bind(search.limit.fetch());
     Ok(sql)
 }
 

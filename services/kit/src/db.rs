@@ -48,6 +48,16 @@ pub struct DatabaseConfig {
         value_parser = config::seconds
     )]
     pub acquire_timeout: Duration,
+    /// Whether `serve` applies the migrations before it starts (`MIGRATE_ON_START`, default
+    /// false: in a cluster a Job runs `migrate` first; on a laptop this saves that step).
+    #[arg(
+        long,
+        env = "MIGRATE_ON_START",
+        value_name = "true or false",
+        default_value = "false",
+        action = clap::ArgAction::Set
+    )]
+    pub migrate_on_start: bool,
 }
 
 // Where, never who: the connect options' own Debug would show the password.
@@ -59,6 +69,7 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("database", &self.options.get_database())
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("migrate_on_start", &self.migrate_on_start)
             .finish()
     }
 }
@@ -75,6 +86,7 @@ impl DatabaseConfig {
             options: PgConnectOptions::from_str(url)?,
             max_connections: 10,
             acquire_timeout: Duration::from_secs(3),
+            migrate_on_start: false,
         })
     }
 
@@ -84,6 +96,16 @@ impl DatabaseConfig {
             .max_connections(self.max_connections)
             .acquire_timeout(self.acquire_timeout)
             .connect_lazy_with(self.options.clone())
+    }
+
+    /// The pool of [`DatabaseConfig::pool`], with `migrator`'s migrations applied first when
+    /// the settings ask for it (`MIGRATE_ON_START`).
+    pub async fn pool_for_serving(&self, migrator: &Migrator) -> anyhow::Result<PgPool> {
+        let pool = self.pool();
+        if self.migrate_on_start {
+            migrate(&pool, migrator).await?;
+        }
+        Ok(pool)
     }
 }
 

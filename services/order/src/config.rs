@@ -1,7 +1,8 @@
 //! The order service's settings, read once at start from environment variables.
 //!
 //! Common variables are read by the kit: `BIND_ADDR` and the other server settings,
-//! `DATABASE_URL` (+ `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECS`), `AMQP_URL`
+//! `DATABASE_URL` (+ `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECS`,
+//! `MIGRATE_ON_START`), `AMQP_URL`
 //! and `AMQP_EXCHANGE`. The service's own variables (the intervals and deadlines among them,
 //! `PRODUCT_TIMEOUT_MS`, the TTLs, `ORDER_SWEEP_SECS` and `OUTBOX_POLL_MS`, must not be 0):
 //!
@@ -53,7 +54,6 @@
 //!   call to the test provider.
 //! - `PAYMENT_TEST_FAILURE_RATE` (default 0, with `PAYMENT_PROVIDER=test`): the share of test
 //!   provider calls that fail as if the provider were down, 0.0 to 1.0 (for fault tests).
-//! - `MIGRATE_ON_START` (default `false`): apply migrations before serving (development).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -89,8 +89,6 @@ pub struct Config {
     pub background: BackgroundSettings,
     /// The payment provider.
     pub payment: PaymentProviderConfig,
-    /// Whether `serve` applies migrations first.
-    pub migrate_on_start: bool,
 }
 
 /// The variables as clap reads them; [`Config::from_env`] then checks and builds what spans
@@ -129,14 +127,6 @@ struct Vars {
     payment_provider: Provider,
     #[command(flatten)]
     test_payments: TestPaymentSettings,
-    #[arg(
-        long,
-        env = "MIGRATE_ON_START",
-        value_name = "true or false",
-        default_value = "false",
-        action = clap::ArgAction::Set
-    )]
-    migrate_on_start: bool,
 }
 
 /// How the product service is called.
@@ -465,7 +455,6 @@ impl Config {
             payment: match vars.payment_provider {
                 Provider::Test => PaymentProviderConfig::Test(vars.test_payments),
             },
-            migrate_on_start: vars.migrate_on_start,
         })
     }
 }
@@ -517,7 +506,7 @@ mod tests {
         );
         let PaymentProviderConfig::Test(test) = config.payment;
         assert_eq!(test.failure_rate.get(), 0.0);
-        assert!(!config.migrate_on_start);
+        assert!(!config.database.migrate_on_start);
     }
 
     #[test]

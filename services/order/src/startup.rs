@@ -27,10 +27,7 @@ impl Application {
     /// Connects the pool lazily, applies migrations when the settings ask for it, and starts the
     /// background work, with the payment provider the settings name.
     pub async fn build(config: &Config, platform: &Platform) -> anyhow::Result<Self> {
-        let pool = config.database.pool();
-        if config.migrate_on_start {
-            kit::db::migrate(&pool, &MIGRATOR).await?;
-        }
+        let pool = config.database.pool_for_serving(&MIGRATOR).await?;
         let state = AppState::new(config, pool)?;
         Ok(Self::with_state(config, state, platform))
     }

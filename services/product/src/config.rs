@@ -1,7 +1,8 @@
 //! The product service's settings, read once at start from environment variables.
 //!
 //! Common variables are read by the kit: `BIND_ADDR` and the other server settings,
-//! `DATABASE_URL` (+ `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECS`), `REDIS_URL`
+//! `DATABASE_URL` (+ `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECS`,
+//! `MIGRATE_ON_START`), `REDIS_URL`
 //! (+ `REDIS_KEY_PREFIX`, `REDIS_TIMEOUT_MS`), `AMQP_URL` and `AMQP_EXCHANGE`. The service's
 //! own variables:
 //!
@@ -18,7 +19,6 @@
 //!   order events from; poison messages go to `<queue>.dlq`.
 //! - `CATALOG_CURRENCY` (default `USD`): the currency every price is in, so price filters and
 //!   sorts compare like with like.
-//! - `MIGRATE_ON_START` (default `false`): apply migrations before serving (development).
 
 use std::time::Duration;
 
@@ -72,15 +72,6 @@ pub struct Config {
         default_value = "product.order-events"
     )]
     pub order_events_queue: String,
-    /// Whether `serve` applies migrations first.
-    #[arg(
-        long,
-        env = "MIGRATE_ON_START",
-        value_name = "true or false",
-        default_value = "false",
-        action = clap::ArgAction::Set
-    )]
-    pub migrate_on_start: bool,
 }
 
 /// Settings the request handlers need.
@@ -208,7 +199,7 @@ mod tests {
         assert_eq!(config.catalog.reservation_ttl, Duration::from_secs(900));
         assert_eq!(config.order_events_queue, "product.order-events");
         assert_eq!(config.catalog.currency.as_str(), "USD");
-        assert!(!config.migrate_on_start);
+        assert!(!config.database.migrate_on_start);
     }
 
     #[test]

@@ -31,10 +31,7 @@ impl Application {
     /// Connects the pools lazily, applies migrations when the settings ask for it, and starts
     /// the background work.
     pub async fn build(config: &Config, platform: &Platform) -> anyhow::Result<Self> {
-        let db = config.database.pool();
-        if config.migrate_on_start {
-            kit::db::migrate(&db, &MIGRATOR).await?;
-        }
+        let db = config.database.pool_for_serving(&MIGRATOR).await?;
         let cache = cache(&config.redis, config.cache_ttl)?;
         let redis = cache.pool().cloned();
         if let Some(pool) = &redis {

@@ -1,7 +1,8 @@
 //! The user service's settings, read once at start from environment variables.
 //!
 //! Common variables are read by the kit: `BIND_ADDR` and the other server settings, and
-//! `DATABASE_URL` (+ `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECS`). The service's
+//! `DATABASE_URL` (+ `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECS`,
+//! `MIGRATE_ON_START`). The service's
 //! own variables:
 //!
 //! Access tokens (Ed25519 JWTs):
@@ -35,7 +36,6 @@
 //!
 //! - `INTERNAL_TOKEN` (required): the shared secret other services send to the `/internal/*`
 //!   routes, at least 32 bytes (see [`kit::internal`]).
-//! - `MIGRATE_ON_START` (default `false`): apply migrations before serving (development).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -59,8 +59,6 @@ pub struct Config {
     pub login: BackoffConfig,
     /// What the internal routes require of their callers (`INTERNAL_TOKEN`).
     pub internal_token: InternalToken,
-    /// Whether `serve` applies migrations first.
-    pub migrate_on_start: bool,
 }
 
 /// The variables as clap reads them; [`Config::from_env`] then builds what spans several.
@@ -82,14 +80,6 @@ struct Vars {
         value_parser = InternalToken::new
     )]
     internal_token: InternalToken,
-    #[arg(
-        long,
-        env = "MIGRATE_ON_START",
-        value_name = "true or false",
-        default_value = "false",
-        action = clap::ArgAction::Set
-    )]
-    migrate_on_start: bool,
 }
 
 impl Config {
@@ -103,7 +93,6 @@ impl Config {
             tokens: vars.tokens.build()?,
             login: vars.login,
             internal_token: vars.internal_token,
-            migrate_on_start: vars.migrate_on_start,
         })
     }
 }
@@ -447,7 +436,7 @@ mod tests {
         assert_eq!(config.passwords.params.p_cost(), 1);
         assert!(config.passwords.concurrency >= 1);
         assert_eq!(config.login.max_failures, 5);
-        assert!(!config.migrate_on_start);
+        assert!(!config.database.migrate_on_start);
         assert_eq!(config.tokens.jwks().keys.len(), 1);
     }
 

@@ -30,10 +30,7 @@ impl Application {
     /// Connects the pool lazily, applies migrations when the settings ask for it, loads the
     /// signing keys and starts the housekeeping.
     pub async fn build(config: &Config, platform: &Platform) -> anyhow::Result<Self> {
-        let db = config.database.pool();
-        if config.migrate_on_start {
-            kit::db::migrate(&db, &MIGRATOR).await?;
-        }
+        let db = config.database.pool_for_serving(&MIGRATOR).await?;
         let state = AppState::new(config, db.clone()).await?;
         platform.metrics.watch_postgres(db.clone());
         housekeeping::spawn(db.clone(), &platform.shutdown, HOUSEKEEPING_EVERY);

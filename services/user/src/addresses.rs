@@ -12,6 +12,7 @@ use contracts::pagination::Page;
 use contracts::problem::Problem;
 use contracts::users::{Address, NewAddress, UpdateAddress};
 use kit::identity::Identity;
+use kit::internal::InternalToken;
 use kit::{ApiError, ApiResult, Json, Path};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -22,23 +23,27 @@ use crate::accounts;
 /// How many addresses one user may keep: plenty for real use, and it bounds the unpaginated list.
 const MAX_ADDRESSES: i64 = 20;
 
-pub(crate) fn router(state: &AppState) -> Router<AppState> {
-    let internal = Router::new()
-        .route(
-            "/internal/users/{user_id}/addresses/{id}",
-            get(internal_show),
-        )
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.internal_token.clone(),
-            kit::internal::require,
-        ));
+/// The signed-in user's address book.
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/users/me/addresses", get(list).post(create))
         .route(
             "/api/v1/users/me/addresses/{id}",
             patch(update).delete(delete),
         )
-        .merge(internal)
+}
+
+/// One address by its owner and id, for the order service, behind the internal token.
+pub(crate) fn internal_router(token: &InternalToken) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/internal/users/{user_id}/addresses/{id}",
+            get(internal_show),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            token.clone(),
+            kit::internal::require,
+        ))
 }
 
 /// An address as stored: [`address::Address::parse`] admitted it.

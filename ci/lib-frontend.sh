@@ -11,7 +11,9 @@
 #   ensure_browser          Debian chromium, and playwright-core in frontend/e2e/node_modules
 #   frontend_fetch          the crates the offline build needs: Cargo.lock's and the wasm
 #                           standard library's own (dlmalloc, ...), which -Zbuild-std compiles
-#   frontend_build          trunk build into frontend/dist, then precompress it (.br/.gz twins)
+#   frontend_build          trunk build of the storefront into frontend/dist and of the admin
+#                           portal into frontend/dist/admin (its own bundle, served under /admin,
+#                           so shoppers never download it), then precompress both (.br/.gz twins)
 #                           with the release web binary (FRONTEND_WEB_BIN, else release_build's)
 #   frontend_smoke          serve frontend/dist with the web service; every page loads in Chromium
 #                           without console errors or CSP violations (screenshots as artifacts)
@@ -123,7 +125,12 @@ frontend_web_binary() {
 # _frontend_cargo CMD... — CMD in frontend/ with the browser build's toolchain and settings.
 # Size over speed for the browser build; the workspace release profile stays as it is for the
 # services, so these come from the environment. build-std needs RUSTC_BOOTSTRAP on the Debian
-# compiler, and only this build may see it (never in a repo-wide .cargo/config.toml).
+# compiler, and only this build may see it (never in a repo-wide .cargo/config.toml). The
+# standard library is compiled with the app, so these reach it too: panic=immediate-abort (a
+# panic traps at once, without the message formatting and panic machinery), no file/line/column
+# strings for panics and #[track_caller], and {:?} formatting compiled to nothing (the app shows
+# people Display text only; Debug output would go nowhere but a console): docs/performance.md,
+# section 4, has the sizes. Target-scoped rustflags: build scripts and proc macros keep theirs.
 _frontend_cargo() {
   local target_dir
   target_dir="$(frontend_wasm_target_dir)"
@@ -135,7 +142,9 @@ _frontend_cargo() {
       CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
       CARGO_PROFILE_RELEASE_LTO=true \
       CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
-      CARGO_PROFILE_RELEASE_PANIC=abort \
+      CARGO_UNSTABLE_PANIC_IMMEDIATE_ABORT=true \
+      CARGO_PROFILE_RELEASE_PANIC=immediate-abort \
+      CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zlocation-detail=none -Zfmt-debug=none" \
       CARGO_PROFILE_RELEASE_STRIP=false
     "$@"
   )
@@ -156,6 +165,10 @@ frontend_build() {
   total="$(_frontend_cargo cargo_package_count --release --target wasm32-unknown-unknown)"
   local dist="${FRONTEND_DIST_DIR:-$PWD/frontend/dist}"
   with_progress "trunk build" "$total" _frontend_cargo trunk build --release --offline --dist "$dist"
+  # After the storefront: trunk empties its dist folder first, so the portal's folder inside it
+  # must come second. Only the portal's binary is left to compile and link.
+  with_progress "trunk build admin.html" 1 _frontend_cargo trunk build --release --offline \
+    --dist "$dist/admin" --public-url /admin/ admin.html
   local web
   web="$(frontend_web_binary)"
   "$web" precompress "$dist"

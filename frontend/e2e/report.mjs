@@ -1,5 +1,7 @@
 // The frontend report: the size of what a browser downloads (wasm and JS, raw, gzip, brotli)
-// and how fast the app renders in headless Chromium, cold cache, median of several loads.
+// and how fast the app renders in headless Chromium, cold cache, median of several loads. The
+// sizes are the storefront's (dist's own files); the admin portal's build (dist/admin), which
+// only /admin loads, is totalled on a line of its own.
 // With the whole stack at SHOP_URL it measures the time to the first catalog render (the
 // app's `catalog-first-render` performance mark); with the web service alone, the app's first
 // render (`app-rendered`).
@@ -15,11 +17,11 @@ const DIST = process.env.FRONTEND_DIST
 const RUNS = Number(process.env.REPORT_RUNS ?? 5);
 const kib = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`;
 
-async function sizes() {
-  const files = (await readdir(DIST)).filter((name) => /\.(wasm|js|css)$/.test(name)).sort();
+async function sizes(dir) {
+  const files = (await readdir(dir).catch(() => [])).filter((name) => /\.(wasm|js|css)$/.test(name)).sort();
   const rows = [];
   for (const name of files) {
-    const raw = await readFile(path.join(DIST, name));
+    const raw = await readFile(path.join(dir, name));
     rows.push({
       file: name,
       raw: raw.length,
@@ -67,7 +69,8 @@ async function timings(browser) {
 }
 
 const browser = await launch();
-const files = await sizes();
+const files = await sizes(DIST);
+const adminFiles = await sizes(path.join(DIST, "admin"));
 const runs = await timings(browser);
 await browser.close();
 
@@ -77,12 +80,16 @@ console.log("  file                                         raw         gzip    
 for (const row of files) {
   console.log(`  ${row.file.padEnd(40)} ${kib(row.raw).padStart(11)} ${kib(row.gzip).padStart(11)} ${kib(row.brotli).padStart(11)}`);
 }
-const total = (pattern) =>
-  files.filter((row) => pattern.test(row.file)).reduce((sum, row) => ({
+const total = (rows, pattern) =>
+  rows.filter((row) => pattern.test(row.file)).reduce((sum, row) => ({
     raw: sum.raw + row.raw, gzip: sum.gzip + row.gzip, brotli: sum.brotli + row.brotli,
   }), { raw: 0, gzip: 0, brotli: 0 });
-const code = total(/\.(wasm|js)$/);
+const code = total(files, /\.(wasm|js)$/);
 console.log(`  ${"wasm + JS".padEnd(40)} ${kib(code.raw).padStart(11)} ${kib(code.gzip).padStart(11)} ${kib(code.brotli).padStart(11)}`);
+if (adminFiles.length) {
+  const admin = total(adminFiles, /\.(wasm|js)$/);
+  console.log(`  ${"admin portal (admin/): wasm + JS".padEnd(40)} ${kib(admin.raw).padStart(11)} ${kib(admin.gzip).padStart(11)} ${kib(admin.brotli).padStart(11)}`);
+}
 console.log("");
 const ms = (value) => (value === null ? "n/a" : `${value.toFixed(0)} ms`);
 const summary = {
@@ -98,5 +105,5 @@ console.log(`    app first render           ${ms(summary.app)}`);
 console.log(`    first catalog render       ${summary.catalog === null ? "n/a (no products: needs the whole stack, SHOP_URL)" : ms(summary.catalog)}`);
 
 const report = path.join(ARTIFACTS_DIR, "frontend-report.json");
-await writeFile(report, JSON.stringify({ shop: SHOP_URL, files, runs, median: summary }, null, 2));
+await writeFile(report, JSON.stringify({ shop: SHOP_URL, files, admin_files: adminFiles, runs, median: summary }, null, 2));
 console.log(`\n  written to ${report}`);

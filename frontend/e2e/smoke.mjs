@@ -37,12 +37,16 @@ const steps = [
     check(!/<script(?![^>]*\bsrc=)[^>]*>/i.test(html), "index.html has an inline <script>");
     check(!/\sstyle=/i.test(html), "index.html has a style attribute");
   }],
-  ["hashed assets are immutable and precompressed", async () => {
-    const sources = await page.evaluate(() => [
-      document.querySelector('meta[name="app-wasm"]')?.content,
-      document.querySelector('meta[name="app-js"]')?.content,
-      ...[...document.querySelectorAll('link[rel="stylesheet"]')].map((l) => l.getAttribute("href")),
-    ]);
+  ["hashed assets are immutable and precompressed, the portal's too", async () => {
+    const sources = [];
+    for (const path of ["/", "/admin"]) {
+      await page.goto(path);
+      sources.push(...await page.evaluate(() => [
+        document.querySelector('meta[name="app-wasm"]')?.content,
+        document.querySelector('meta[name="app-js"]')?.content,
+        ...[...document.querySelectorAll('link[rel="stylesheet"]')].map((l) => l.getAttribute("href")),
+      ]));
+    }
     for (const source of sources) {
       check(source, `an asset reference is missing: ${JSON.stringify(sources)}`);
       const response = await page.request.get(source, { headers: { "accept-encoding": "br" } });
@@ -61,6 +65,26 @@ const steps = [
     await page.waitForLoadState("networkidle");
     await screenshot(page, shot);
   }]),
+  ["shoppers never load the admin portal, which is a bundle of its own under /admin", async () => {
+    const wasm = () => page.evaluate(() => document.querySelector('meta[name="app-wasm"]')?.content ?? "");
+    await page.goto("/products");
+    await expectHeading(page, "Products");
+    const shop = await wasm();
+    check(shop && !shop.startsWith("/admin/"), `the storefront loads ${shop}`);
+    await page.goto("/admin/products");
+    await expectHeading(page, "Please sign in");
+    const portal = await wasm();
+    check(portal.startsWith("/admin/") && portal !== shop, `the portal loads ${portal}`);
+  }],
+  ["a link of the portal to a storefront page loads the storefront", async () => {
+    await page.goto("/admin");
+    await expectHeading(page, "Please sign in");
+    await page.locator("main").getByRole("link", { name: "Sign in" }).click();
+    await expectHeading(page, "Sign in");
+    const wasm = await page.evaluate(() => document.querySelector('meta[name="app-wasm"]')?.content ?? "");
+    check(!wasm.startsWith("/admin/"), `after the link, the page runs ${wasm}`);
+    check(new URL(page.url()).pathname === "/login", `after the link, the page is ${page.url()}`);
+  }],
   ["data pages show their error state when the API is down", async () => {
     await page.goto("/");
     await page.locator('[role="alert"]').first().waitFor();

@@ -1,14 +1,20 @@
-//! The shop's browser app: a storefront and an admin portal, written with Yew.
+//! The shop's browser apps: the storefront and the admin portal, written with Yew.
 //!
 //! - [`api`]: the one client of the API, speaking `contracts` types, with transparent token
 //!   refresh and problem+json errors mapped to per-field messages;
 //! - [`session`]: who is signed in (tokens in `localStorage`, the user in a context);
-//! - [`route`]: the URLs, as an enum, and which page draws each;
-//! - [`pages`]: one component per page; [`components`]: the small pieces they are made of;
+//! - [`route`]: the URLs, as an enum, and which page of the storefront draws each;
+//! - [`pages`]: one component per page, the portal's under [`pages::admin`] with its own
+//!   [`pages::admin::switch`]; [`components`]: the small pieces they are made of;
 //! - [`hooks`]: fetching with loading and error states; [`format`]: money and dates as text.
 //!
+//! The storefront and the portal are two binaries, two Trunk builds: `main.rs` (shoppers, every
+//! path but `/admin`) and `bin/admin.rs` (under `/admin`, which the web service answers with the
+//! portal's page), so shoppers never download the portal. Both share every route and component
+//! of this library; a link to a page of the other app loads that app ([`route::OtherApp`]).
+//!
 //! The crate builds natively too (without Yew's `csr` feature), so its components are tested
-//! with Yew's server renderer on the normal toolchain; `main.rs` mounts [`App`] in the browser.
+//! with Yew's server renderer on the normal toolchain.
 
 pub mod api;
 pub mod components;
@@ -22,12 +28,29 @@ use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::components::{Footer, Header};
-use crate::route::{Route, switch};
+use crate::route::Route;
 use crate::session::{Session, SessionAction, SessionHandle};
 
-/// The whole app: the session, the router, and the page frame.
+/// Props of [`App`].
+#[derive(Debug, Clone, PartialEq, Properties)]
+pub struct AppProps {
+    /// Draws the page of a route: [`route::storefront`] or [`pages::admin::switch`].
+    pub pages: Callback<Route, Html>,
+}
+
+/// Mounts an app in the browser's `<body>`, drawing its pages with `pages`.
+#[cfg(target_arch = "wasm32")]
+pub fn start(pages: fn(Route) -> Html) {
+    route::remember_loaded_path();
+    yew::Renderer::<App>::with_props(AppProps {
+        pages: Callback::from(pages),
+    })
+    .render();
+}
+
+/// A whole app: the session, the router, and the page frame.
 #[component]
-pub fn App() -> Html {
+pub fn App(props: &AppProps) -> Html {
     let session = use_reducer(|| Session {
         user: session::stored().map(|stored| stored.user),
     });
@@ -43,7 +66,7 @@ pub fn App() -> Html {
     html! {
         <ContextProvider<SessionHandle> context={session}>
             <BrowserRouter>
-                <Frame />
+                <Frame pages={props.pages.clone()} />
             </BrowserRouter>
         </ContextProvider<SessionHandle>>
     }
@@ -53,7 +76,7 @@ pub fn App() -> Html {
 /// moves to the page, as it does when a browser loads a new document, so keyboard and screen
 /// reader users start reading at the new content.
 #[component]
-fn Frame() -> Html {
+fn Frame(props: &AppProps) -> Html {
     let path = use_location().map(|location| location.path().to_owned());
     let main = use_node_ref();
     let first = use_mut_ref(|| true);
@@ -76,7 +99,7 @@ fn Frame() -> Html {
             <a class="skip-link" href="#main">{ "Skip to content" }</a>
             <Header />
             <main id="main" class="site-main" tabindex="-1" ref={main}>
-                <Switch<Route> render={switch} />
+                <Switch<Route> render={props.pages.clone()} />
             </main>
             <Footer />
         </>

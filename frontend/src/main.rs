@@ -1,8 +1,8 @@
-//! Mounts the app in the browser (`trunk build` compiles this for wasm32).
+//! The storefront: every page but the admin portal's (`trunk build` compiles this for wasm32).
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
-    yew::Renderer::<frontend::App>::new().render();
+    frontend::start(frontend::route::storefront);
 }
 
 /// Natively the crate is only a library for the component tests; there is nothing to run.

@@ -1,14 +1,17 @@
-//! The app's routes, and which page draws each.
+//! The routes of the storefront and the admin portal, and which storefront page draws each
+//! (the portal's: [`crate::pages::admin::switch`]).
+
+use std::cell::RefCell;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
-use crate::components::{AdminGuard, RequireSignIn};
+use crate::components::RequireSignIn;
 use crate::pages;
 
-/// Every page of the app, by URL.
+/// Every page of the storefront and of the admin portal, by URL.
 #[derive(Debug, Clone, PartialEq, Eq, Routable)]
 pub enum Route {
     /// Categories and new arrivals.
@@ -100,9 +103,8 @@ impl NextQuery {
     }
 }
 
-/// Draws the page of a route.
-pub fn switch(route: Route) -> Html {
-    let admin = |page: Html| html! { <AdminGuard>{ page }</AdminGuard> };
+/// Draws the storefront's page of a route; the admin portal's routes load the portal.
+pub fn storefront(route: Route) -> Html {
     let signed_in = |page: Html| html! { <RequireSignIn>{ page }</RequireSignIn> };
     match route {
         Route::Home => html! { <pages::Home /> },
@@ -116,17 +118,44 @@ pub fn switch(route: Route) -> Html {
         Route::Login => html! { <pages::Login /> },
         Route::Register => html! { <pages::Register /> },
         Route::Account => signed_in(html! { <pages::Account /> }),
-        Route::Admin => admin(html! { <pages::admin::Dashboard /> }),
-        Route::AdminProducts => admin(html! { <pages::admin::Products /> }),
-        Route::AdminNewProduct => {
-            admin(html! { <pages::admin::ProductEditor id={None::<Uuid>} /> })
-        }
-        Route::AdminProduct { id } => {
-            admin(html! { <pages::admin::ProductEditor id={Some(id)} /> })
-        }
-        Route::AdminOrders => admin(html! { <pages::admin::Orders /> }),
-        Route::AdminUsers => admin(html! { <pages::admin::Users /> }),
+        Route::Admin
+        | Route::AdminProducts
+        | Route::AdminNewProduct
+        | Route::AdminProduct { .. }
+        | Route::AdminOrders
+        | Route::AdminUsers => html! { <OtherApp /> },
         Route::NotFound => html! { <pages::NotFound /> },
+    }
+}
+
+thread_local! {
+    static LOADED_PATH: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Notes the path this document was loaded at; the apps call it before they start.
+pub fn remember_loaded_path() {
+    let path = web_sys::window().and_then(|window| window.location().pathname().ok());
+    LOADED_PATH.with(|loaded| *loaded.borrow_mut() = path);
+}
+
+/// A page of the other app (the storefront and the admin portal are separate bundles), reached
+/// through a link of this one: the router has already put its URL in the address bar, so
+/// loading the document again from the server brings that app. A document that was loaded at
+/// this very path, though, is what the server answers for it (a server that does not know the
+/// portal): loading it again would loop, so it says the page is not here instead.
+#[component]
+pub fn OtherApp() -> Html {
+    let path = use_location().map(|location| location.path().to_owned());
+    let loaded_here = LOADED_PATH.with(|loaded| *loaded.borrow() == path);
+    use_effect_with(loaded_here, |loaded_here| {
+        if !*loaded_here && let Some(window) = web_sys::window() {
+            let _ = window.location().reload();
+        }
+    });
+    if loaded_here {
+        html! { <pages::NotFound /> }
+    } else {
+        html! {}
     }
 }
 

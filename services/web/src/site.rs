@@ -1,4 +1,6 @@
-//! Serving the built frontend: files, caching, and the single-page app's fallback.
+//! Serving the built frontend: files, caching, and the single-page apps' fallbacks. The
+//! storefront is `index.html` at the root; the admin portal is a build of its own in `admin/`
+//! (its `index.html` and assets), so shoppers never download it.
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -24,11 +26,15 @@ pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// (`Last-Modified`), so a deployment is picked up on the next page load.
 pub const REVALIDATE: &str = "no-cache";
 
+/// The folder of the site that holds the admin portal's build, served under `/admin`.
+pub const ADMIN_DIR: &str = "admin";
+
 /// The files of the built frontend.
 #[derive(Debug, Clone)]
 pub struct Site {
     files: ServeDir,
     index: ServeFile,
+    admin_index: ServeFile,
 }
 
 impl Site {
@@ -41,6 +47,9 @@ impl Site {
                 .precompressed_gzip()
                 .append_index_html_on_directories(false),
             index: ServeFile::new(config.root.join("index.html"))
+                .precompressed_br()
+                .precompressed_gzip(),
+            admin_index: ServeFile::new(config.root.join(ADMIN_DIR).join("index.html"))
                 .precompressed_br()
                 .precompressed_gzip(),
         }
@@ -59,9 +68,12 @@ pub fn app(site: Site) -> Router {
 /// What a request path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
-    /// A route of the app (`/`, `/products/42`): answered with `index.html`, whose router
-    /// draws the page.
+    /// A route of the storefront (`/`, `/products/42`): answered with `index.html`, whose
+    /// router draws the page.
     ClientRoute,
+    /// A route of the admin portal (`/admin`, `/admin/products/42`): answered with
+    /// `admin/index.html`, the portal's own build.
+    AdminRoute,
     /// A file (`/frontend-1a2b3c4d5e6f7a8b.js`, `/favicon.ico`): answered from disk or 404, never
     /// with `index.html`, so a stale script reference fails loudly instead of parsing HTML.
     File,
@@ -79,6 +91,7 @@ impl Target {
         let last = path.rsplit('/').next().unwrap_or_default();
         match last.rsplit_once('.') {
             Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() => Self::File,
+            _ if path == "/admin" || path.starts_with("/admin/") => Self::AdminRoute,
             _ => Self::ClientRoute,
         }
     }
@@ -102,6 +115,14 @@ async fn serve(State(site): State<Site>, request: Request) -> Response {
                 .into_response()
         }
         Target::ClientRoute => with_cache(respond(site.index.oneshot(request).await), REVALIDATE),
+        Target::AdminRoute => {
+            let response = respond(site.admin_index.oneshot(request).await);
+            if response.status() == StatusCode::NOT_FOUND {
+                return ApiError::NotFound(format!("{path}: this build has no admin portal."))
+                    .into_response();
+            }
+            with_cache(response, REVALIDATE)
+        }
         Target::File => {
             let response = respond(site.files.oneshot(request).await);
             if response.status() == StatusCode::NOT_FOUND {
@@ -151,8 +172,12 @@ mod tests {
             Target::of("/products/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"),
             Target::ClientRoute
         );
-        assert_eq!(Target::of("/admin/products/new"), Target::ClientRoute);
+        assert_eq!(Target::of("/admin"), Target::AdminRoute);
+        assert_eq!(Target::of("/admin/"), Target::AdminRoute);
+        assert_eq!(Target::of("/admin/products/new"), Target::AdminRoute);
+        assert_eq!(Target::of("/administrator"), Target::ClientRoute);
         assert_eq!(Target::of("/frontend-0a1b2c3d4e5f6a7b.js"), Target::File);
+        assert_eq!(Target::of("/admin/admin-0a1b2c3d4e5f6a7b.js"), Target::File);
         assert_eq!(Target::of("/favicon.ico"), Target::File);
         assert_eq!(Target::of("/img/a.b/c.png"), Target::File);
         assert_eq!(Target::of("/.well-known"), Target::ClientRoute);

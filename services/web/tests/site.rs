@@ -13,6 +13,10 @@ use web::startup::Application;
 const INDEX: &str = "<!doctype html><html><head><title>Shop</title>\
     <script type=\"module\" src=\"/boot-00112233aabbccdd.js\"></script></head>\
     <body><p>index page</p></body></html>";
+const ADMIN_INDEX: &str = "<!doctype html><html><head><title>Admin</title>\
+    <script type=\"module\" src=\"/admin/boot-00112233aabbccdd.js\"></script></head>\
+    <body><p>admin page</p></body></html>";
+const ADMIN_SCRIPT_NAME: &str = "admin-fedcba9876543210.js";
 const SCRIPT_NAME: &str = "frontend-0123456789abcdef.js";
 const WASM_NAME: &str = "frontend-0123456789abcdef_bg.wasm";
 
@@ -23,12 +27,15 @@ impl Dist {
     fn new() -> Self {
         let root = std::env::temp_dir().join(format!("web-test-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(root.join("img")).expect("create the dist folder");
+        std::fs::create_dir_all(root.join("admin")).expect("create the portal's folder");
         let dist = Self(root);
         dist.write("index.html", INDEX.as_bytes());
         // Large and repetitive enough to be worth compressing.
         dist.write(SCRIPT_NAME, script().as_bytes());
         dist.write(WASM_NAME, &[0, 97, 115, 109, 1, 0, 0, 0].repeat(512));
         dist.write("favicon.ico", b"icon");
+        dist.write("admin/index.html", ADMIN_INDEX.as_bytes());
+        dist.write(&format!("admin/{ADMIN_SCRIPT_NAME}"), script().as_bytes());
         dist.write(
             "img/logo.svg",
             b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
@@ -85,7 +92,7 @@ async fn client_routes_get_index_html_revalidated_on_every_use() {
         "/",
         "/products",
         "/products/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
-        "/admin/products/new",
+        "/administrator",
         "/index.html",
     ] {
         let response = get(&server, path, None).await;
@@ -98,6 +105,44 @@ async fn client_routes_get_index_html_revalidated_on_every_use() {
         assert_eq!(header(&headers, "cache-control"), "no-cache", "{path}");
         assert_eq!(response.text().await.expect("body"), INDEX, "{path}");
     }
+}
+
+#[tokio::test]
+async fn admin_routes_get_the_portals_own_index_html_and_assets() {
+    let dist = Dist::new();
+    let server = start(&dist).await;
+    for path in ["/admin", "/admin/", "/admin/products/new", "/admin/orders"] {
+        let response = get(&server, path, None).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(
+            header(response.headers(), "cache-control"),
+            "no-cache",
+            "{path}"
+        );
+        assert_eq!(response.text().await.expect("body"), ADMIN_INDEX, "{path}");
+    }
+    let script = get(&server, &format!("/admin/{ADMIN_SCRIPT_NAME}"), None).await;
+    assert_eq!(script.status(), 200);
+    assert_eq!(
+        header(script.headers(), "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    let missing = get(&server, "/admin/admin-ffffffffffffffff.js", None).await;
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn a_build_without_the_portal_answers_its_routes_404() {
+    let dist = Dist::new();
+    std::fs::remove_dir_all(dist.0.join("admin")).expect("remove the portal");
+    let server = start(&dist).await;
+    let response = get(&server, "/admin/products", None).await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        header(response.headers(), "content-type"),
+        "application/problem+json"
+    );
+    assert_eq!(get(&server, "/products", None).await.status(), 200);
 }
 
 #[tokio::test]

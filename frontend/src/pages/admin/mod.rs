@@ -1,5 +1,6 @@
 //! The admin portal: products and stock, orders and their status, users and their roles.
-//! Every page here is drawn inside [`AdminGuard`](crate::components::AdminGuard).
+//! Every page here is drawn inside [`AdminGuard`]; the portal is its own bundle
+//! (`bin/admin.rs`), drawn by [`switch`].
 
 mod orders;
 mod product_editor;
@@ -11,11 +12,38 @@ pub use product_editor::ProductEditor;
 pub use products::Products;
 pub use users::Users;
 
+use uuid::Uuid;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
+use crate::components::AdminGuard;
 use crate::hooks::use_title;
-use crate::route::Route;
+use crate::route::{OtherApp, Route};
+
+/// Draws the admin portal's page of a route; the storefront's routes load the storefront.
+pub fn switch(route: Route) -> Html {
+    let admin = |page: Html| html! { <AdminGuard>{ page }</AdminGuard> };
+    match route {
+        Route::Admin => admin(html! { <Dashboard /> }),
+        Route::AdminProducts => admin(html! { <Products /> }),
+        Route::AdminNewProduct => admin(html! { <ProductEditor id={None::<Uuid>} /> }),
+        Route::AdminProduct { id } => admin(html! { <ProductEditor id={Some(id)} /> }),
+        Route::AdminOrders => admin(html! { <Orders /> }),
+        Route::AdminUsers => admin(html! { <Users /> }),
+        Route::Home
+        | Route::Catalog
+        | Route::Product { .. }
+        | Route::Cart
+        | Route::Checkout
+        | Route::Confirmation { .. }
+        | Route::Orders
+        | Route::Order { .. }
+        | Route::Login
+        | Route::Register
+        | Route::Account
+        | Route::NotFound => html! { <OtherApp /> },
+    }
+}
 
 /// The admin portal's start page.
 #[component]

@@ -15,27 +15,87 @@
 //! clients it calls other services with ([`HttpClientMetrics`]). Latency histograms carry the
 //! request's trace id as an OpenMetrics exemplar, so a slow bucket links to a trace.
 
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock, RwLock};
+use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
+use futures::future::BoxFuture;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::{Metric, Registry};
+use tower::{Layer, Service};
 
-/// The labels of the HTTP metrics.
+/// The labels of the HTTP metrics. Made for every request, so none of them is allocated: the
+/// method is a static name, the route the router's own shared template.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    method: String,
-    route: String,
+    method: Cow<'static, str>,
+    route: RouteLabel,
     status: u16,
+}
+
+/// A request's route template as a label: the router's [`MatchedPath`], whose clone shares the
+/// template rather than copying it, or a fixed name (`unmatched` when no route matched).
+#[derive(Clone, Debug)]
+enum RouteLabel {
+    Template(MatchedPath),
+    Named(&'static str),
+}
+
+impl RouteLabel {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Template(path) => path.as_str(),
+            Self::Named(name) => name,
+        }
+    }
+}
+
+impl PartialEq for RouteLabel {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for RouteLabel {}
+
+impl std::hash::Hash for RouteLabel {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for RouteLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
+}
+
+/// A request method as a label: the standard ones by their static names, any other copied.
+fn method_label(method: &http::Method) -> Cow<'static, str> {
+    use http::Method;
+    Cow::Borrowed(match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => return Cow::Owned(method.as_str().to_owned()),
+    })
 }
 
 /// The exemplar of a latency observation: the trace it was measured in.
@@ -249,9 +309,22 @@ impl Collector for RedisPool {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClientLabels {
     peer: &'static str,
-    method: String,
-    /// The answer's status code, or `error` when none came (unreachable, timed out).
-    status: String,
+    method: Cow<'static, str>,
+    status: ClientStatus,
+}
+
+/// The answer's status code, or `error` when none came (unreachable, timed out); a label
+/// written when scraped rather than a string made for every call.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+struct ClientStatus(Option<u16>);
+
+impl EncodeLabelValue for ClientStatus {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        match self.0 {
+            Some(status) => EncodeLabelValue::encode(&status, encoder),
+            None => EncodeLabelValue::encode(&"error", encoder),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -302,7 +375,7 @@ impl HttpClientMetrics {
             metrics: self.clone(),
             in_flight,
             peer,
-            method: method.to_string(),
+            method: method_label(method),
             started: Instant::now(),
         }
     }
@@ -314,7 +387,7 @@ pub struct ClientCall {
     metrics: HttpClientMetrics,
     in_flight: Gauge,
     peer: &'static str,
-    method: String,
+    method: Cow<'static, str>,
     started: Instant,
 }
 
@@ -324,7 +397,7 @@ impl ClientCall {
         let labels = ClientLabels {
             peer: self.peer,
             method: self.method.clone(),
-            status: status.map_or_else(|| "error".to_owned(), |s| s.to_string()),
+            status: ClientStatus(status),
         };
         self.metrics.duration.get_or_create(&labels).observe(
             self.started.elapsed().as_secs_f64(),
@@ -340,24 +413,74 @@ impl Drop for ClientCall {
     }
 }
 
-/// Middleware recording one request in the RED metrics.
-pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().to_string();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    metrics.observe(
-        HttpLabels {
-            method,
-            route,
-            status: response.status().as_u16(),
-        },
-        started.elapsed().as_secs_f64(),
-    );
-    response
+/// The layer recording every request in the RED metrics (see [`Track`]).
+#[derive(Clone, Debug)]
+pub struct TrackLayer(Metrics);
+
+impl TrackLayer {
+    /// Records into `metrics`.
+    pub fn new(metrics: Metrics) -> Self {
+        Self(metrics)
+    }
+}
+
+impl<S> Layer<S> for TrackLayer {
+    type Service = Track<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Track {
+            inner,
+            metrics: self.0.clone(),
+        }
+    }
+}
+
+/// Middleware recording one request in the RED metrics. A service of its own rather than
+/// `axum::middleware::from_fn`, which boxes the rest of the stack and its future anew for
+/// every request: this one allocates a single future.
+#[derive(Clone, Debug)]
+pub struct Track<S> {
+    inner: S,
+    metrics: Metrics,
+}
+
+impl<S, B, E> Service<Request> for Track<S>
+where
+    S: Service<Request, Response = http::Response<B>, Error = E>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<B>;
+    type Error = E;
+    type Future = BoxFuture<'static, Result<http::Response<B>, E>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or(RouteLabel::Named("unmatched"), |path| {
+                RouteLabel::Template(path.clone())
+            });
+        let method = method_label(request.method());
+        let started = Instant::now();
+        let answer = self.inner.call(request);
+        let metrics = self.metrics.clone();
+        Box::pin(async move {
+            let response = answer.await?;
+            metrics.observe(
+                HttpLabels {
+                    method,
+                    route,
+                    status: response.status().as_u16(),
+                },
+                started.elapsed().as_secs_f64(),
+            );
+            Ok(response)
+        })
+    }
 }
 
 /// `GET /metrics`.
@@ -380,8 +503,8 @@ mod tests {
     fn names_follow_the_conventions_and_latency_carries_the_trace() {
         let metrics = Metrics::new();
         let labels = HttpLabels {
-            method: "GET".to_owned(),
-            route: "/things/{id}".to_owned(),
+            method: method_label(&http::Method::GET),
+            route: RouteLabel::Named("/things/{id}"),
             status: 200,
         };
         metrics.requests.get_or_create(&labels).inc();

@@ -17,7 +17,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{BoxError, Router, middleware};
+use axum::{BoxError, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -72,10 +72,7 @@ pub fn layered(routes: Router, metrics: &Metrics, http: &HttpConfig) -> Router {
                 .layer(PropagateRequestIdLayer::x_request_id())
                 // Outside the panic and timeout layers, so the 500s and 503s they answer
                 // are counted too: those are the errors RED metrics exist to show.
-                .layer(middleware::from_fn_with_state(
-                    metrics.clone(),
-                    metrics::track,
-                ))
+                .layer(metrics::TrackLayer::new(metrics.clone()))
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(HandleErrorLayer::new(move |error: BoxError| async move {
                     timeout_response(&error, timeout)
@@ -134,7 +131,10 @@ fn request_span(request: &Request) -> tracing::Span {
         request_id,
         trace_id = tracing::field::Empty,
     );
-    telemetry::set_parent(&span, telemetry::extract_http(request.headers()));
+    // A span the filter turned off has no trace to join: the headers are not even read.
+    if !span.is_disabled() {
+        telemetry::set_parent(&span, telemetry::extract_http(request.headers()));
+    }
     span
 }
 

@@ -160,26 +160,27 @@ where
 /// clients; headers injected while it is current ([`inject_http`]) make the callee's span its
 /// child. Record the answer with [`record_response`].
 pub fn client_span(method: &http::Method, url: &str) -> tracing::Span {
-    let (address, port) = url
-        .parse::<http::Uri>()
-        .ok()
-        .map(|uri| {
-            let port = uri.port_u16().unwrap_or(80);
-            (uri.host().unwrap_or_default().to_owned(), port)
-        })
-        .unwrap_or_default();
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "http client",
         otel.name = %method,
         otel.kind = "client",
         otel.status_code = tracing::field::Empty,
         http.request.method = %method,
         url.full = url,
-        server.address = address,
-        server.port = port,
+        server.address = tracing::field::Empty,
+        server.port = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
         "error.type" = tracing::field::Empty,
-    )
+    );
+    // The URL is parsed again only for a span that is recorded: with the level off, a call
+    // costs nothing here.
+    if !span.is_disabled()
+        && let Ok(uri) = url.parse::<http::Uri>()
+    {
+        span.record("server.address", uri.host().unwrap_or_default());
+        span.record("server.port", uri.port_u16().unwrap_or(80));
+    }
+    span
 }
 
 /// Records on `span` (a request or client span) the status answered, or that none came

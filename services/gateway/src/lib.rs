@@ -356,12 +356,16 @@ async fn forward(state: &AppState, mut request: Request, bucket: Bucket) -> Resp
     let started = Instant::now();
     let upstream = route.upstream.name();
     // One client span for the request forwarded, its retries included: the upstream's spans
-    // are its children.
-    let url = state
-        .proxy
-        .url(route.upstream, request.uri().path())
-        .unwrap_or_default();
-    let span = kit::telemetry::client_span(request.method(), &url);
+    // are its children. Its URL is written only when spans at `info` are recorded at all.
+    let span = if tracing::level_enabled!(tracing::Level::INFO) {
+        let url = state
+            .proxy
+            .url(route.upstream, request.uri().path())
+            .unwrap_or_default();
+        kit::telemetry::client_span(request.method(), &url)
+    } else {
+        tracing::Span::none()
+    };
     let call = state.upstream_calls.start(upstream, request.method());
     let forwarded = state
         .proxy

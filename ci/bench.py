@@ -332,6 +332,67 @@ def explain_shapes(stack, shapes, work):
     return plans
 
 
+def search_step(label, stack, args, work, out):
+    """Search per query shape on the seeded catalog, as the stack serves it (the page cache on),
+    then on an instance with the caches off (every page computed: the searches' own cost), and
+    the EXPLAIN of each shape's statements from an instance with the caches off too."""
+    s = args.scale
+    product = f"http://127.0.0.1:{stack.ports['product']}"
+    log(f"[{label}] search: {s['products']:,} products, {len(SEARCH_SHAPES)} query shapes")
+    seed_catalog(stack.db("product"), s["products"])
+    shapes = resolve_cursors(product, SEARCH_SHAPES)
+    out["search"] = {name: wrk(f"{product}/api/v1/products?limit=20&{query}", s["seconds"], s["connections"])
+                     for name, query in shapes}
+    check_step("search", out["search"])
+    _, typo = http(f"{product}/api/v1/products?limit=5&q=seleve")
+    out["search_seleve_finds"] = [item["name"] for item in typo["items"]]
+    log(f"[{label}] search: the same shapes with the caches off (CACHE_TTL_SECS=0)")
+    uncached = stack.spawn("product", CACHE_TTL_SECS="0")
+    try:
+        uncached.wait_ready(uncached.ready_url)
+        base = f"http://127.0.0.1:{uncached.port}/api/v1/products?limit=20&"
+        out["search_uncached"] = {name: wrk(base + query, s["seconds"], s["connections"]) for name, query in shapes}
+    finally:
+        uncached.stop()
+    check_step("search, caches off", out["search_uncached"])
+    if args.explain:
+        log(f"[{label}] search: EXPLAIN (ANALYZE, BUFFERS) of each shape")
+        out["explain"] = explain_shapes(stack, shapes, work)
+
+
+def search_only(label, bin_dir, args, work):
+    """`--only search`: a stack, the search step, nothing else."""
+    out = {"label": label, "bin_dir": str(bin_dir)}
+    stack = Stack(label, bin_dir, work)
+    log(f"[{label}] stack: ci/dev up --detach on ports {stack.port}..{stack.port + 10}")
+    stack.up()
+    try:
+        search_step(label, stack, args, work, out)
+    finally:
+        log(f"[{label}] stack down")
+        stack.down()
+    return out
+
+
+def search_table(result):
+    """The search figures of an `--only search` run, as Markdown."""
+    lines = [f"Search per query shape, {result['scale']['products']:,} products, wrk "
+             f"{result['scale']['connections']} connections, {result['scale']['seconds']} s a row; load average "
+             f"{result['machine']['load_before'][0]:.2f} before, {result['machine']['load_after'][0]:.2f} after", ""]
+    for label, figures in result["sets"].items():
+        lines += [f"{label} ({figures['label']})", "",
+                  "| shape | req/s | p50 ms | p99 ms | caches off: req/s | p50 ms | p99 ms |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, on in figures["search"].items():
+            off = figures["search_uncached"][name]
+            lines.append(f"| {name} | {on['rps']:,.1f} | {on['p50_ms']:.2f} | {on['p99_ms']:.2f} "
+                         f"| {off['rps']:,.1f} | {off['p50_ms']:.2f} | {off['p99_ms']:.2f} |")
+        lines.append("")
+        for name, plans in figures.get("explain", {}).items():
+            lines += [f"EXPLAIN {name}:", "```"] + (plans if isinstance(plans, list) else [plans]) + ["```", ""]
+    return "\n".join(lines)
+
+
 def measure_set(label, bin_dir, tools, args, work):
     s = args.scale
     out = {"label": label, "bin_dir": str(bin_dir)}
@@ -426,18 +487,8 @@ def measure_set(label, bin_dir, tools, args, work):
         out["cpu_s_per_1000_requests"] = {
             svc: round((cpu_after[svc] - cpu_before[svc]) * 1000 / requests, 3) for svc in cpu_after}
 
-        log(f"[{label}] search: {s['products']:,} products, {len(SEARCH_SHAPES)} query shapes")
-        seed_catalog(product_db, s["products"])
-        shapes = resolve_cursors(product, SEARCH_SHAPES)
-        out["search"] = {name: wrk(f"{product}/api/v1/products?limit=20&{query}", s["seconds"], s["connections"])
-                         for name, query in shapes}
-        check_step("search", out["search"])
-        _, typo = http(f"{product}/api/v1/products?limit=5&q=seleve")
-        out["search_seleve_finds"] = [item["name"] for item in typo["items"]]
+        search_step(label, stack, args, work, out)
         out["rss_peak_kib"] = {svc: proc_stat(stack.pid(svc))["hwm_kib"] for svc in stack.services()}
-        if args.explain:
-            log(f"[{label}] search: EXPLAIN (ANALYZE, BUFFERS) of each shape")
-            out["explain"] = explain_shapes(stack, shapes, work)
 
         log(f"[{label}] exec -> ready per service ({s['exec_runs']} starts each, median)")
         out["exec_ready_ms"] = {}
@@ -579,9 +630,15 @@ def main():
     parser.add_argument("--baseline")
     parser.add_argument("--baseline-label")
     parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
-    parser.add_argument("--json", default=str(ROOT / "docs/benchmarks.json"))
+    parser.add_argument("--out", help="the report (default BENCHMARKS.md; with --only, printed instead)")
+    parser.add_argument("--json", help="the figures (default docs/benchmarks.json; with --only, none)")
+    # A step alone, for working on it: its figures are printed (and written where --out and
+    # --json say), never into BENCHMARKS.md, which holds whole runs.
+    parser.add_argument("--only", choices=["search"], help="run this step alone, on a stack of each set")
     args = parser.parse_args()
+    if not args.only:
+        args.out = args.out or str(ROOT / "BENCHMARKS.md")
+        args.json = args.json or str(ROOT / "docs/benchmarks.json")
     args.scale = ({"seconds": 1, "connections": 8, "users": 4, "products": 2000, "exec_runs": 1}
                   if args.smoke else
                   {"seconds": 10, "connections": 32, "users": 32, "products": 100_000, "exec_runs": 5})
@@ -595,25 +652,39 @@ def main():
               "work_tree_changed": bool(dirty), "machine": machine(), "smoke": args.smoke,
               "scale": args.scale, "sets": {}}
     try:
-        current = snapshot(args.bin, work, "current", SERVICES + ["loadgen", "bare-http"])
+        tools = [] if args.only else ["loadgen", "bare-http"]
+        current = snapshot(args.bin, work, "current", SERVICES + tools)
         baseline = snapshot(args.baseline, work, "baseline", SERVICES) if args.baseline else None
-        log(f"local limit: a bare axum handler and nginx return 200, {args.scale['seconds']}s each")
-        result["local_limit"] = local_limit(current, work, args.scale["seconds"], args.scale["connections"])
-        check_step("local limit", result["local_limit"])
-        if baseline:
-            result["sets"]["baseline"] = measure_set("baseline", baseline, current, args, work)
-            result["sets"]["baseline"]["label"] = args.baseline_label or args.baseline
-        result["sets"]["current"] = measure_set("current", current, current, args, work)
-        result["sets"]["current"]["label"] = f"{commit}{' (work tree changed)' if dirty else ''}"
-        result["images"] = image_sizes()
-        result["machine"]["load_after"] = os.getloadavg()
+        if args.only:
+            if baseline:
+                result["sets"]["baseline"] = search_only("baseline", baseline, args, work)
+                result["sets"]["baseline"]["label"] = args.baseline_label or args.baseline
+            result["sets"]["current"] = search_only("current", current, args, work)
+            result["sets"]["current"]["label"] = f"{commit}{' (work tree changed)' if dirty else ''}"
+            result["machine"]["load_after"] = os.getloadavg()
+        else:
+            log(f"local limit: a bare axum handler and nginx return 200, {args.scale['seconds']}s each")
+            result["local_limit"] = local_limit(current, work, args.scale["seconds"], args.scale["connections"])
+            check_step("local limit", result["local_limit"])
+            if baseline:
+                result["sets"]["baseline"] = measure_set("baseline", baseline, current, args, work)
+                result["sets"]["baseline"]["label"] = args.baseline_label or args.baseline
+            result["sets"]["current"] = measure_set("current", current, current, args, work)
+            result["sets"]["current"]["label"] = f"{commit}{' (work tree changed)' if dirty else ''}"
+            result["images"] = image_sizes()
+            result["machine"]["load_after"] = os.getloadavg()
     finally:
         if not os.environ.get("BENCH_KEEP"):
             shutil.rmtree(work, ignore_errors=True)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    Path(args.out).write_text(render(result))
-    log(f"wrote {args.out} and {args.json}")
+    report = search_table(result) if args.only else render(result)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    if args.out:
+        Path(args.out).write_text(report)
+        log(f"wrote {args.out}{f' and {args.json}' if args.json else ''}")
+    else:
+        print(report)
 
 
 if __name__ == "__main__":

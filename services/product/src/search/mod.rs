@@ -16,20 +16,29 @@
 //! `ORDER BY`, so that every shape gets the plan of its index. Their rows are read into the
 //! named `Hit`. The typo correction's query is fixed, and checked.
 //!
+//! A computed page is kept in the process with the search generation it was computed at, and
+//! served again (its rows read by id, with current stock) while the generation has not moved:
+//! see `pages`.
+//!
 //! - `routes`: the handler: the query's rules, the cursor, the page;
-//! - `store`: the list queries, and the nearest known words of each query word;
-//! - `domain`: the validated search, its sort, and the typo correction's choice of words.
+//! - `store`: the list queries, the nearest known words of each query word, the generation,
+//!   and a cached page's rows read again;
+//! - `domain`: the validated search, its sort, and the typo correction's choice of words;
+//! - `pages`: the pages already computed.
 
 mod domain;
+mod pages;
 pub(crate) mod routes;
 mod store;
 
-use axum::Router;
 use axum::routing::get;
+use axum::{Extension, Router};
 
 use crate::AppState;
 
-/// The product list.
+/// The product list, with the pages it computed (one cache per router, so per service).
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/products", get(routes::list_products))
+    Router::new()
+        .route("/api/v1/products", get(routes::list_products))
+        .layer(Extension(pages::PageCache::default()))
 }

@@ -1,5 +1,6 @@
 //! The handler of the product list.
 
+use axum::Extension;
 use axum::extract::State;
 use contracts::catalog::{Product, ProductQuery, ProductSort};
 use contracts::pagination::{MAX_LIMIT, Page, PageLimit};
@@ -8,6 +9,7 @@ use kit::{ApiError, ApiResult, Json, Query};
 use serde::Serialize;
 
 use super::domain::{self, Search, bad_query, effective_sort, foreign_cursor};
+use super::pages::{CachedPage, PageCache, PageKey, Ranked};
 use super::store::{self, Hit};
 use crate::AppState;
 use crate::catalog::Viewer;
@@ -47,6 +49,7 @@ struct Scope<'a> {
 )]
 pub(crate) async fn list_products(
     State(state): State<AppState>,
+    Extension(pages): Extension<PageCache>,
     viewer: Viewer,
     Query(query): Query<ProductQuery>,
 ) -> ApiResult<Json<Page<Product>>> {
@@ -103,19 +106,9 @@ pub(crate) async fn list_products(
         .map(|token| state.cursors.decode(&scope, token))
         .transpose()
         .map_err(|InvalidCursor| foreign_cursor())?;
-    // One connection for the whole search: a typo takes three queries, and under load each
-    // would otherwise wait its turn for the pool again.
-    let mut db = state.db.acquire().await?;
-    let categories = match category {
-        Some(slug) => Some(categories::subtree(&mut db, slug).await?),
-        None => None,
-    };
-    if categories.as_ref().is_some_and(Vec::is_empty) {
-        return Ok(Json(Page::last(Vec::new())));
-    }
-    let search = Search {
+    let mut search = Search {
         text,
-        categories,
+        categories: None,
         min_price: query.min_price,
         max_price: query.max_price,
         in_stock: query.in_stock,
@@ -124,6 +117,33 @@ pub(crate) async fn list_products(
         limit,
         include_hidden: viewer.admin,
     };
+    // One connection for the whole search: a typo takes three queries, and under load each
+    // would otherwise wait its turn for the pool again.
+    let mut db = state.db.acquire().await?;
+    // The cache follows the service's (Redis) cache setting, so both are on or off together.
+    let key = state.cache.pool().is_some().then(|| PageKey {
+        scope: scope.clone(),
+        cursor: query.cursor.clone(),
+        limit: limit.get(),
+    });
+    if let Some(cached) = key.as_ref().and_then(|key| pages.get(key))
+        && let Some(hits) = store::reread(&mut db, &cached).await?
+    {
+        return page(&state, &search, &scope, cached.text.clone(), hits).map(Json);
+    }
+    // Read before the search, so a page is never kept under a generation newer than what it
+    // saw: a write committed in between only makes the page miss next time.
+    let generation = match key {
+        Some(_) => Some(store::generation(&mut db).await?),
+        None => None,
+    };
+    if let Some(slug) = category {
+        let subtree = categories::subtree(&mut db, slug).await?;
+        if subtree.is_empty() {
+            return Ok(Json(Page::last(Vec::new())));
+        }
+        search.categories = Some(subtree);
+    }
     let (text, hits) = match cursor {
         Some(cursor) => {
             let hits =
@@ -147,6 +167,24 @@ pub(crate) async fn list_products(
             }
         }
     };
+    if let (Some(key), Some(generation)) = (key, generation) {
+        let rows = hits
+            .iter()
+            .map(|hit| Ranked {
+                id: hit.id,
+                exact: hit.exact,
+                rank: hit.rank,
+            })
+            .collect();
+        pages.put(
+            key,
+            CachedPage {
+                generation,
+                text: text.clone(),
+                rows,
+            },
+        );
+    }
     page(&state, &search, &scope, text, hits).map(Json)
 }
 

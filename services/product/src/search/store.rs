@@ -9,6 +9,7 @@ use contracts::catalog::ProductSort;
 use kit::ApiResult;
 
 use super::domain::{QueryWord, Search, effective_sort, foreign_cursor};
+use super::pages::CachedPage;
 use crate::catalog::{PRODUCT_COLUMNS, ProductRow};
 use crate::cursor::Position;
 
@@ -35,6 +36,56 @@ pub(crate) struct Hit {
     pub(crate) price_amount: i64,
     pub(crate) created_at: OffsetDateTime,
     pub(crate) id: Uuid,
+}
+
+/// A hit of a cached page as read again, with the search generation of the same snapshot.
+#[derive(sqlx::FromRow)]
+struct Reread {
+    #[sqlx(flatten)]
+    hit: Hit,
+    generation: i64,
+}
+
+/// The search generation: it moves on at the commit of every write that can change a result.
+pub(crate) async fn generation(db: &mut PgConnection) -> ApiResult<i64> {
+    Ok(
+        sqlx::query_scalar!("SELECT value FROM search_generation WHERE only_row")
+            .fetch_one(db)
+            .await?,
+    )
+}
+
+/// The hits of a cached page as they are now (current stock), or `None` when the search
+/// generation moved on since the page was computed. One statement, so the rows and the
+/// generation come from the same snapshot; the rows are found by primary key.
+pub(crate) async fn reread(db: &mut PgConnection, page: &CachedPage) -> ApiResult<Option<Vec<Hit>>> {
+    if page.rows.is_empty() {
+        return Ok((generation(db).await? == page.generation).then(Vec::new));
+    }
+    let ids: Vec<Uuid> = page.rows.iter().map(|row| row.id).collect();
+    let exact: Vec<bool> = page.rows.iter().map(|row| row.exact).collect();
+    let rank: Vec<f32> = page.rows.iter().map(|row| row.rank).collect();
+    let mut sql = QueryBuilder::new("SELECT ");
+    sql.push(PRODUCT_COLUMNS)
+        .push(
+            ", page.exact, page.rank, \
+             (SELECT g.value FROM search_generation g WHERE g.only_row) AS generation \
+             FROM unnest(",
+        )
+        .push_bind(ids)
+        .push("::uuid[], ")
+        .push_bind(exact)
+        .push("::boolean[], ")
+        .push_bind(rank)
+        .push(
+            "::real[]) WITH ORDINALITY AS page(id, exact, rank, n) \
+             JOIN products p ON p.id = page.id JOIN inventory i ON i.product_id = p.id \
+             ORDER BY page.n",
+        );
+    let rows = sql.build_query_as::<Reread>().fetch_all(db).await?;
+    let current = rows.len() == page.rows.len()
+        && rows.iter().all(|row| row.generation == page.generation);
+    Ok(current.then(|| rows.into_iter().map(|row| row.hit).collect()))
 }
 
 /// The words of `query` in order, each with the known words nearest to it by trigrams.

@@ -570,3 +570,64 @@ async fn hostile_search_queries_and_cursors_never_fail_the_server() {
         }
     }
 }
+
+/// The pages the service keeps are served only while no write could have changed them: a
+/// product going out of stock, an admin's edit, a write straight to the database. Stock figures
+/// on a kept page are current.
+#[tokio::test]
+async fn a_repeated_search_follows_every_write_since() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("keyboards", None).await.id;
+    let first = app
+        .create_product(&product_body("Keyboard One", category, 1000, 3))
+        .await;
+    let second = app
+        .create_product(&product_body("Keyboard Two", category, 2000, 1))
+        .await;
+    let stock = |page: &Value| -> Vec<u64> {
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|p| p["stock"].as_u64().expect("stock"))
+            .collect()
+    };
+
+    for _ in 0..2 {
+        let page = app.search("q=keyboard&in_stock=true&sort=price_asc").await;
+        assert_eq!(names(&page), ["Keyboard One", "Keyboard Two"]);
+        assert_eq!(stock(&page), [3, 1]);
+    }
+    let response = app.reserve(Uuid::new_v4(), &[(first.id, 1)]).await;
+    assert!(response.status().is_success(), "{}", response.status());
+    let page = app.search("q=keyboard&in_stock=true&sort=price_asc").await;
+    assert_eq!(stock(&page), [2, 1], "the stock is read afresh");
+    let response = app.reserve(Uuid::new_v4(), &[(second.id, 1)]).await;
+    assert!(response.status().is_success(), "{}", response.status());
+    let page = app.search("q=keyboard&in_stock=true&sort=price_asc").await;
+    assert_eq!(names(&page), ["Keyboard One"], "sold out since");
+
+    let page = app.search("q=keyboard&sort=price_asc").await;
+    assert_eq!(names(&page), ["Keyboard One", "Keyboard Two"]);
+    let response = app
+        .as_admin(
+            app.server
+                .client
+                .patch(app.url(&format!("/api/v1/admin/products/{}", second.id))),
+        )
+        .json(&json!({"version": second.version, "name": "Desk Mat", "description": "A mat."}))
+        .send()
+        .await
+        .expect("request");
+    assert!(response.status().is_success(), "{}", response.status());
+    let page = app.search("q=keyboard&sort=price_asc").await;
+    assert_eq!(names(&page), ["Keyboard One"], "renamed since");
+
+    sqlx::query("UPDATE products SET active = false WHERE id = $1")
+        .bind(first.id)
+        .execute(app.state.db())
+        .await
+        .expect("hide the product");
+    let page = app.search("q=keyboard&sort=price_asc").await;
+    assert!(names(&page).is_empty(), "hidden since: {page}");
+}

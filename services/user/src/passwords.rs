@@ -2,17 +2,21 @@
 //!
 //! Argon2 is deliberately slow and memory-hard, so each hash runs on a pool of its own with
 //! `concurrency` threads (never stalling the request tasks), behind a semaphore, so a burst of
-//! logins queues in order instead of thrashing. A fixed set of threads is what bounds memory at
-//! `concurrency × memory cost`: glibc's allocator keeps a freed block of that size in the arena
-//! of the thread that freed it, so hashes spread over tokio's blocking pool (up to hundreds of
-//! threads, up to 8 arenas per core) left one such block behind per arena; ci/soak saw the
-//! user service's RSS climb by 19 MiB steps under steady logins.
+//! logins queues in order instead of thrashing.
+//!
+//! Each of those threads keeps one argon2 working memory (`ARGON2_MEMORY_KIB`, 19 MiB by
+//! default), made on its first hash and reused by every later one, which bounds the hashing
+//! memory at `concurrency × memory cost` whatever the allocator does. Argon2's own API allocates
+//! and frees that memory on every hash instead, and glibc keeps what was freed in its arenas
+//! rather than returning it: with that, 32 clients logging in for a minute took the service to
+//! 342 MiB, against 57 MiB with the kept memory (docs/performance.md, section 5).
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::PasswordHasher;
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use crate::config::PasswordConfig;
@@ -67,8 +71,13 @@ impl Passwords {
         let mut random = [0u8; 32];
         getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
         let dummy_params = params.clone();
+        // With argon2's own memory, returned when it is done, not with a pool thread's kept
+        // memory: a service that has not hashed anything yet stays small.
         let dummy_hash = run_on(&pool, move || {
-            hash_with(&dummy_params, &random).map(|hash| hash.to_string())
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, dummy_params)
+                .hash_password(&random)
+                .map(|hash| hash.to_string())
+                .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
         })
         .await?;
         Ok(Self {
@@ -87,7 +96,7 @@ impl Passwords {
     pub(crate) async fn hash(&self, password: &str) -> anyhow::Result<String> {
         let secret = password.to_owned();
         let params = self.inner.params.clone();
-        self.blocking(move || hash_with(&params, secret.as_bytes()).map(|h| h.to_string()))
+        self.blocking(move || hash_with(&params, secret.as_bytes()))
             .await
     }
 
@@ -106,9 +115,7 @@ impl Passwords {
             .blocking(move || {
                 let parsed = PasswordHash::new(&hash)
                     .map_err(|e| anyhow::anyhow!("stored password hash is malformed: {e}"))?;
-                let matches = Argon2::default()
-                    .verify_password(secret.as_bytes(), &parsed)
-                    .is_ok();
+                let matches = matches(&params, secret.as_bytes(), &parsed);
                 let current = Params::try_from(&parsed).is_ok_and(|p| {
                     p.m_cost() == params.m_cost()
                         && p.t_cost() == params.t_cost()
@@ -150,14 +157,91 @@ async fn run_on<T: Send + 'static>(
         .map_err(|_| anyhow::anyhow!("the hashing thread panicked"))?
 }
 
-fn hash_with(params: &Params, password: &[u8]) -> anyhow::Result<PasswordHash> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password(password)
-        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
+/// A PHC string of `password` hashed with `params` and a fresh random salt, as argon2's
+/// `hash_password` makes it, in the calling thread's kept memory.
+fn hash_with(params: &Params, password: &[u8]) -> anyhow::Result<String> {
+    let salt = Salt::generate();
+    let mut output = [0u8; Output::MAX_LENGTH];
+    let output = output
+        .get_mut(..params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN))
+        .ok_or_else(|| anyhow::anyhow!("the configured output length is too long"))?;
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    with_memory(params, &argon2, |memory| {
+        argon2.hash_password_into_with_memory(password, &salt, &mut *output, memory)
+    })
+    .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params)?,
+        salt: Some(salt),
+        hash: Some(Output::new(output)?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `password` hashes to `stored` with the algorithm, version, parameters and salt
+/// written in it, as argon2's `verify_password` decides, but in the calling thread's kept memory;
+/// a hash argon2 cannot recompute (an unknown algorithm, parameters out of range) matches nothing.
+fn matches(configured: &Params, password: &[u8], stored: &PasswordHash) -> bool {
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(stored.algorithm.as_str()) else {
+        return false;
+    };
+    let Ok(version) = stored
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+    else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(stored) else {
+        return false;
+    };
+    let mut output = [0u8; Output::MAX_LENGTH];
+    let Some(output) = output.get_mut(..expected.len()) else {
+        return false;
+    };
+    let argon2 = Argon2::new(algorithm, version, params);
+    with_memory(configured, &argon2, |memory| {
+        argon2.hash_password_into_with_memory(password, salt, &mut *output, memory)
+    })
+    .is_ok()
+        // `Output`'s equality takes the same time wherever the outputs differ.
+        && Output::new(output).is_ok_and(|output| output == *expected)
+}
+
+thread_local! {
+    /// A hashing thread's argon2 working memory, kept from one hash to the next.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `work` with memory for `argon2`'s parameters: the calling thread's kept memory, made the
+/// size the `configured` parameters need on first use, or, for a stored hash that needs more (made
+/// with a larger memory cost, and rehashed when it verifies), memory of its own for this once.
+fn with_memory<T>(
+    configured: &Params,
+    argon2: &Argon2<'_>,
+    work: impl FnOnce(&mut [Block]) -> T,
+) -> T {
+    let needed = argon2.params().block_count();
+    let kept = configured.block_count();
+    if needed > kept {
+        return work(&mut vec![Block::new(); needed]);
+    }
+    MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < kept {
+            *memory = vec![Block::new(); kept];
+        }
+        work(&mut memory[..needed])
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use argon2::password_hash::PasswordVerifier;
+
     use super::*;
 
     fn config(memory: u32) -> PasswordConfig {
@@ -244,6 +328,120 @@ mod tests {
                 .await
                 .expect("verify"),
             Verified::Yes { needs_rehash: true }
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_that_need_more_memory_than_configured_verify_and_ask_for_a_rehash() {
+        let old = Passwords::new(&config(2048)).await.expect("hasher");
+        let hash = old.hash("downsize me please").await.expect("hash");
+        let current = Passwords::new(&config(1024)).await.expect("hasher");
+        assert_eq!(
+            current
+                .verify("downsize me please", Some(&hash))
+                .await
+                .expect("verify"),
+            Verified::Yes { needs_rehash: true }
+        );
+        assert_eq!(
+            current
+                .verify("downsize me, please", Some(&hash))
+                .await
+                .expect("verify"),
+            Verified::No
+        );
+    }
+
+    /// One hashing thread, so every hash of the test runs in the same kept memory.
+    async fn one_thread(memory: u32) -> Passwords {
+        Passwords::new(&PasswordConfig {
+            params: Params::new(memory, 2, 1, None).expect("params"),
+            concurrency: 1,
+        })
+        .await
+        .expect("hasher")
+    }
+
+    #[tokio::test]
+    async fn reference_hashes_verify_in_memory_that_other_hashes_used_before() {
+        // The reference implementation's argon2id test vectors (password "password", salt
+        // "somesalt"), with one lane and with two.
+        const REFERENCE: [&str; 2] = [
+            "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+            "$argon2id$v=19$m=256,t=2,p=2$c29tZXNhbHQ$bQk8UB/VmZZF4Oo79iDXuL5/0ttZwg2f/5U52iv1cDc",
+        ];
+        let passwords = one_thread(1024).await;
+        passwords.hash("fills the kept memory").await.expect("hash");
+        for hash in REFERENCE {
+            assert_eq!(
+                passwords
+                    .verify("password", Some(hash))
+                    .await
+                    .expect("verify"),
+                Verified::Yes { needs_rehash: true },
+                "{hash}"
+            );
+            assert_eq!(
+                passwords
+                    .verify("passwore", Some(hash))
+                    .await
+                    .expect("verify"),
+                Verified::No,
+                "{hash}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn hashes_made_here_and_by_argon2_itself_verify_with_each_other() {
+        let passwords = one_thread(1024).await;
+        let params = Params::new(1024, 2, 1, None).expect("params");
+        for round in 0..3 {
+            let ours = passwords
+                .hash(&format!("made here {round}"))
+                .await
+                .expect("hash");
+            let parsed = PasswordHash::new(&ours).expect("a PHC string");
+            assert!(
+                Argon2::default()
+                    .verify_password(format!("made here {round}").as_bytes(), &parsed)
+                    .is_ok(),
+                "{ours}"
+            );
+            let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+                .hash_password(format!("made by argon2 {round}").as_bytes())
+                .expect("hash")
+                .to_string();
+            assert_eq!(
+                passwords
+                    .verify(&format!("made by argon2 {round}"), Some(&theirs))
+                    .await
+                    .expect("verify"),
+                Verified::Yes {
+                    needs_rehash: false
+                },
+                "{theirs}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_kept_memory_stays_the_configured_size() {
+        let larger = one_thread(2048).await;
+        let hash = larger.hash("a larger hash").await.expect("hash");
+        let passwords = one_thread(1024).await;
+        passwords.hash("the first hash").await.expect("hash");
+        passwords
+            .verify("a larger hash", Some(&hash))
+            .await
+            .expect("verify");
+        let kept = passwords
+            .blocking(|| Ok(MEMORY.with_borrow(Vec::len)))
+            .await
+            .expect("ran");
+        assert_eq!(
+            kept,
+            Params::new(1024, 2, 1, None).expect("params").block_count()
         );
     }
 

@@ -22,6 +22,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use contracts::address::PostalAddress;
 use contracts::auth::{
     AuthResponse, LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest, TokenResponse,
 };
@@ -30,7 +31,7 @@ use contracts::catalog::{Category, NewProduct, Product, ProductQuery, StockUpdat
 use contracts::orders::{AdminOrderQuery, CheckoutRequest, Order, StatusChange};
 use contracts::pagination::{Page, PageQuery};
 use contracts::problem::{Problem, problem_types};
-use contracts::users::{Address, AdminUpdateUser, NewAddress, UpdateProfile, User, UserQuery};
+use contracts::users::{Address, AdminUpdateUser, UpdateProfile, User, UserQuery};
 use gloo_net::http::{Method, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -486,7 +487,7 @@ pub async fn addresses() -> ApiResult<Vec<Address>> {
 }
 
 /// `POST /api/v1/users/me/addresses`.
-pub async fn add_address(address: &NewAddress) -> ApiResult<Address> {
+pub async fn add_address(address: &PostalAddress) -> ApiResult<Address> {
     Call::new(Method::POST, "/api/v1/users/me/addresses")
         .json(address)?
         .fetch()

@@ -4,13 +4,12 @@
 
 use std::collections::BTreeMap;
 
+use contracts::address::PostalAddress;
 use contracts::auth::Role;
 use contracts::cart::{Cart, CartLine, UnavailableLine, UnavailableReason};
 use contracts::catalog::{Category, Product};
 use contracts::money::{Currency, Money};
-use contracts::orders::{
-    Order, OrderLine, OrderStatus, PaymentStatus, PaymentSummary, ShippingAddress, Totals,
-};
+use contracts::orders::{Order, OrderLine, OrderStatus, PaymentStatus, PaymentSummary, Totals};
 use contracts::problem::{FieldError, Problem, problem_types};
 use contracts::users::User;
 use frontend::api::{ApiError, FieldErrors};
@@ -422,7 +421,7 @@ async fn order_summary_shows_totals_status_and_only_the_last_card_digits() {
             shipping: usd(500),
             total: usd(4818),
         },
-        shipping_address: ShippingAddress {
+        shipping_address: PostalAddress {
             recipient: "Ada Lovelace".to_owned(),
             line1: "1 Analytical Way".to_owned(),
             line2: None,

@@ -1,6 +1,6 @@
 //! Postal addresses: the form to add one and the card that shows one.
 
-use contracts::users::{Address, NewAddress};
+use contracts::address::PostalAddress;
 use yew::prelude::*;
 
 use crate::api::FieldErrors;
@@ -43,9 +43,9 @@ impl AddressDraft {
     /// The address to send, normalised, or the fields that are missing or malformed: the
     /// shop's one address rule ([`Address::parse`](contracts::address::Address::parse)), the
     /// one the API applies, so a draft that passes here is not refused there.
-    pub fn check(&self) -> Result<NewAddress, FieldErrors> {
+    pub fn check(&self) -> Result<PostalAddress, FieldErrors> {
         let optional = |value: &str| Some(value.to_owned());
-        let typed = NewAddress {
+        let typed = PostalAddress {
             recipient: self.recipient.clone(),
             line1: self.line1.clone(),
             line2: optional(&self.line2),
@@ -137,10 +137,10 @@ pub fn AddressForm(props: &AddressFormProps) -> Html {
 #[derive(Debug, Clone, PartialEq, Properties)]
 pub struct AddressCardProps {
     /// The address.
-    pub address: Address,
+    pub address: PostalAddress,
 }
 
-/// A saved address, as lines.
+/// An address, as lines.
 #[component]
 pub fn AddressCard(props: &AddressCardProps) -> Html {
     let a = &props.address;

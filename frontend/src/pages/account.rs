@@ -187,7 +187,7 @@ pub fn Account() -> Html {
         }
         Load::Ready(list) => html! {
             <ul class="address-list">
-                { for list.iter().map(|a| html! { <li key={a.id.to_string()}><AddressCard address={a.clone()} /></li> }) }
+                { for list.iter().map(|a| html! { <li key={a.id.to_string()}><AddressCard address={a.address.clone()} /></li> }) }
             </ul>
         },
     };

@@ -1,7 +1,6 @@
 use contracts::cart::Cart;
 use contracts::orders::{CardDetails, CheckoutRequest};
 use contracts::problem::problem_types;
-use contracts::users::NewAddress;
 use uuid::Uuid;
 use yew::platform::spawn_local;
 use yew::prelude::*;
@@ -234,8 +233,7 @@ pub fn Checkout() -> Html {
                 Destination::Saved(id) => addresses
                     .iter()
                     .find(|a| a.id == id)
-                    .cloned()
-                    .map(NewAddress::from),
+                    .map(|saved| saved.address.clone()),
                 Destination::New => match draft.check() {
                     Ok(address) => Some(address),
                     Err(bad) => {
@@ -352,7 +350,7 @@ pub fn Checkout() -> Html {
                                 <input type="radio" name="destination" id={id.clone()}
                                     checked={chosen == Destination::Saved(address.id)}
                                     onchange={choose(Destination::Saved(address.id))} />
-                                <label for={id}><AddressCard address={address.clone()} /></label>
+                                <label for={id}><AddressCard address={address.address.clone()} /></label>
                             </li>
                         }
                     }) }

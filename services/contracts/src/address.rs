@@ -1,6 +1,7 @@
 //! The postal address: one type and one rule per field, for the address book and checkout.
 //!
-//! [`NewAddress`] is the address as a client writes it (its JSON is the OpenAPI schema);
+//! [`PostalAddress`] is the address as it travels in JSON, unchecked: what a client writes,
+//! what the address book answers beside an id, what an order keeps as its shipping address.
 //! [`Address`] is one that passed [`Address::parse`], trimmed and normalised, and nothing
 //! else builds one. The user service parses what its address book saves and the order
 //! service what checkout ships to, so an address one accepts the other accepts too.
@@ -17,7 +18,6 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::problem::FieldError;
-use crate::users::NewAddress;
 
 /// The most characters of the recipient, the city and the region.
 pub const MAX_NAME_CHARS: usize = 100;
@@ -30,18 +30,61 @@ pub const MAX_PHONE_CHARS: usize = 32;
 /// The fewest and the most digits of a phone number.
 pub const PHONE_DIGITS: std::ops::RangeInclusive<usize> = 5..=15;
 
+/// A postal address as it travels in JSON: the fields, unchecked ([`Address::parse`] checks
+/// them). Absent optional fields are left out of the JSON, and an unknown field is refused, so
+/// a typo such as `zip` is an error instead of a silently missing postal code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PostalAddress {
+    /// Who receives the parcel.
+    pub recipient: String,
+    /// Street and number.
+    pub line1: String,
+    /// Apartment, floor, company; optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    /// City or town.
+    pub city: String,
+    /// Postal or ZIP code.
+    pub postal_code: String,
+    /// State, province or region, where the country uses one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// ISO 3166-1 alpha-2 country code, e.g. `"DE"`.
+    pub country: String,
+    /// A phone number for the carrier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+#[cfg(feature = "openapi")]
+impl PostalAddress {
+    /// The schema of the fields inside a larger object (a saved address has its id beside
+    /// them): the same properties without `additionalProperties: false`, which would make
+    /// the larger object's other properties invalid.
+    pub fn embedded_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{RefOr, schema::Schema};
+        let mut schema = <Self as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.additional_properties = None;
+        }
+        schema
+    }
+}
+
 /// A valid postal address: every text trimmed, empty optional fields absent, the country an
 /// uppercase ISO 3166-1 alpha-2 code.
 ///
-/// Its JSON is a [`NewAddress`]'s; reading one runs [`Address::parse`], so a body that holds
+/// Its JSON is a [`PostalAddress`]'s; reading one runs [`Address::parse`], so a body that holds
 /// an `Address` holds a valid one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "NewAddress", into = "NewAddress")]
-pub struct Address(NewAddress);
+#[serde(try_from = "PostalAddress", into = "PostalAddress")]
+pub struct Address(PostalAddress);
 
 impl Address {
     /// Checks and normalises every field of `input`; the error names each field at fault.
-    pub fn parse(input: NewAddress) -> Result<Self, AddressError> {
+    pub fn parse(input: PostalAddress) -> Result<Self, AddressError> {
         let mut address = input;
         let mut errors = AddressError(Vec::new());
         errors.check(
@@ -103,15 +146,15 @@ impl Address {
     }
 }
 
-impl TryFrom<NewAddress> for Address {
+impl TryFrom<PostalAddress> for Address {
     type Error = AddressError;
 
-    fn try_from(input: NewAddress) -> Result<Self, Self::Error> {
+    fn try_from(input: PostalAddress) -> Result<Self, Self::Error> {
         Self::parse(input)
     }
 }
 
-impl From<Address> for NewAddress {
+impl From<Address> for PostalAddress {
     fn from(address: Address) -> Self {
         address.0
     }
@@ -261,8 +304,8 @@ mod tests {
 
     use super::*;
 
-    fn input() -> NewAddress {
-        NewAddress {
+    fn input() -> PostalAddress {
+        PostalAddress {
             recipient: " Ada Lovelace ".to_owned(),
             line1: "12 St James's Square".to_owned(),
             line2: Some("  ".to_owned()),
@@ -297,8 +340,25 @@ mod tests {
     }
 
     #[test]
+    fn round_trips_and_rejects_unknown_fields() {
+        let body = json!({
+            "recipient": "Ada Lovelace",
+            "line1": "12 St James's Square",
+            "city": "London",
+            "postal_code": "SW1Y 4JH",
+            "country": "GB"
+        });
+        let address: PostalAddress = serde_json::from_value(body.clone()).expect("deserialize");
+        assert_eq!(address.line2, None);
+        assert_eq!(serde_json::to_value(&address).expect("serialize"), body);
+        let mut typo = body;
+        typo["zip"] = json!("SW1Y");
+        assert!(serde_json::from_value::<PostalAddress>(typo).is_err());
+    }
+
+    #[test]
     fn names_every_invalid_field_in_order() {
-        let bad = NewAddress {
+        let bad = PostalAddress {
             recipient: " ".to_owned(),
             line1: "x".repeat(201),
             line2: Some("\u{7}".to_owned()),
@@ -369,7 +429,7 @@ mod tests {
 
     #[test]
     fn field_lengths_are_counted_in_characters() {
-        type Set = fn(&mut NewAddress, String);
+        type Set = fn(&mut PostalAddress, String);
         let cases: [(Set, usize); 5] = [
             (|a, v| a.line1 = v, MAX_LINE_CHARS),
             (|a, v| a.line2 = Some(v), MAX_LINE_CHARS),
@@ -448,7 +508,7 @@ mod tests {
         ]
     }
 
-    fn new_address() -> impl Strategy<Value = NewAddress> {
+    fn new_address() -> impl Strategy<Value = PostalAddress> {
         (
             (text(), text(), proptest::option::of(text()), text()),
             (
@@ -460,7 +520,7 @@ mod tests {
         )
             .prop_map(
                 |((recipient, line1, line2, city), (postal_code, region, country, phone))| {
-                    NewAddress {
+                    PostalAddress {
                         recipient,
                         line1,
                         line2,
@@ -478,7 +538,7 @@ mod tests {
         #[test]
         fn parsing_never_panics_and_a_parsed_address_parses_to_itself(input in new_address()) {
             if let Ok(address) = Address::parse(input.clone()) {
-                let again = Address::parse(NewAddress::from(address.clone()));
+                let again = Address::parse(PostalAddress::from(address.clone()));
                 prop_assert_eq!(again.as_ref(), Ok(&address));
                 prop_assert_eq!(address.recipient(), address.recipient().trim());
                 prop_assert!(address.recipient().chars().count() <= MAX_NAME_CHARS);
@@ -497,9 +557,9 @@ mod tests {
 
         #[test]
         fn an_error_names_exactly_the_fields_that_fail_alone(input in new_address()) {
-            let valid = NewAddress::from(Address::parse(self::input()).expect("valid"));
+            let valid = PostalAddress::from(Address::parse(self::input()).expect("valid"));
             let named = Address::parse(input.clone()).err().map(|e| fields(&e)).unwrap_or_default();
-            let alone = |set: &dyn Fn(&mut NewAddress)| {
+            let alone = |set: &dyn Fn(&mut PostalAddress)| {
                 let mut one = valid.clone();
                 set(&mut one);
                 Address::parse(one).is_err()

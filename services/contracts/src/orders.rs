@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::address::PostalAddress;
 use crate::money::Money;
-use crate::users::{Address, NewAddress};
 
 /// Where an order is in its life. Only [`OrderStatus::can_transition_to`] moves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -97,7 +97,7 @@ pub struct Order {
     /// The amounts charged.
     pub totals: Totals,
     /// Where it ships, copied at checkout so later edits of the address book do not change it.
-    pub shipping_address: ShippingAddress,
+    pub shipping_address: PostalAddress,
     /// The payment, as far as it is safe to show.
     pub payment: PaymentSummary,
     /// When it was placed.
@@ -140,49 +140,6 @@ pub struct Totals {
     pub total: Money,
 }
 
-/// The postal address an order ships to: a snapshot of an [`Address`] without its id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ShippingAddress {
-    /// Who receives the parcel.
-    pub recipient: String,
-    /// Street and number.
-    pub line1: String,
-    /// Apartment, floor, company.
-    pub line2: Option<String>,
-    /// City or town.
-    pub city: String,
-    /// Postal or ZIP code.
-    pub postal_code: String,
-    /// State, province or region.
-    pub region: Option<String>,
-    /// ISO 3166-1 alpha-2 country code.
-    pub country: String,
-    /// A phone number for the carrier.
-    pub phone: Option<String>,
-}
-
-impl From<Address> for ShippingAddress {
-    fn from(address: Address) -> Self {
-        NewAddress::from(address).into()
-    }
-}
-
-impl From<NewAddress> for ShippingAddress {
-    fn from(address: NewAddress) -> Self {
-        Self {
-            recipient: address.recipient,
-            line1: address.line1,
-            line2: address.line2,
-            city: address.city,
-            postal_code: address.postal_code,
-            region: address.region,
-            country: address.country,
-            phone: address.phone,
-        }
-    }
-}
-
 /// Where a payment is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -223,7 +180,7 @@ pub struct PaymentSummary {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckoutRequest {
     /// Where the order ships; copied onto the order.
-    pub shipping_address: NewAddress,
+    pub shipping_address: PostalAddress,
     /// The card to charge; passed to the payment provider, never stored.
     pub card: CardDetails,
 }
@@ -364,8 +321,8 @@ mod tests {
         }
     }
 
-    fn new_address() -> NewAddress {
-        NewAddress {
+    fn new_address() -> PostalAddress {
+        PostalAddress {
             recipient: "Ada".to_owned(),
             line1: "1 Main St".to_owned(),
             line2: None,
@@ -414,7 +371,7 @@ mod tests {
         assert_eq!(request.card.exp_month, 12);
         assert_eq!(request.shipping_address, new_address());
         assert_eq!(serde_json::to_value(&request).expect("serialize"), body);
-        let shipping = ShippingAddress::from(request.shipping_address);
+        let shipping = request.shipping_address;
         assert_eq!(
             (shipping.city.as_str(), shipping.line2),
             ("Springfield", None)
@@ -448,17 +405,7 @@ mod tests {
                 shipping: Money::new(499, usd),
                 total: Money::new(2427, usd),
             },
-            shipping_address: ShippingAddress::from(Address {
-                id: Uuid::from_u128(9),
-                recipient: "Ada".to_owned(),
-                line1: "1 Main St".to_owned(),
-                line2: None,
-                city: "Springfield".to_owned(),
-                postal_code: "12345".to_owned(),
-                region: None,
-                country: "US".to_owned(),
-                phone: None,
-            }),
+            shipping_address: new_address(),
             payment: PaymentSummary {
                 card_last4: "4242".to_owned(),
                 brand: Some("visa".to_owned()),

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::address::PostalAddress;
 use crate::auth::Role;
 
 /// A user account as others see it: never the password hash.
@@ -54,70 +55,20 @@ impl fmt::Debug for UpdateProfile {
     }
 }
 
-/// A saved postal address of a user, chosen at checkout.
+/// A saved postal address of a user, chosen at checkout: its id and the address's fields
+/// beside it in one JSON object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Address {
     /// The address's id, passed as `address_id` at checkout.
     pub id: Uuid,
-    /// Who receives the parcel.
-    pub recipient: String,
-    /// Street and number.
-    pub line1: String,
-    /// Apartment, floor, company; optional.
-    pub line2: Option<String>,
-    /// City or town.
-    pub city: String,
-    /// Postal or ZIP code.
-    pub postal_code: String,
-    /// State, province or region, where the country uses one.
-    pub region: Option<String>,
-    /// ISO 3166-1 alpha-2 country code, e.g. `"DE"`.
-    pub country: String,
-    /// A phone number for the carrier.
-    pub phone: Option<String>,
-}
-
-/// A new address to save: an [`Address`] without its id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct NewAddress {
-    /// Who receives the parcel.
-    pub recipient: String,
-    /// Street and number.
-    pub line1: String,
-    /// Apartment, floor, company; optional.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line2: Option<String>,
-    /// City or town.
-    pub city: String,
-    /// Postal or ZIP code.
-    pub postal_code: String,
-    /// State, province or region, where the country uses one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    /// ISO 3166-1 alpha-2 country code, e.g. `"DE"`.
-    pub country: String,
-    /// A phone number for the carrier.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
-}
-
-/// A saved address as a new one, without its id: what checkout sends to ship to it.
-impl From<Address> for NewAddress {
-    fn from(address: Address) -> Self {
-        Self {
-            recipient: address.recipient,
-            line1: address.line1,
-            line2: address.line2,
-            city: address.city,
-            postal_code: address.postal_code,
-            region: address.region,
-            country: address.country,
-            phone: address.phone,
-        }
-    }
+    /// The address itself; checkout ships to it as it is.
+    #[serde(flatten)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = crate::address::PostalAddress::embedded_schema)
+    )]
+    pub address: PostalAddress,
 }
 
 /// `PATCH /api/v1/users/me/addresses/{id}`: change some fields of a saved address.
@@ -192,9 +143,9 @@ pub struct UpdateAddress {
 
 impl UpdateAddress {
     /// `address` with this patch applied: present fields replace, absent ones stay, `null`
-    /// clears an optional one. The result is unchecked, like any [`NewAddress`].
-    pub fn apply(self, address: NewAddress) -> NewAddress {
-        NewAddress {
+    /// clears an optional one. The result is unchecked, like any [`PostalAddress`].
+    pub fn apply(self, address: PostalAddress) -> PostalAddress {
+        PostalAddress {
             recipient: self.recipient.unwrap_or(address.recipient),
             line1: self.line1.unwrap_or(address.line1),
             line2: self.line2.unwrap_or(address.line2),
@@ -287,39 +238,34 @@ mod tests {
         assert!(empty.contains("new_password: None"), "{empty}");
     }
 
-    #[test]
-    fn new_address_round_trips_and_rejects_unknown_fields() {
-        let body = json!({
-            "recipient": "Ada Lovelace",
-            "line1": "12 St James's Square",
-            "city": "London",
-            "postal_code": "SW1Y 4JH",
-            "country": "GB"
-        });
-        let address: NewAddress = serde_json::from_value(body.clone()).expect("deserialize");
-        assert_eq!(address.line2, None);
-        assert_eq!(serde_json::to_value(&address).expect("serialize"), body);
-        let mut typo = body;
-        typo["zip"] = json!("SW1Y");
-        assert!(serde_json::from_value::<NewAddress>(typo).is_err());
+    fn saved() -> Address {
+        Address {
+            id: Uuid::from_u128(3),
+            address: PostalAddress {
+                recipient: "Ada".to_owned(),
+                line1: "1 Main St".to_owned(),
+                line2: None,
+                city: "Springfield".to_owned(),
+                postal_code: "12345".to_owned(),
+                region: Some("IL".to_owned()),
+                country: "US".to_owned(),
+                phone: None,
+            },
+        }
     }
 
     #[test]
-    fn address_answers_with_explicit_nulls() {
-        let address = Address {
-            id: Uuid::from_u128(3),
-            recipient: "Ada".to_owned(),
-            line1: "1 Main St".to_owned(),
-            line2: None,
-            city: "Springfield".to_owned(),
-            postal_code: "12345".to_owned(),
-            region: Some("IL".to_owned()),
-            country: "US".to_owned(),
-            phone: None,
-        };
+    fn a_saved_address_is_its_id_beside_the_fields() {
+        let address = saved();
         let value = serde_json::to_value(&address).expect("serialize");
+        assert_eq!(
+            value,
+            json!({
+                "id": Uuid::from_u128(3), "recipient": "Ada", "line1": "1 Main St",
+                "city": "Springfield", "postal_code": "12345", "region": "IL", "country": "US"
+            })
+        );
         assert_eq!(value["line2"], json!(null));
-        assert_eq!(value["region"], json!("IL"));
         assert_eq!(
             serde_json::from_value::<Address>(value).expect("deserialize"),
             address
@@ -336,7 +282,7 @@ mod tests {
         json["id"] = json!(Uuid::from_u128(3));
         let saved: Address = serde_json::from_value(json).expect("deserialize");
         assert_eq!(
-            serde_json::to_value(NewAddress::from(saved)).expect("serialize"),
+            serde_json::to_value(saved.address).expect("serialize"),
             expected
         );
     }
@@ -365,15 +311,10 @@ mod tests {
 
     #[test]
     fn a_patch_replaces_present_fields_and_clears_nulls() {
-        let current = NewAddress {
-            recipient: "Ada".to_owned(),
-            line1: "1 Main St".to_owned(),
+        let current = PostalAddress {
             line2: Some("Flat 2".to_owned()),
-            city: "Springfield".to_owned(),
-            postal_code: "12345".to_owned(),
-            region: Some("IL".to_owned()),
-            country: "US".to_owned(),
             phone: Some("+1 217 555 0100".to_owned()),
+            ..saved().address
         };
         let patch: UpdateAddress =
             serde_json::from_value(json!({"city": "Paris", "line2": null, "country": "FR"}))
@@ -381,7 +322,7 @@ mod tests {
         let patched = patch.apply(current.clone());
         assert_eq!(
             patched,
-            NewAddress {
+            PostalAddress {
                 city: "Paris".to_owned(),
                 line2: None,
                 country: "FR".to_owned(),

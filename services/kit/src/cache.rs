@@ -17,6 +17,7 @@ use deadpool_redis::Runtime;
 use deadpool_redis::redis::RedisError;
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use futures::future::BoxFuture;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{self, ConfigError, Env};
 use crate::health::Check;
@@ -26,14 +27,15 @@ use crate::health::Check;
 /// depends on the service.
 #[derive(Clone, Debug, clap::Args)]
 pub struct RedisConfig {
-    /// `REDIS_URL`, such as `redis://127.0.0.1:6379`.
+    /// `REDIS_URL`, such as `redis://127.0.0.1:6379`; secret, since it may hold a password.
     #[arg(
         id = "redis_url",
         long = "redis-url",
         env = "REDIS_URL",
-        value_name = "a redis:// URL"
+        value_name = "a redis:// URL",
+        hide_env_values = true
     )]
-    pub url: String,
+    pub url: SecretString,
     /// Prefix of every key (`REDIS_KEY_PREFIX`, default the service name and a colon).
     #[arg(
         long = "redis-key-prefix",
@@ -73,12 +75,12 @@ impl RedisConfig {
     pub fn pool(&self) -> Result<Pool, ConfigError> {
         let invalid = |reason: String| ConfigError::Invalid {
             name: "REDIS_URL".into(),
-            value: self.url.clone(),
+            value: "<redacted>".into(),
             expected: "a redis:// URL".into(),
             reason,
         };
-        let manager =
-            deadpool_redis::Manager::new(self.url.clone()).map_err(|e| invalid(e.to_string()))?;
+        let manager = deadpool_redis::Manager::new(self.url.expose_secret())
+            .map_err(|e| invalid(e.to_string()))?;
         Pool::builder(Manager(manager))
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(self.timeout))
@@ -174,5 +176,23 @@ impl Check for RedisCheck {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_url_is_read_but_never_shown() {
+        let env = Env::from_pairs([("REDIS_URL", "redis://:hunter2-password@cache:6379")]);
+        let config = RedisConfig::from_env(&env, "product").expect("valid");
+        assert_eq!(
+            config.url.expose_secret(),
+            "redis://:hunter2-password@cache:6379"
+        );
+        assert_eq!(config.prefix, "product:");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
     }
 }

@@ -34,29 +34,29 @@ const MIN_LEN: usize = 32;
 #[derive(Clone, Debug)]
 pub struct InternalToken(HeaderValue);
 
-/// What `INTERNAL_TOKEN` must hold, for the settings that read it:
-/// `#[arg(long, env = "INTERNAL_TOKEN", value_name = EXPECTED, hide_env_values = true,
-/// value_parser = InternalToken::new)]`.
-pub const EXPECTED: &str = "at least 32 characters of random text, the same in every service";
+/// What `INTERNAL_TOKEN` must hold.
+const EXPECTED: &str = "at least 32 characters of random text, the same in every service";
 
-/// `INTERNAL_TOKEN` on its own.
-#[derive(clap::Args)]
-struct Setting {
+/// The internal API's setting, for the settings of a service that serves or calls it to
+/// flatten (`#[command(flatten)]`).
+#[derive(Clone, Debug, clap::Args)]
+pub struct InternalConfig {
+    /// What the internal routes require of their callers and what callers send.
     #[arg(
-        long,
+        long = "internal-token",
         env = "INTERNAL_TOKEN",
         value_name = EXPECTED,
         hide_env_values = true,
         value_parser = InternalToken::new
     )]
-    internal_token: InternalToken,
+    pub token: InternalToken,
 }
 
 impl InternalToken {
     /// Reads `INTERNAL_TOKEN` (or the file `INTERNAL_TOKEN_FILE` names). Its value is never
     /// repeated in an error.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        crate::config::parse::<Setting>(env).map(|setting| setting.internal_token)
+        crate::config::parse::<InternalConfig>(env).map(|internal| internal.token)
     }
 
     /// The token `secret`, if it is long enough and fits in a header.

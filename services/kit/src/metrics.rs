@@ -541,7 +541,7 @@ mod tests {
             .connect_lazy("postgres://nobody@127.0.0.1:1/none")
             .expect("lazy pool");
         let redis = crate::cache::RedisConfig {
-            url: "redis://127.0.0.1:1".to_owned(),
+            url: "redis://127.0.0.1:1".to_owned().into(),
             prefix: "test:".to_owned(),
             timeout: std::time::Duration::from_millis(250),
         }

@@ -74,7 +74,7 @@ async fn readyz_is_200_when_every_dependency_is_reachable() {
 async fn an_optional_dependency_down_degrades_without_failing() {
     let port = testkit::closed_port().await;
     let redis = kit::cache::RedisConfig {
-        url: format!("redis://127.0.0.1:{port}"),
+        url: format!("redis://127.0.0.1:{port}").into(),
         prefix: "x:".into(),
         timeout: Duration::from_millis(200),
     };

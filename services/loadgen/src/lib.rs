@@ -15,12 +15,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use contracts::address::PostalAddress;
 use contracts::auth::{AuthResponse, LoginRequest, RegisterRequest};
 use contracts::cart::SetQuantity;
 use contracts::catalog::Product;
 use contracts::orders::{CardDetails, CheckoutRequest};
 use contracts::pagination::Page;
-use contracts::users::NewAddress;
 use goose::goose::{GooseMethod, GooseResponse};
 use goose::metrics::GooseRequestMetric;
 use goose::metrics::GooseRequestMetricTimingData;
@@ -297,7 +297,7 @@ async fn checkout(user: &mut GooseUser) -> TransactionResult {
     put_item(user, "checkout: add").await?;
     let token = shopper(user).token;
     let order = CheckoutRequest {
-        shipping_address: NewAddress {
+        shipping_address: PostalAddress {
             recipient: "Load Generator".to_owned(),
             line1: "1 Load Street".to_owned(),
             line2: None,

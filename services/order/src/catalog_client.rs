@@ -116,7 +116,7 @@ impl CatalogClient {
             base: config.url.clone(),
             timeout: config.timeout,
             retries: config.retries,
-            internal_token: config.internal_token.header_value(),
+            internal_token: config.internal.token.header_value(),
             metrics: HttpClientMetrics::default(),
         })
     }

@@ -62,7 +62,7 @@ use contracts::money::Currency;
 use kit::amqp::AmqpConfig;
 use kit::config::{ConfigError, Env, millis, positive_millis, positive_seconds, random_secret};
 use kit::db::DatabaseConfig;
-use kit::internal::InternalToken;
+use kit::internal::InternalConfig;
 use secrecy::ExposeSecret;
 
 use crate::idempotency::FingerprintKey;
@@ -159,14 +159,8 @@ pub struct ProductConfig {
     )]
     pub retries: usize,
     /// What the product service's internal routes require.
-    #[arg(
-        long,
-        env = "INTERNAL_TOKEN",
-        value_name = kit::internal::EXPECTED,
-        hide_env_values = true,
-        value_parser = InternalToken::new
-    )]
-    pub internal_token: InternalToken,
+    #[command(flatten)]
+    pub internal: InternalConfig,
 }
 
 /// Value parser: an `http://` or `https://` URL, without its trailing slash.

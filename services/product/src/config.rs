@@ -27,7 +27,7 @@ use kit::amqp::AmqpConfig;
 use kit::cache::RedisConfig;
 use kit::config::{ConfigError, Env, positive_seconds, random_secret};
 use kit::db::DatabaseConfig;
-use kit::internal::InternalToken;
+use kit::internal::InternalConfig;
 use secrecy::SecretString;
 
 /// Everything the product service reads from its environment.
@@ -105,14 +105,8 @@ pub struct CatalogSettings {
     )]
     pub reservation_ttl: Duration,
     /// What the internal routes require of their callers.
-    #[arg(
-        long,
-        env = "INTERNAL_TOKEN",
-        value_name = kit::internal::EXPECTED,
-        hide_env_values = true,
-        value_parser = InternalToken::new
-    )]
-    pub internal_token: InternalToken,
+    #[command(flatten)]
+    pub internal: InternalConfig,
 }
 
 impl Config {

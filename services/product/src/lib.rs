@@ -88,7 +88,7 @@ impl AppState {
 
 /// The service's routes, to be wrapped by [`kit::server::router`]: each resource module's.
 pub fn app(state: AppState) -> Router {
-    let token = &state.settings.internal_token;
+    let token = &state.settings.internal.token;
     Router::new()
         .merge(categories::router())
         .merge(search::router())

@@ -178,7 +178,7 @@ impl TestRedis {
     /// Kit settings for this prefix.
     pub fn config(&self) -> kit::cache::RedisConfig {
         kit::cache::RedisConfig {
-            url: self.url.clone(),
+            url: self.url.clone().into(),
             prefix: self.prefix.clone(),
             timeout: Duration::from_millis(500),
         }

@@ -7,10 +7,10 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderName, StatusCode, header};
 use axum::routing::{get, patch};
-use contracts::address;
+use contracts::address::{self, PostalAddress};
 use contracts::pagination::Page;
 use contracts::problem::Problem;
-use contracts::users::{Address, NewAddress, UpdateAddress};
+use contracts::users::{Address, UpdateAddress};
 use kit::identity::Identity;
 use kit::internal::InternalToken;
 use kit::{ApiError, ApiResult, Json, Path};
@@ -63,21 +63,23 @@ impl From<Row> for Address {
     fn from(row: Row) -> Self {
         Self {
             id: row.id,
-            recipient: row.recipient,
-            line1: row.line1,
-            line2: row.line2,
-            city: row.city,
-            postal_code: row.postal_code,
-            region: row.region,
-            country: row.country,
-            phone: row.phone,
+            address: PostalAddress {
+                recipient: row.recipient,
+                line1: row.line1,
+                line2: row.line2,
+                city: row.city,
+                postal_code: row.postal_code,
+                region: row.region,
+                country: row.country,
+                phone: row.phone,
+            },
         }
     }
 }
 
 /// The address as the shop's one rule reads it (the rule checkout applies too); a refusal
 /// names every field at fault.
-fn parse(input: NewAddress) -> ApiResult<address::Address> {
+fn parse(input: PostalAddress) -> ApiResult<address::Address> {
     address::Address::parse(input).map_err(|error| ApiError::Validation(error.field_errors("")))
 }
 
@@ -115,7 +117,7 @@ pub(crate) async fn list(
     path = "/api/v1/users/me/addresses",
     tag = "users",
     security(("bearer" = [])),
-    request_body = NewAddress,
+    request_body = PostalAddress,
     responses(
         (status = 201, description = "Saved", body = Address),
         (status = 401, description = "Not signed in", body = Problem),
@@ -126,7 +128,7 @@ pub(crate) async fn list(
 pub(crate) async fn create(
     identity: Identity,
     State(state): State<AppState>,
-    Json(request): Json<NewAddress>,
+    Json(request): Json<PostalAddress>,
 ) -> ApiResult<(StatusCode, [(HeaderName, String); 1], Json<Address>)> {
     let address = parse(request)?;
     let mut tx = state.db.begin().await?;
@@ -205,7 +207,7 @@ pub(crate) async fn update(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(not_found)?;
-    let address = parse(patch.apply(Address::from(current).into()))?;
+    let address = parse(patch.apply(Address::from(current).address))?;
     let row = sqlx::query_as!(
         Row,
         "UPDATE addresses
@@ -297,8 +299,8 @@ fn not_found() -> ApiError {
 mod tests {
     use super::*;
 
-    fn address() -> NewAddress {
-        NewAddress {
+    fn address() -> PostalAddress {
+        PostalAddress {
             recipient: " Ada Lovelace ".to_owned(),
             line1: "12 St James's Square".to_owned(),
             line2: Some("  ".to_owned()),
@@ -327,7 +329,7 @@ mod tests {
 
     #[test]
     fn names_every_invalid_field() {
-        let bad = NewAddress {
+        let bad = PostalAddress {
             recipient: " ".to_owned(),
             line1: "x".repeat(201),
             line2: None,

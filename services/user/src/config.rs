@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use kit::config::{ConfigError, Env, positive, positive_seconds};
 use kit::db::DatabaseConfig;
-use kit::internal::InternalToken;
+use kit::internal::{InternalConfig, InternalToken};
 use secrecy::{ExposeSecret, SecretString};
 use tokens::{Jwks, Signer, Verifier};
 
@@ -72,14 +72,8 @@ struct Vars {
     tokens: TokenVars,
     #[command(flatten)]
     login: BackoffConfig,
-    #[arg(
-        long,
-        env = "INTERNAL_TOKEN",
-        value_name = kit::internal::EXPECTED,
-        hide_env_values = true,
-        value_parser = InternalToken::new
-    )]
-    internal_token: InternalToken,
+    #[command(flatten)]
+    internal: InternalConfig,
 }
 
 impl Config {
@@ -92,7 +86,7 @@ impl Config {
             passwords: vars.passwords.build()?,
             tokens: vars.tokens.build()?,
             login: vars.login,
-            internal_token: vars.internal_token,
+            internal_token: vars.internal.token,
         })
     }
 }

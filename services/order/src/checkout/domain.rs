@@ -3,11 +3,8 @@
 
 use contracts::address::Address;
 use contracts::inventory::{InsufficientStock, ProductPrice};
-use contracts::orders::{
-    CardDetails, CheckoutRequest, OrderStatus, PaymentStatus, ShippingAddress,
-};
+use contracts::orders::{CardDetails, CheckoutRequest, OrderStatus, PaymentStatus};
 use contracts::problem::{Problem, problem_types};
-use contracts::users::NewAddress;
 use kit::error::field_error;
 use kit::{ApiError, ApiResult};
 use serde::Serialize;
@@ -30,14 +27,42 @@ pub(crate) struct Checkout {
 /// stored, logged or hashed without it.
 #[derive(Serialize)]
 struct Fingerprint<'a> {
-    /// In the shape orders show it (absent fields as `null`), the bytes fingerprints have
-    /// always hashed: a key claimed by a replica of the previous release still matches its
-    /// retry during a rolling update.
-    shipping_address: ShippingAddress,
+    shipping_address: FingerprintAddress<'a>,
     card_number: String,
     exp_month: u8,
     exp_year: u16,
     cvc: &'a str,
+}
+
+/// The address as fingerprints have always hashed it: every field in this order, an absent
+/// one as `null`. These bytes are frozen (unlike the address's JSON, which leaves absent
+/// fields out): a key claimed by a replica of the previous release still matches its retry
+/// on this one during a rolling update.
+#[derive(Serialize)]
+struct FingerprintAddress<'a> {
+    recipient: &'a str,
+    line1: &'a str,
+    line2: Option<&'a str>,
+    city: &'a str,
+    postal_code: &'a str,
+    region: Option<&'a str>,
+    country: &'a str,
+    phone: Option<&'a str>,
+}
+
+impl<'a> From<&'a Address> for FingerprintAddress<'a> {
+    fn from(address: &'a Address) -> Self {
+        Self {
+            recipient: address.recipient(),
+            line1: address.line1(),
+            line2: address.line2(),
+            city: address.city(),
+            postal_code: address.postal_code(),
+            region: address.region(),
+            country: address.country(),
+            phone: address.phone(),
+        }
+    }
 }
 
 impl Checkout {
@@ -64,17 +89,19 @@ impl Checkout {
 
     /// The request's fingerprint under `key`, as stored with its `Idempotency-Key`.
     pub(crate) fn fingerprint(&self, key: &FingerprintKey) -> ApiResult<String> {
-        let canonical = serde_json::to_vec(&Fingerprint {
-            shipping_address: ShippingAddress::from(NewAddress::from(
-                self.shipping_address.clone(),
-            )),
+        Ok(key.fingerprint(&self.canonical()?))
+    }
+
+    /// The bytes [`Checkout::fingerprint`] hashes.
+    fn canonical(&self) -> ApiResult<Vec<u8>> {
+        serde_json::to_vec(&Fingerprint {
+            shipping_address: FingerprintAddress::from(&self.shipping_address),
             card_number: payments::digits(&self.card.number),
             exp_month: self.card.exp_month,
             exp_year: self.card.exp_year,
             cvc: &self.card.cvc,
         })
-        .map_err(|e| ApiError::Internal(e.into()))?;
-        Ok(key.fingerprint(&canonical))
+        .map_err(|e| ApiError::Internal(e.into()))
     }
 }
 
@@ -251,7 +278,7 @@ pub(crate) fn insufficient_stock(
 
 #[cfg(test)]
 mod tests {
-    use contracts::users::NewAddress;
+    use contracts::address::PostalAddress;
     use proptest::prelude::*;
     use time::macros::date;
 
@@ -259,7 +286,7 @@ mod tests {
 
     fn request() -> CheckoutRequest {
         CheckoutRequest {
-            shipping_address: NewAddress {
+            shipping_address: PostalAddress {
                 recipient: " Ada Lovelace ".to_owned(),
                 line1: "1 Main St".to_owned(),
                 line2: Some("  ".to_owned()),
@@ -320,6 +347,21 @@ mod tests {
         lowercase.shipping_address.country = "us".to_owned();
         let checkout = Checkout::parse(lowercase, TODAY).expect("valid");
         assert_eq!(checkout.shipping_address.country(), "US");
+    }
+
+    #[test]
+    fn the_fingerprinted_bytes_stay_those_of_earlier_releases() {
+        let checkout = Checkout::parse(request(), TODAY).expect("valid");
+        let canonical = String::from_utf8(checkout.canonical().expect("canonical")).expect("utf-8");
+        assert_eq!(
+            canonical,
+            concat!(
+                r#"{"shipping_address":{"recipient":"Ada Lovelace","line1":"1 Main St","#,
+                r#""line2":null,"city":"Springfield","postal_code":"12345","region":null,"#,
+                r#""country":"US","phone":"+1 (555) 010-0000"},"#,
+                r#""card_number":"4242424242424242","exp_month":12,"exp_year":2030,"cvc":"123"}"#
+            )
+        );
     }
 
     #[test]

@@ -6,11 +6,10 @@
 
 use std::collections::HashMap;
 
+use contracts::address::PostalAddress;
 use contracts::events::EventLine;
 use contracts::money::{Currency, Money};
-use contracts::orders::{
-    Order, OrderLine, OrderStatus, PaymentStatus, PaymentSummary, ShippingAddress, Totals,
-};
+use contracts::orders::{Order, OrderLine, OrderStatus, PaymentStatus, PaymentSummary, Totals};
 use kit::ApiResult;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
@@ -231,7 +230,7 @@ pub(crate) async fn insert_pending(tx: &mut PgConnection, order: &NewOrder) -> A
         totals.tax.amount,
         totals.shipping.amount,
         totals.total.amount,
-        // The parsed address's JSON; it reads back as the order's `ShippingAddress`.
+        // The parsed address's JSON; it reads back as the order's `PostalAddress`.
         Json(&order.shipping_address) as _,
     )
     .execute(&mut *tx)
@@ -311,7 +310,7 @@ pub(crate) struct OrderRow {
     tax: i64,
     shipping: i64,
     total: i64,
-    shipping_address: Json<ShippingAddress>,
+    shipping_address: Json<PostalAddress>,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
     card_last4: String,
@@ -345,7 +344,7 @@ pub(crate) async fn list(
         OrderRow,
         r#"SELECT o.id, o.user_id, o.status AS "status: StoredOrderStatus", o.currency,
                   o.subtotal, o.tax, o.shipping, o.total,
-                  o.shipping_address AS "shipping_address: Json<ShippingAddress>",
+                  o.shipping_address AS "shipping_address: Json<PostalAddress>",
                   o.created_at, o.updated_at,
                   p.card_last4, p.card_brand, p.status AS "payment_status: StoredPaymentStatus"
            FROM orders o JOIN payments p ON p.order_id = o.id

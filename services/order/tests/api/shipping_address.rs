@@ -2,7 +2,7 @@
 //! (issue #20 item 3).
 
 use contracts::address::Address;
-use contracts::users::NewAddress;
+use contracts::address::PostalAddress;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -62,7 +62,7 @@ async fn checkout_applies_the_one_address_rule() {
 
     let mut placed = 0;
     for address in inputs {
-        let input: NewAddress = serde_json::from_value(address.clone()).expect("a new address");
+        let input: PostalAddress = serde_json::from_value(address.clone()).expect("a new address");
         shop.add_to_cart(alice, mug, 1).await;
         let mut body = checkout_body(CARD_OK);
         body["shipping_address"] = address.clone();

@@ -277,7 +277,7 @@ impl Shop {
         caller: Caller,
         body: Option<Value>,
     ) -> Answer {
-        let token = self.config.product.internal_token.header_value();
+        let token = self.config.product.internal.token.header_value();
         let token = token.to_str().expect("a visible token").to_owned();
         let headers = vec![(kit::internal::INTERNAL_TOKEN_HEADER, token)];
         self.send(self.product.url(path), method, caller, body, headers)

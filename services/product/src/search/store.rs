@@ -58,7 +58,10 @@ pub(crate) async fn generation(db: &mut PgConnection) -> ApiResult<i64> {
 /// The hits of a cached page as they are now (current stock), or `None` when the search
 /// generation moved on since the page was computed. One statement, so the rows and the
 /// generation come from the same snapshot; the rows are found by primary key.
-pub(crate) async fn reread(db: &mut PgConnection, page: &CachedPage) -> ApiResult<Option<Vec<Hit>>> {
+pub(crate) async fn reread(
+    db: &mut PgConnection,
+    page: &CachedPage,
+) -> ApiResult<Option<Vec<Hit>>> {
     if page.rows.is_empty() {
         return Ok((generation(db).await? == page.generation).then(Vec::new));
     }
@@ -83,8 +86,8 @@ pub(crate) async fn reread(db: &mut PgConnection, page: &CachedPage) -> ApiResul
              ORDER BY page.n",
         );
     let rows = sql.build_query_as::<Reread>().fetch_all(db).await?;
-    let current = rows.len() == page.rows.len()
-        && rows.iter().all(|row| row.generation == page.generation);
+    let current =
+        rows.len() == page.rows.len() && rows.iter().all(|row| row.generation == page.generation);
     Ok(current.then(|| rows.into_iter().map(|row| row.hit).collect()))
 }
 

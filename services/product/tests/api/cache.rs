@@ -134,7 +134,7 @@ async fn with_redis_down_reads_answer_from_postgres_and_readiness_is_degraded() 
     // The shared Redis stays up for the other tests: this service is pointed at a closed port.
     let port = closed_port().await;
     let app = TestApp::with_redis(RedisConfig {
-        url: format!("redis://127.0.0.1:{port}"),
+        url: format!("redis://127.0.0.1:{port}").into(),
         prefix: "down:".to_owned(),
         timeout: Duration::from_millis(200),
     })

@@ -14,6 +14,7 @@ use product::config::Config;
 use product::startup::Application;
 use product::{AppState, MIGRATOR};
 use reqwest::{RequestBuilder, Response, StatusCode};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use testkit::{TcpProxy, TestAmqp, TestDb, TestRedis, TestServer, redis_url};
 use uuid::Uuid;
@@ -39,7 +40,7 @@ fn config(db: &TestDb, redis: &RedisConfig, amqp: &TestAmqp, events_queue: &str)
     let cursor_secret = format!("{}{}", Uuid::new_v4(), Uuid::new_v4());
     Config::from_env(&Env::from_pairs([
         ("DATABASE_URL", db.url.clone()),
-        ("REDIS_URL", redis.url.clone()),
+        ("REDIS_URL", redis.url.expose_secret().to_owned()),
         ("REDIS_KEY_PREFIX", redis.prefix.clone()),
         ("REDIS_TIMEOUT_MS", redis.timeout.as_millis().to_string()),
         ("AMQP_URL", amqp.url.clone()),
@@ -70,12 +71,16 @@ impl TestApp {
     /// so a test can take Redis away from this service alone.
     pub(crate) async fn behind_redis_proxy(proxy: &TcpProxy) -> Self {
         let direct = TestRedis::default().config();
-        let url = direct.url.replacen(
-            testkit::authority(&direct.url),
+        let url = redis_url().replacen(
+            testkit::authority(&redis_url()),
             &proxy.addr().to_string(),
             1,
         );
-        Self::with_redis(RedisConfig { url, ..direct }).await
+        Self::with_redis(RedisConfig {
+            url: url.into(),
+            ..direct
+        })
+        .await
     }
 
     /// The service caching in `redis`, which may be unreachable.
@@ -103,7 +108,7 @@ impl TestApp {
     /// around the service and any proxy between them, to see what the service cached.
     pub(crate) async fn redis<T: FromRedisValue>(&self, command: &str, key: &str) -> T {
         let store = RedisConfig {
-            url: redis_url(),
+            url: redis_url().into(),
             ..self.redis.clone()
         };
         let mut connection = store

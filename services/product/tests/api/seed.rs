@@ -6,6 +6,7 @@ use std::process::Command;
 use contracts::catalog::{Category, Product};
 use contracts::money::Currency;
 use reqwest::StatusCode;
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -221,7 +222,7 @@ async fn the_seed_subcommand_loads_the_catalog_and_a_second_run_adds_nothing() {
             .arg("seed")
             .env_clear()
             .env("DATABASE_URL", &app.db.url)
-            .env("REDIS_URL", &app.redis.url)
+            .env("REDIS_URL", app.redis.url.expose_secret())
             .env("REDIS_KEY_PREFIX", &app.redis.prefix)
             .output()
             .expect("run the product binary");

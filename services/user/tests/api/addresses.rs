@@ -105,9 +105,9 @@ async fn addresses_can_be_created_listed_changed_and_deleted() {
         location,
         format!("/api/v1/users/me/addresses/{}", created.id)
     );
-    assert_eq!(created.country, "GB", "normalised");
-    assert_eq!(created.line2.as_deref(), Some("Flat 2"));
-    assert_eq!(created.region, None);
+    assert_eq!(created.address.country, "GB", "normalised");
+    assert_eq!(created.address.line2.as_deref(), Some("Flat 2"));
+    assert_eq!(created.address.region, None);
     let work = ada
         .created(&json!({
             "recipient": "Ada", "line1": "1 Main St", "city": "Springfield",
@@ -124,10 +124,10 @@ async fn addresses_can_be_created_listed_changed_and_deleted() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let changed: Address = response.json().await.expect("address");
-    assert_eq!(changed.city, "Westminster");
-    assert_eq!(changed.line2, None, "null clears");
-    assert_eq!(changed.phone, None);
-    assert_eq!(changed.line1, created.line1, "absent stays");
+    assert_eq!(changed.address.city, "Westminster");
+    assert_eq!(changed.address.line2, None, "null clears");
+    assert_eq!(changed.address.phone, None);
+    assert_eq!(changed.address.line1, created.address.line1, "absent stays");
 
     assert_eq!(
         ada.delete(created.id).await.status(),
@@ -254,7 +254,7 @@ async fn reaching_the_port_is_not_enough_to_read_addresses_through_the_internal_
         let (status, body) = problem(request.send().await.expect("request")).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
         assert_eq!(body["type"], "/problems/unauthorized");
-        assert!(!body.to_string().contains(&address.line1), "{body}");
+        assert!(!body.to_string().contains(&address.address.line1), "{body}");
     }
 }
 
@@ -276,7 +276,7 @@ async fn the_address_book_has_a_limit() {
 #[tokio::test]
 async fn the_address_book_applies_the_one_address_rule() {
     use contracts::address::Address as Parsed;
-    use contracts::users::NewAddress;
+    use contracts::address::PostalAddress;
 
     let app = TestApp::spawn().await;
     let ada = Customer::new(&app, "ada@example.com").await;
@@ -306,7 +306,7 @@ async fn the_address_book_applies_the_one_address_rule() {
         inputs.push(body);
     }
     for body in inputs {
-        let input: NewAddress = serde_json::from_value(body.clone()).expect("a new address");
+        let input: PostalAddress = serde_json::from_value(body.clone()).expect("a new address");
         let response = ada.create(&body).await;
         match Parsed::parse(input) {
             Ok(parsed) => {

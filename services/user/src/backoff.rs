@@ -37,33 +37,33 @@ pub(crate) async fn reserve_attempt(
     email: &Email,
     policy: &BackoffConfig,
 ) -> Result<(), ApiError> {
-    // The lock each count earns, in seconds (NULL: none), indexed from 1 as SQL arrays are.
-    let locks: Vec<Option<f64>> = (1..=policy.max_failures.saturating_add(DOUBLINGS))
-        .map(|failures| lock_after(failures, policy).map(|lock| lock.as_secs_f64()))
-        .collect();
+    let locks = lock_table(policy);
     // The upsert locks the email's row, so attempts for one email are counted one at a time,
     // each seeing the lock the previous one set.
     let counted = sqlx::query_scalar!(
         "INSERT INTO login_attempts AS a (email, failures, last_failure_at, locked_until)
-         VALUES ($1, 1, now(), now() + make_interval(secs => ($3::float8[])[1]))
+         VALUES ($1, 1, now(), now() + make_interval(secs => ($3::float8[])[
+             GREATEST(LEAST(2 - $4::int8, cardinality($3::float8[])), 0)::int
+         ]))
          ON CONFLICT (email) DO UPDATE SET
              failures = CASE
                  WHEN a.last_failure_at < now() - make_interval(secs => $2) THEN 1
                  ELSE a.failures + 1
              END,
              last_failure_at = now(),
-             locked_until = now() + make_interval(secs => ($3::float8[])[LEAST(
+             locked_until = now() + make_interval(secs => ($3::float8[])[GREATEST(LEAST(
                  CASE
                      WHEN a.last_failure_at < now() - make_interval(secs => $2) THEN 1
                      ELSE a.failures + 1
-                 END,
+                 END - $4::int8 + 1,
                  cardinality($3::float8[])
-             )])
+             ), 0)::int])
          WHERE a.locked_until IS NULL OR a.locked_until <= now()
          RETURNING failures",
         email.as_str(),
         FAILURE_MEMORY.as_secs_f64(),
         &locks as _,
+        i64::from(policy.max_failures),
     )
     .fetch_optional(db)
     .await?;
@@ -113,6 +113,18 @@ pub(crate) async fn delete_stale(db: &PgPool, batch: i64) -> Result<u64, sqlx::E
     Ok(done.rows_affected())
 }
 
+/// The locks of the counts from the threshold on, in seconds: the entry at SQL index `i` (from 1)
+/// is the lock of count `max_failures + i - 1`; an index below 1 reads NULL (no lock) and counts
+/// past the end take the last, capped entry. Only these entries, whatever the threshold: a table
+/// from count 1 would cost a vector and an SQL array of `max_failures` entries per login (ci/faults
+/// allows a million failures).
+fn lock_table(policy: &BackoffConfig) -> Vec<f64> {
+    (policy.max_failures..=policy.max_failures.saturating_add(DOUBLINGS))
+        .filter_map(|failures| lock_after(failures, policy))
+        .map(|lock| lock.as_secs_f64())
+        .collect()
+}
+
 /// The lock that follows the `failures`-th consecutive failure, if any.
 fn lock_after(failures: u32, policy: &BackoffConfig) -> Option<Duration> {
     let over = failures.checked_sub(policy.max_failures)?;
@@ -142,6 +154,19 @@ mod tests {
         for failures in 0..5 {
             assert_eq!(lock_after(failures, &policy()), None);
         }
+    }
+
+    #[test]
+    fn the_lock_table_starts_at_the_threshold_whatever_it_is() {
+        let table = lock_table(&policy());
+        assert_eq!(table.len(), DOUBLINGS as usize + 1);
+        assert_eq!(&table[..4], &[1.0, 2.0, 4.0, 8.0]);
+        assert_eq!(table.last(), Some(&900.0));
+        let lenient = BackoffConfig {
+            max_failures: 1_000_000,
+            ..policy()
+        };
+        assert_eq!(lock_table(&lenient), table);
     }
 
     #[test]

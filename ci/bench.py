@@ -360,18 +360,93 @@ def search_step(label, stack, args, work, out):
         out["explain"] = explain_shapes(stack, shapes, work)
 
 
-def search_only(label, bin_dir, args, work):
-    """`--only search`: a stack, the search step, nothing else."""
+def program_cpu(names):
+    """CPU seconds so far of every running process whose command name is one of `names`, summed
+    per name: the machine's PostgreSQL backends, RabbitMQ and Redis serve every stack alike."""
+    totals = dict.fromkeys(names, 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm, rest = (entry / "stat").read_text().split(") ", 1)
+        except OSError:
+            continue
+        name = comm.split("(", 1)[1]
+        if name in totals:
+            fields = rest.split()
+            totals[name] += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return totals
+
+
+def stack_cpu(stack):
+    """CPU seconds so far of the stack's services and of the servers they use."""
+    cpu = {svc: proc_stat(stack.pid(svc))["cpu_s"] for svc in stack.services()}
+    servers = program_cpu(["postgres", "beam.smp", "redis-server"])
+    cpu.update({"postgres": servers["postgres"], "rabbitmq": servers["beam.smp"], "redis": servers["redis-server"]})
+    return cpu
+
+
+def checkout_step(label, stack, tools, args, work, out):
+    """Checkouts end to end through the gateway: orders per second, lost and duplicated, and the
+    CPU each process spent per order (where the time of a checkout goes)."""
+    s = args.scale
+    log(f"[{label}] checkout: {s['users']} buyers for {s['seconds']}s through the gateway")
+    order_db, product_db = stack.db("order"), stack.db("product")
+    psql(product_db, "UPDATE inventory SET on_hand = on_hand + 1000000")
+    before_orders = int(psql(order_db, "SELECT count(*) FROM orders"))
+    cpu_before = stack_cpu(stack)
+    checkout = loadgen(tools, stack.url, "checkout", s["users"], s["seconds"], work, f"checkout-{label}")
+    drained = wait_drained(order_db, product_db)
+    cpu_after = stack_cpu(stack)
+    check_step("checkout", {"checkout": checkout["total"]})
+    paid = checkout["tasks"].get("checkout", {"count": 0, "failed": 0})
+    answered = paid["count"] - paid["failed"]
+    orders = int(psql(order_db, "SELECT count(*) FROM orders")) - before_orders
+    committed = int(psql(product_db, "SELECT count(*) FROM reservations WHERE status = 'committed'"))
+    out["checkout"] = {
+        "per_second": round(answered / checkout["seconds"], 1), "p50_ms": paid.get("p50_ms"),
+        "p99_ms": paid.get("p99_ms"), "answered_201": answered, "refused": paid["failed"],
+        "orders_written": orders, "reservations_committed": committed, "outbox_drained": drained,
+        "lost": max(answered - orders, 0), "duplicated": max(orders - answered, 0),
+        # Includes each order's add to cart and the drain of its events after the load.
+        "cpu_ms_per_order": {name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(orders, 1), 2)
+                             for name in cpu_after},
+    }
+
+
+def step_only(step, label, bin_dir, tools, args, work):
+    """`--only STEP`: a stack, that step, nothing else."""
     out = {"label": label, "bin_dir": str(bin_dir)}
     stack = Stack(label, bin_dir, work)
     log(f"[{label}] stack: ci/dev up --detach on ports {stack.port}..{stack.port + 10}")
     stack.up()
     try:
-        search_step(label, stack, args, work, out)
+        if step == "search":
+            search_step(label, stack, args, work, out)
+        else:
+            checkout_step(label, stack, tools, args, work, out)
     finally:
         log(f"[{label}] stack down")
         stack.down()
     return out
+
+
+def checkout_table(result):
+    """The checkout figures of an `--only checkout` run, as Markdown."""
+    sets = result["sets"]
+    programs = list(next(iter(sets.values()))["checkout"]["cpu_ms_per_order"])
+    lines = [f"Checkouts end to end, loadgen {result['scale']['users']} buyers for {result['scale']['seconds']} s; "
+             f"load average {result['machine']['load_before'][0]:.2f} before, "
+             f"{result['machine']['load_after'][0]:.2f} after", "",
+             "| set | orders/s | p50 ms | p99 ms | lost | duplicated | " + " | ".join(
+                 f"{p} CPU ms/order" for p in programs) + " |",
+             "|---" * (6 + len(programs)) + "|"]
+    for label, figures in sets.items():
+        c = figures["checkout"]
+        lines.append(f"| {label} ({figures['label']}) | {c['per_second']:,.1f} | {c['p50_ms']} | {c['p99_ms']} "
+                     f"| {c['lost']} | {c['duplicated']} | "
+                     + " | ".join(f"{c['cpu_ms_per_order'][p]:.2f}" for p in programs) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def search_table(result):
@@ -459,23 +534,7 @@ def measure_set(label, bin_dir, tools, args, work):
             gateway_off.stop()
         check_step("proxies", out["proxy"])
 
-        log(f"[{label}] checkout: {s['users']} buyers for {s['seconds']}s through the gateway")
-        order_db, product_db = stack.db("order"), stack.db("product")
-        psql(product_db, "UPDATE inventory SET on_hand = on_hand + 1000000")
-        before_orders = int(psql(order_db, "SELECT count(*) FROM orders"))
-        checkout = loadgen(tools, stack.url, "checkout", s["users"], s["seconds"], work, f"checkout-{label}")
-        drained = wait_drained(order_db, product_db)
-        check_step("checkout", {"checkout": checkout["total"]})
-        paid = checkout["tasks"].get("checkout", {"count": 0, "failed": 0})
-        answered = paid["count"] - paid["failed"]
-        orders = int(psql(order_db, "SELECT count(*) FROM orders")) - before_orders
-        committed = int(psql(product_db, "SELECT count(*) FROM reservations WHERE status = 'committed'"))
-        out["checkout"] = {
-            "per_second": round(answered / checkout["seconds"], 1), "p50_ms": paid.get("p50_ms"),
-            "p99_ms": paid.get("p99_ms"), "answered_201": answered, "refused": paid["failed"],
-            "orders_written": orders, "reservations_committed": committed, "outbox_drained": drained,
-            "lost": max(answered - orders, 0), "duplicated": max(orders - answered, 0),
-        }
+        checkout_step(label, stack, tools, args, work, out)
 
         log(f"[{label}] loadgen shopper mix: {s['users']} users for {s['seconds']}s through the gateway")
         cpu_before = {svc: proc_stat(stack.pid(svc))["cpu_s"] for svc in stack.services()}
@@ -634,7 +693,7 @@ def main():
     parser.add_argument("--json", help="the figures (default docs/benchmarks.json; with --only, none)")
     # A step alone, for working on it: its figures are printed (and written where --out and
     # --json say), never into BENCHMARKS.md, which holds whole runs.
-    parser.add_argument("--only", choices=["search"], help="run this step alone, on a stack of each set")
+    parser.add_argument("--only", choices=["search", "checkout"], help="run this step alone, on a stack of each set")
     args = parser.parse_args()
     if not args.only:
         args.out = args.out or str(ROOT / "BENCHMARKS.md")
@@ -652,14 +711,14 @@ def main():
               "work_tree_changed": bool(dirty), "machine": machine(), "smoke": args.smoke,
               "scale": args.scale, "sets": {}}
     try:
-        tools = [] if args.only else ["loadgen", "bare-http"]
+        tools = {None: ["loadgen", "bare-http"], "search": [], "checkout": ["loadgen"]}[args.only]
         current = snapshot(args.bin, work, "current", SERVICES + tools)
         baseline = snapshot(args.baseline, work, "baseline", SERVICES) if args.baseline else None
         if args.only:
             if baseline:
-                result["sets"]["baseline"] = search_only("baseline", baseline, args, work)
+                result["sets"]["baseline"] = step_only(args.only, "baseline", baseline, current, args, work)
                 result["sets"]["baseline"]["label"] = args.baseline_label or args.baseline
-            result["sets"]["current"] = search_only("current", current, args, work)
+            result["sets"]["current"] = step_only(args.only, "current", current, current, args, work)
             result["sets"]["current"]["label"] = f"{commit}{' (work tree changed)' if dirty else ''}"
             result["machine"]["load_after"] = os.getloadavg()
         else:
@@ -676,7 +735,7 @@ def main():
     finally:
         if not os.environ.get("BENCH_KEEP"):
             shutil.rmtree(work, ignore_errors=True)
-    report = search_table(result) if args.only else render(result)
+    report = {None: render, "search": search_table, "checkout": checkout_table}[args.only](result)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")

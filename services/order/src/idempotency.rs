@@ -25,7 +25,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use kit::error::field_error;
 use kit::{ApiError, ApiResult};
 use sha2::Sha256;
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 /// The request header carrying the key.
@@ -110,6 +110,21 @@ pub struct StoredResponse {
     pub content_type: String,
     /// The body, byte for byte.
     pub body: Vec<u8>,
+}
+
+impl StoredResponse {
+    /// `value` as JSON under `content_type` (`application/json`, or a problem's type).
+    pub fn json(
+        status: StatusCode,
+        content_type: &str,
+        value: &impl serde::Serialize,
+    ) -> ApiResult<Self> {
+        Ok(Self {
+            status,
+            content_type: content_type.to_owned(),
+            body: serde_json::to_vec(value).map_err(|e| ApiError::Internal(e.into()))?,
+        })
+    }
 }
 
 impl IntoResponse for StoredResponse {
@@ -221,9 +236,10 @@ pub async fn claim(
     }
 }
 
-/// Stores the response of the request that claimed `key`.
-pub async fn complete(
-    pool: &PgPool,
+/// Stores the response of the request that claimed `key`, on the pool or in the transaction
+/// whose work it answers (so that the work and its answer are kept together or not at all).
+pub async fn complete<'e>(
+    db: impl PgExecutor<'e>,
     user_id: Uuid,
     key: &str,
     response: &StoredResponse,
@@ -239,7 +255,7 @@ pub async fn complete(
         &response.content_type,
         &response.body,
     )
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

@@ -31,37 +31,27 @@ pub(crate) async fn upsert(
 ) -> ApiResult<()> {
     let quantity = column(quantity.get())?;
     lock(tx, user_id).await?;
-    let updated = sqlx::query!(
-        "UPDATE cart_items SET quantity = $3, updated_at = now()
-         WHERE user_id = $1 AND product_id = $2",
+    // One statement: the line is written unless it is new and the cart's other lines already
+    // fill it (the lock above keeps that count true until the commit).
+    let written = sqlx::query!(
+        "INSERT INTO cart_items (user_id, product_id, quantity)
+         SELECT $1, $2, $3
+         WHERE (SELECT count(*) FROM cart_items WHERE user_id = $1 AND product_id <> $2) < $4
+         ON CONFLICT (user_id, product_id) DO UPDATE
+             SET quantity = EXCLUDED.quantity, updated_at = now()",
         user_id,
         product_id,
         quantity,
+        i64::from(MAX_LINES),
     )
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    if updated == 0 {
-        let lines = sqlx::query_scalar!(
-            r#"SELECT count(*) AS "lines!" FROM cart_items WHERE user_id = $1"#,
-            user_id
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        if lines >= i64::from(MAX_LINES) {
-            return Err(ApiError::Conflict {
-                detail: format!("A cart holds at most {MAX_LINES} different products."),
-                errors: vec![field_error("product_id", "cart_full", "the cart is full")],
-            });
-        }
-        sqlx::query!(
-            "INSERT INTO cart_items (user_id, product_id, quantity) VALUES ($1, $2, $3)",
-            user_id,
-            product_id,
-            quantity,
-        )
-        .execute(&mut *tx)
-        .await?;
+    if written == 0 {
+        return Err(ApiError::Conflict {
+            detail: format!("A cart holds at most {MAX_LINES} different products."),
+            errors: vec![field_error("product_id", "cart_full", "the cart is full")],
+        });
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `POST /api/v1/checkout`: the handler, and the outcome stored under its `Idempotency-Key`.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use contracts::orders::{CheckoutRequest, Order};
 use contracts::problem::{PROBLEM_JSON, Problem};
@@ -63,7 +63,7 @@ pub(crate) async fn checkout(
         Claim::First => {
             let task = tokio::spawn(
                 async move {
-                    let outcome = place_order(&state, user_id, &checkout).await;
+                    let outcome = place_order(&state, user_id, &key, &checkout).await;
                     finish(&state, user_id, &key, outcome).await
                 }
                 .instrument(tracing::Span::current()),
@@ -74,31 +74,25 @@ pub(crate) async fn checkout(
     }
 }
 
-/// Stores the outcome under the key (or gives the key up for a 5xx) and renders it.
-async fn finish(state: &AppState, user_id: Uuid, key: &str, outcome: ApiResult<Order>) -> Response {
+/// Stores a refusal under the key (or gives the key up for a 5xx) and renders the outcome. A
+/// paid order's answer was stored with it, in the transaction that marked it paid.
+async fn finish(
+    state: &AppState,
+    user_id: Uuid,
+    key: &str,
+    outcome: ApiResult<StoredResponse>,
+) -> Response {
     state.metrics.checkout(&outcome);
     let stored = match outcome {
-        Ok(order) => serde_json::to_vec(&order)
-            .map(|body| StoredResponse {
-                status: StatusCode::CREATED,
-                content_type: "application/json".to_owned(),
-                body,
-            })
-            .map_err(|e| ApiError::Internal(e.into())),
+        Ok(paid) => return paid.into_response(),
         Err(error) if error.status().is_server_error() => Err(error),
-        Err(error) => serde_json::to_vec(&error.to_problem())
-            .map(|body| StoredResponse {
-                status: error.status(),
-                content_type: PROBLEM_JSON.to_owned(),
-                body,
-            })
-            .map_err(|e| ApiError::Internal(e.into())),
+        Err(error) => StoredResponse::json(error.status(), PROBLEM_JSON, &error.to_problem()),
     };
     match stored {
         Ok(response) => {
             if let Err(error) = idempotency::complete(&state.pool, user_id, key, &response).await {
-                // The order is settled either way; a retry will wait for the key, then redo
-                // the checkout after the sweeper frees it.
+                // Nothing was sold; a retry will wait for the key, then check out again after
+                // the sweeper frees it.
                 tracing::error!(%error, "could not store a checkout response");
             }
             response.into_response()

@@ -5,7 +5,6 @@
 //! the order ended as its [`Failure`] says, the stock released.
 
 use contracts::inventory::{ReserveLine, ReserveRequest};
-use contracts::orders::Order;
 use kit::{ApiError, ApiResult};
 use uuid::Uuid;
 
@@ -15,6 +14,7 @@ use super::domain::{
 use crate::AppState;
 use crate::cart;
 use crate::catalog_client::{Commit, ReserveOutcome};
+use crate::idempotency::StoredResponse;
 use crate::orders::domain::NewOrder;
 use crate::orders::lifecycle::{end_unpaid, insert_pending, mark_paid, refund, release_stock};
 use crate::orders::store::Charge;
@@ -82,12 +82,14 @@ impl<'a> Saga<'a> {
     }
 }
 
-/// Steps 3 to 7 of the module documentation.
+/// Steps 3 to 7 of the module documentation, for the request that claimed `key`; a paid order's
+/// answer is stored under the key as the order is marked paid.
 pub(crate) async fn place_order(
     state: &AppState,
     user_id: Uuid,
+    key: &str,
     checkout: &Checkout,
-) -> ApiResult<Order> {
+) -> ApiResult<StoredResponse> {
     let items = cart::store::items(&state.pool, user_id).await?;
     if items.is_empty() {
         return Err(ApiError::invalid(
@@ -167,7 +169,7 @@ pub(crate) async fn place_order(
                 payment_id,
                 amount: totals.total,
             });
-            settle_charge(saga, user_id).await
+            settle_charge(saga, &order, key).await
         }
         Ok(Authorisation::Declined { reason }) => {
             saga.compensate(&Failure::Declined(reason.clone())).await?;
@@ -185,7 +187,7 @@ pub(crate) async fn place_order(
 /// Step 7: the card is charged. Commits the stock, then marks the order paid; when either
 /// fails, the saga gives the money and the stock back (releasing a committed reservation
 /// restocks it).
-async fn settle_charge(saga: Saga<'_>, user_id: Uuid) -> ApiResult<Order> {
+async fn settle_charge(saga: Saga<'_>, order: &NewOrder, key: &str) -> ApiResult<StoredResponse> {
     let (state, order_id) = (saga.state, saga.order_id);
     let payment_id = saga
         .charge
@@ -193,10 +195,10 @@ async fn settle_charge(saga: Saga<'_>, user_id: Uuid) -> ApiResult<Order> {
         .map(|charge| charge.payment_id.clone())
         .ok_or_else(|| anyhow::anyhow!("settling order {order_id} without a charge"))?;
     let (failure, error) = match state.catalog.commit(order_id).await {
-        Ok(Commit::Committed(_)) => match mark_paid(state, order_id, user_id, &payment_id).await {
-            Ok(order) => {
+        Ok(Commit::Committed(_)) => match mark_paid(state, order, &payment_id, key).await {
+            Ok(answer) => {
                 tracing::info!(%order_id, "order paid");
-                return Ok(order);
+                return Ok(answer);
             }
             Err(error) => (Failure::NotMarkedPaid, error),
         },

@@ -1,11 +1,13 @@
 //! What an order is before it is stored, and the lifecycle's rules and refusals. No IO.
 
 use contracts::address::Address;
-use contracts::orders::{OrderStatus, Totals};
+use contracts::events::EventLine;
+use contracts::orders::{Order, OrderLine, OrderStatus, PaymentStatus, PaymentSummary, Totals};
 use kit::ApiError;
 use kit::error::field_error;
 use uuid::Uuid;
 
+use super::store::Stamps;
 use crate::pricing::PricedLine;
 
 /// A new order, as checkout builds it.
@@ -19,6 +21,49 @@ pub(crate) struct NewOrder {
     pub(crate) card_last4: String,
     pub(crate) card_brand: Option<&'static str>,
     pub(crate) provider: &'static str,
+}
+
+impl NewOrder {
+    /// The products and quantities, for the order's events.
+    pub(crate) fn event_lines(&self) -> Vec<EventLine> {
+        self.lines
+            .iter()
+            .map(|line| EventLine {
+                product_id: line.product.product_id,
+                quantity: line.quantity,
+            })
+            .collect()
+    }
+
+    /// The order as it reads once paid at `stamps`: what was written, without reading it back.
+    pub(crate) fn paid(&self, stamps: Stamps) -> Order {
+        Order {
+            id: self.id,
+            user_id: self.user_id,
+            status: OrderStatus::Paid,
+            lines: self
+                .lines
+                .iter()
+                .map(|line| OrderLine {
+                    product_id: line.product.product_id,
+                    sku: line.product.sku.clone(),
+                    name: line.product.name.clone(),
+                    unit_price: line.product.price,
+                    quantity: line.quantity,
+                    line_total: line.line_total,
+                })
+                .collect(),
+            totals: self.totals,
+            shipping_address: self.shipping_address.clone().into(),
+            payment: PaymentSummary {
+                card_last4: self.card_last4.clone(),
+                brand: self.card_brand.map(str::to_owned),
+                status: PaymentStatus::Succeeded,
+            },
+            created_at: stamps.created_at,
+            updated_at: stamps.updated_at,
+        }
+    }
 }
 
 /// Which orders a read shows.

@@ -1,7 +1,8 @@
 //! The moves of an order's life, each one transaction with the event it causes, and the one
 //! path by which money goes back to a customer ([`refund`]).
 
-use contracts::events::{EventLine, OrderEventKind};
+use axum::http::StatusCode;
+use contracts::events::OrderEventKind;
 use contracts::orders::{Order, OrderStatus, PaymentStatus};
 use kit::{ApiError, ApiResult};
 use uuid::Uuid;
@@ -11,6 +12,7 @@ use super::store::{self, Charge};
 use crate::AppState;
 use crate::cart;
 use crate::catalog_client::Release;
+use crate::idempotency::{self, StoredResponse};
 use crate::outbox;
 use crate::payments::{self, ProviderUnavailable};
 
@@ -28,20 +30,12 @@ use crate::payments::{self, ProviderUnavailable};
 pub(crate) async fn insert_pending(state: &AppState, order: &NewOrder) -> ApiResult<()> {
     let mut tx = state.pool.begin().await?;
     store::insert_pending(&mut tx, order).await?;
-    let event_lines = order
-        .lines
-        .iter()
-        .map(|line| EventLine {
-            product_id: line.product.product_id,
-            quantity: line.quantity,
-        })
-        .collect();
     outbox::enqueue(
         &mut tx,
         OrderEventKind::Placed,
         order.id,
         order.user_id,
-        event_lines,
+        order.event_lines(),
     )
     .await?;
     tx.commit().await?;
@@ -136,9 +130,11 @@ pub(crate) async fn release_stock(state: &AppState, id: Uuid) {
     }
 }
 
-/// Records a successful payment: the order becomes `paid`, `order.paid` is written, and the
-/// bought products leave the cart. Fails with 409 when the order is no longer pending (it was
-/// cancelled or expired meanwhile).
+/// Records a successful payment: the order becomes `paid`, `order.paid` is written, the bought
+/// products leave the cart, and the answer, 201 with the order, is stored under the checkout's
+/// idempotency `key`, all in one transaction: a retry after a crash finds the order it paid for,
+/// never a second checkout of the emptied cart. Fails with 409 when the order is no longer
+/// pending (it was cancelled or expired meanwhile).
 #[tracing::instrument(
     name = "UPDATE orders",
     skip_all,
@@ -151,34 +147,27 @@ pub(crate) async fn release_stock(state: &AppState, id: Uuid) {
 )]
 pub(crate) async fn mark_paid(
     state: &AppState,
-    id: Uuid,
-    user_id: Uuid,
+    order: &NewOrder,
     provider_payment_id: &str,
-) -> ApiResult<Order> {
+    key: &str,
+) -> ApiResult<StoredResponse> {
+    let id = order.id;
     let mut tx = state.pool.begin().await?;
-    let moved = store::move_from(&mut tx, id, OrderStatus::Pending, OrderStatus::Paid).await?;
-    if moved.is_none() {
+    let Some(stamps) = store::pay(&mut tx, id, provider_payment_id).await? else {
         return Err(ApiError::conflict(format!(
             "Order {id} was cancelled while it was being paid; the payment is refunded."
         )));
-    }
-    store::set_payment(
-        &mut tx,
-        id,
-        PaymentStatus::Succeeded,
-        Some(provider_payment_id),
-        None,
-    )
-    .await?;
-    let lines = store::event_lines(&mut tx, id).await?;
+    };
+    let lines = order.event_lines();
     let products: Vec<Uuid> = lines.iter().map(|line| line.product_id).collect();
-    outbox::enqueue(&mut tx, OrderEventKind::Paid, id, user_id, lines).await?;
-    cart::store::remove_products(&mut tx, user_id, &products).await?;
+    outbox::enqueue(&mut tx, OrderEventKind::Paid, id, order.user_id, lines).await?;
+    cart::store::remove_products(&mut tx, order.user_id, &products).await?;
+    let answer =
+        StoredResponse::json(StatusCode::CREATED, "application/json", &order.paid(stamps))?;
+    idempotency::complete(&mut *tx, order.user_id, key, &answer).await?;
     tx.commit().await?;
     state.outbox.notify();
-    store::load(&state.pool, id)
-        .await?
-        .ok_or_else(|| not_found(id))
+    Ok(answer)
 }
 
 /// Ends a pending order that will not be paid: `to` is `cancelled` or `payment_failed`, the

@@ -219,22 +219,6 @@ pub(crate) async fn event_lines(tx: &mut PgConnection, id: Uuid) -> ApiResult<Ve
 /// Writes a `pending` order, its lines and its pending payment.
 pub(crate) async fn insert_pending(tx: &mut PgConnection, order: &NewOrder) -> ApiResult<()> {
     let totals = &order.totals;
-    sqlx::query!(
-        "INSERT INTO orders (id, user_id, status, currency, subtotal, tax, shipping, total,
-                             shipping_address)
-         VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8)",
-        order.id,
-        order.user_id,
-        totals.total.currency.as_str() as &str,
-        totals.subtotal.amount,
-        totals.tax.amount,
-        totals.shipping.amount,
-        totals.total.amount,
-        // The parsed address's JSON; it reads back as the order's `PostalAddress`.
-        Json(&order.shipping_address) as _,
-    )
-    .execute(&mut *tx)
-    .await?;
     let mut positions = Vec::with_capacity(order.lines.len());
     let mut quantities = Vec::with_capacity(order.lines.len());
     for (position, line) in order.lines.iter().enumerate() {
@@ -251,12 +235,30 @@ pub(crate) async fn insert_pending(tx: &mut PgConnection, order: &NewOrder) -> A
     let names: Vec<String> = order.lines.iter().map(|l| l.product.name.clone()).collect();
     let prices: Vec<i64> = order.lines.iter().map(|l| l.product.price.amount).collect();
     let line_totals: Vec<i64> = order.lines.iter().map(|l| l.line_total.amount).collect();
+    // One statement, one round trip: the foreign keys of the lines and the payment are checked
+    // at its end, when the order's row is there.
     sqlx::query!(
-        "INSERT INTO order_lines (order_id, position, product_id, sku, name, unit_price, quantity,
-                                  line_total)
-         SELECT $1, * FROM unnest($2::integer[], $3::uuid[], $4::text[], $5::text[],
-                                  $6::bigint[], $7::integer[], $8::bigint[])",
+        "WITH new_order AS (
+             INSERT INTO orders (id, user_id, status, currency, subtotal, tax, shipping, total,
+                                 shipping_address)
+             VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8)
+         ), new_lines AS (
+             INSERT INTO order_lines (order_id, position, product_id, sku, name, unit_price,
+                                      quantity, line_total)
+             SELECT $1, * FROM unnest($9::integer[], $10::uuid[], $11::text[], $12::text[],
+                                      $13::bigint[], $14::integer[], $15::bigint[])
+         )
+         INSERT INTO payments (order_id, provider, status, amount, currency, card_last4, card_brand)
+         VALUES ($1, $16, 'pending', $7, $3, $17, $18)",
         order.id,
+        order.user_id,
+        totals.total.currency.as_str() as &str,
+        totals.subtotal.amount,
+        totals.tax.amount,
+        totals.shipping.amount,
+        totals.total.amount,
+        // The parsed address's JSON; it reads back as the order's `PostalAddress`.
+        Json(&order.shipping_address) as _,
         &positions,
         &products,
         &skus,
@@ -264,22 +266,46 @@ pub(crate) async fn insert_pending(tx: &mut PgConnection, order: &NewOrder) -> A
         &prices,
         &quantities,
         &line_totals,
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "INSERT INTO payments (order_id, provider, status, amount, currency, card_last4, card_brand)
-         VALUES ($1, $2, 'pending', $3, $4, $5, $6)",
-        order.id,
         order.provider,
-        totals.total.amount,
-        totals.total.currency.as_str() as &str,
         &order.card_last4,
         order.card_brand,
     )
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// When a paid order was created and last changed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamps {
+    pub(crate) created_at: OffsetDateTime,
+    pub(crate) updated_at: OffsetDateTime,
+}
+
+/// Marks a pending order paid and its payment succeeded with the provider's `payment_id`, in one
+/// statement; `None` when the order was no longer pending.
+pub(crate) async fn pay(
+    tx: &mut PgConnection,
+    id: Uuid,
+    payment_id: &str,
+) -> Result<Option<Stamps>, sqlx::Error> {
+    sqlx::query_as!(
+        Stamps,
+        "WITH paid AS (
+             UPDATE orders SET status = 'paid', updated_at = now()
+             WHERE id = $1 AND status = 'pending'
+             RETURNING id, created_at, updated_at
+         ), succeeded AS (
+             UPDATE payments SET status = 'succeeded', provider_payment_id = $2,
+                                 updated_at = now()
+             WHERE order_id = (SELECT id FROM paid)
+         )
+         SELECT created_at, updated_at FROM paid",
+        id,
+        payment_id,
+    )
+    .fetch_optional(tx)
+    .await
 }
 
 /// Up to `limit` pending orders created more than `older_than` ago, oldest first.

@@ -306,6 +306,18 @@ async fn guest_carts_keep_the_rules_and_limits_of_a_customers_cart() {
     .await;
     assert_eq!(full.status, StatusCode::CONFLICT, "{:?}", full.body);
     assert_eq!(full.body["errors"][0]["code"], json!("cart_full"));
+    // A line already in the full cart still changes.
+    let changed = put(&shop, Some(&token), mug, 3).await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
+    let quantity: i32 = sqlx::query_scalar(
+        "SELECT quantity FROM cart_items WHERE user_id = $1 AND product_id = $2",
+    )
+    .bind(id)
+    .bind(mug)
+    .fetch_one(&shop.order_db.pool)
+    .await
+    .expect("the mug's line");
+    assert_eq!(quantity, 3);
 }
 
 #[tokio::test]

@@ -131,17 +131,14 @@ pub(crate) async fn hold(
     lines: &[ReserveLine],
 ) -> ApiResult<()> {
     let (ids, quantities) = columns(lines);
+    // One statement, one round trip.
     sqlx::query!(
-        "UPDATE inventory SET reserved = reserved + l.quantity \
-         FROM unnest($1::uuid[], $2::bigint[]) AS l(product_id, quantity) \
-         WHERE inventory.product_id = l.product_id",
-        &ids,
-        &quantities,
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "INSERT INTO reservation_lines (order_id, product_id, quantity) \
+        "WITH held AS ( \
+             UPDATE inventory SET reserved = reserved + l.quantity \
+             FROM unnest($2::uuid[], $3::bigint[]) AS l(product_id, quantity) \
+             WHERE inventory.product_id = l.product_id \
+         ) \
+         INSERT INTO reservation_lines (order_id, product_id, quantity) \
          SELECT $1, l.product_id, l.quantity \
          FROM unnest($2::uuid[], $3::bigint[]) AS l(product_id, quantity)",
         order_id,

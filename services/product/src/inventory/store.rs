@@ -163,35 +163,53 @@ pub(crate) async fn find(
     conn: &mut PgConnection,
     order_id: Uuid,
 ) -> ApiResult<Option<Reservation>> {
-    let row = sqlx::query_as!(
-        ReservationRow,
-        r#"SELECT status AS "status: Status", expires_at FROM reservations WHERE order_id = $1"#,
+    let rows = sqlx::query_as!(
+        JoinedRow,
+        r#"SELECT r.status AS "status: Status", r.expires_at,
+                  l.product_id AS "product_id?", l.quantity AS "quantity?"
+           FROM reservations r LEFT JOIN reservation_lines l USING (order_id)
+           WHERE r.order_id = $1 ORDER BY l.product_id"#,
         order_id,
     )
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    Ok(Some(Reservation {
+    Ok(joined(rows)?.map(|(row, lines)| Reservation {
         order_id,
         status: row.status.into(),
-        lines: lines(conn, order_id).await?,
+        lines,
         expires_at: row.expires_at,
     }))
 }
 
-async fn lines(conn: &mut PgConnection, order_id: Uuid) -> ApiResult<Vec<ReserveLine>> {
-    sqlx::query_as!(
-        LineRow,
-        "SELECT product_id, quantity FROM reservation_lines WHERE order_id = $1 ORDER BY product_id",
-        order_id,
-    )
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(ReserveLine::try_from)
-    .collect()
+/// A reservation's row beside one of its lines (none for a reservation without lines).
+#[derive(Debug)]
+struct JoinedRow {
+    status: Status,
+    expires_at: OffsetDateTime,
+    product_id: Option<Uuid>,
+    quantity: Option<i64>,
+}
+
+/// The reservation and its lines, from its rows joined with its lines: one round trip.
+fn joined(rows: Vec<JoinedRow>) -> ApiResult<Option<(ReservationRow, Vec<ReserveLine>)>> {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let row = ReservationRow {
+        status: first.status,
+        expires_at: first.expires_at,
+    };
+    let lines = rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(LineRow {
+                product_id: row.product_id?,
+                quantity: row.quantity?,
+            })
+        })
+        .map(ReserveLine::try_from)
+        .collect::<ApiResult<_>>()?;
+    Ok(Some((row, lines)))
 }
 
 /// A settled reservation, and whether this call changed the stock of its products (so the
@@ -221,16 +239,17 @@ pub(crate) async fn settle(
     order_id: Uuid,
     action: Settle,
 ) -> Result<Settled, SettleError> {
-    let row = sqlx::query_as!(
-        ReservationRow,
-        r#"SELECT status AS "status: Status", expires_at FROM reservations
-           WHERE order_id = $1 FOR UPDATE"#,
+    let rows = sqlx::query_as!(
+        JoinedRow,
+        r#"SELECT r.status AS "status: Status", r.expires_at,
+                  l.product_id AS "product_id?", l.quantity AS "quantity?"
+           FROM reservations r LEFT JOIN reservation_lines l USING (order_id)
+           WHERE r.order_id = $1 ORDER BY l.product_id FOR UPDATE OF r"#,
         order_id,
     )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(SettleError::NotFound)?;
-    let lines = lines(tx, order_id).await?;
+    .fetch_all(&mut *tx)
+    .await?;
+    let (row, lines) = joined(rows)?.ok_or(SettleError::NotFound)?;
     let Some(transition) = action
         .transition(row.status)
         .map_err(SettleError::Conflict)?
@@ -246,14 +265,7 @@ pub(crate) async fn settle(
         });
     };
     let (ids, quantities) = columns(&lines);
-    move_units(tx, &ids, &quantities, transition).await?;
-    sqlx::query!(
-        "UPDATE reservations SET status = $2, updated_at = now() WHERE order_id = $1",
-        order_id,
-        transition.to as Status,
-    )
-    .execute(&mut *tx)
-    .await?;
+    move_units(tx, &[order_id], &ids, &quantities, transition).await?;
     Ok(Settled {
         reservation: Reservation {
             order_id,
@@ -265,14 +277,17 @@ pub(crate) async fn settle(
     })
 }
 
-/// Locks the inventory rows of `ids` (in product-id order) and moves `quantities` of them as
-/// `transition` says.
+/// Locks the inventory rows of `ids` (in product-id order), then moves `quantities` of them
+/// and the reservations of `orders` as `transition` says, in one statement.
 async fn move_units(
     tx: &mut PgConnection,
+    orders: &[Uuid],
     ids: &[Uuid],
     quantities: &[i64],
     transition: Transition,
 ) -> Result<(), sqlx::Error> {
+    // Its own statement, so the rows are locked in this order whatever plan the update gets:
+    // two settlements sharing products never wait for each other crosswise.
     sqlx::query!(
         "SELECT product_id FROM inventory WHERE product_id = ANY($1) ORDER BY product_id FOR UPDATE",
         ids,
@@ -280,7 +295,10 @@ async fn move_units(
     .fetch_all(&mut *tx)
     .await?;
     sqlx::query!(
-        "UPDATE inventory SET reserved = reserved - l.quantity * $4, \
+        "WITH settled AS ( \
+             UPDATE reservations SET status = $5, updated_at = now() WHERE order_id = ANY($6) \
+         ) \
+         UPDATE inventory SET reserved = reserved - l.quantity * $4, \
            on_hand = on_hand - l.quantity * $3 \
          FROM unnest($1::uuid[], $2::bigint[]) AS l(product_id, quantity) \
          WHERE inventory.product_id = l.product_id",
@@ -288,6 +306,8 @@ async fn move_units(
         quantities,
         transition.on_hand_out,
         transition.reserved_out,
+        transition.to as Status,
+        orders,
     )
     .execute(&mut *tx)
     .await?;
@@ -323,14 +343,7 @@ pub(crate) async fn expire_due(
     .into_iter()
     .map(|row| (row.product_id, row.quantity))
     .unzip();
-    move_units(tx, &ids, &quantities, Transition::EXPIRE).await?;
-    sqlx::query!(
-        "UPDATE reservations SET status = $2, updated_at = now() WHERE order_id = ANY($1)",
-        &orders,
-        Transition::EXPIRE.to as Status,
-    )
-    .execute(&mut *tx)
-    .await?;
+    move_units(tx, &orders, &ids, &quantities, Transition::EXPIRE).await?;
     Ok((orders, ids))
 }
 

@@ -147,6 +147,9 @@ def render(r):
               "detail", ["bare axum handler", "cached", "uncached"], against="bare axum handler")
     wrk_table(f"Search per query shape, {r['scale']['products']:,} products (product service, direct)", "search",
               list(cur.get("search", {})))
+    if "search_uncached" in cur:
+        wrk_table("The same searches with the page cache off (every request runs its query: the first request "
+                  "after a write)", "search_uncached", list(cur["search_uncached"]))
 
     add("## Checkout end to end (loadgen `--mix checkout` through the gateway; product service and RabbitMQ in "
         "the loop)")
@@ -159,6 +162,9 @@ def render(r):
                       ("outbox_drained", "seconds until every event was published and applied"),
                       ("lost", "lost (201 without an order)"), ("duplicated", "duplicated (orders beyond the 201s)")]:
         add(f"| {name} | " + " | ".join(fmt(s.get("checkout", {}).get(key), 2) for _, s in cols) + " |")
+    for program in cur.get("checkout", {}).get("cpu_ms_per_order", {}):
+        add(f"| {program} CPU ms per order | " + " | ".join(
+            fmt(s.get("checkout", {}).get("cpu_ms_per_order", {}).get(program), 2) for _, s in cols) + " |")
     add("")
 
     add("## The loadgen shopper mix through the gateway (browse 10, product 8, search 5, view cart 3, add 2, "

@@ -379,9 +379,14 @@ def program_cpu(names):
     return totals
 
 
+def services_cpu(stack):
+    """CPU seconds so far of each of the stack's services."""
+    return {svc: proc_stat(stack.pid(svc))["cpu_s"] for svc in stack.services()}
+
+
 def stack_cpu(stack):
     """CPU seconds so far of the stack's services and of the servers they use."""
-    cpu = {svc: proc_stat(stack.pid(svc))["cpu_s"] for svc in stack.services()}
+    cpu = services_cpu(stack)
     servers = program_cpu(["postgres", "beam.smp", "redis-server"])
     cpu.update({"postgres": servers["postgres"], "rabbitmq": servers["beam.smp"], "redis": servers["redis-server"]})
     return cpu
@@ -543,9 +548,9 @@ def measure_set(label, bin_dir, tools, args, work):
         checkout_step(label, stack, tools, args, work, out)
 
         log(f"[{label}] loadgen shopper mix: {s['users']} users for {s['seconds']}s through the gateway")
-        cpu_before = {svc: proc_stat(stack.pid(svc))["cpu_s"] for svc in stack.services()}
+        cpu_before = services_cpu(stack)
         mix = loadgen(tools, stack.url, "shopper", s["users"], s["seconds"], work, f"mix-{label}")
-        cpu_after = {svc: proc_stat(stack.pid(svc))["cpu_s"] for svc in stack.services()}
+        cpu_after = services_cpu(stack)
         out["mix"] = mix
         check_step("loadgen shopper mix", {"all requests": mix["total"]})
         requests = max(mix["total"]["count"], 1)

@@ -425,6 +425,42 @@ def checkout_step(label, stack, tools, args, work, out):
     }
 
 
+def detail_step(label, stack, tools, args, out, detail):
+    """Product detail on the stack as ci/dev configures it: cached (in the service's memory in
+    front of Redis), cached in Redis only, uncached, and a bare axum handler beside them."""
+    s = args.scale
+    product = f"http://127.0.0.1:{stack.ports['product']}"
+    log(f"[{label}] product detail on the stack: cached, cached in Redis only, uncached, and a bare axum handler beside it")
+    bare_port = free_port()
+    bare_proc = subprocess.Popen([str(Path(tools) / "bare-http"), f"127.0.0.1:{bare_port}"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    redis_only = stack.spawn("product", CACHE_LOCAL_ENTRIES="0")
+    uncached = stack.spawn("product", CACHE_TTL_SECS="0")
+    try:
+        for instance in (redis_only, uncached):
+            instance.wait_ready(instance.ready_url)
+        http(product + detail)
+        wait_port(bare_port)
+        out["detail"] = {
+            "bare axum handler": wrk(f"http://127.0.0.1:{bare_port}/", s["seconds"], s["connections"]),
+            "cached": wrk(product + detail, s["seconds"], s["connections"]),
+            "cached, Redis only": wrk(f"http://127.0.0.1:{redis_only.port}{detail}", s["seconds"], s["connections"]),
+            "uncached": wrk(f"http://127.0.0.1:{uncached.port}{detail}", s["seconds"], s["connections"]),
+        }
+    finally:
+        bare_proc.terminate()
+        bare_proc.wait()
+        redis_only.stop()
+        uncached.stop()
+    check_step("product detail", out["detail"])
+
+
+def detail_path(stack):
+    """The detail path of a product the seeded catalog lists."""
+    _, page = http(f"http://127.0.0.1:{stack.ports['product']}/api/v1/products?limit=1")
+    return f"/api/v1/products/{page['items'][0]['id']}"
+
+
 def step_only(step, label, bin_dir, tools, args, work):
     """`--only STEP`: a stack, that step, nothing else."""
     out = {"label": label, "bin_dir": str(bin_dir)}
@@ -434,6 +470,8 @@ def step_only(step, label, bin_dir, tools, args, work):
     try:
         if step == "search":
             search_step(label, stack, args, work, out)
+        elif step == "detail":
+            detail_step(label, stack, tools, args, out, detail_path(stack))
         else:
             checkout_step(label, stack, tools, args, work, out)
     finally:
@@ -457,6 +495,24 @@ def checkout_table(result):
         lines.append(f"| {label} ({figures['label']}) | {c['per_second']:,.1f} | {c['p50_ms']} | {c['p99_ms']} "
                      f"| {c['lost']} | {c['duplicated']} | "
                      + " | ".join(f"{c['cpu_ms_per_order'][p]:.2f}" for p in programs) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def detail_table(result):
+    """The product detail figures of an `--only detail` run, as Markdown."""
+    sets = result["sets"]
+    rows = list(next(iter(sets.values()))["detail"])
+    lines = [f"Product detail on the ci/dev stack, wrk {result['scale']['connections']} connections, "
+             f"{result['scale']['seconds']} s a row; load average {result['machine']['load_before'][0]:.2f} before, "
+             f"{result['machine']['load_after'][0]:.2f} after", "",
+             "| set | " + " | ".join(f"{row} req/s | p50 ms | p99 ms" for row in rows) + " |",
+             "|---" * (1 + 3 * len(rows)) + "|"]
+    for label, figures in sets.items():
+        cells = []
+        for row in rows:
+            v = figures["detail"].get(row)
+            cells += [f"{v['rps']:,.1f}", f"{v['p50_ms']:.2f}", f"{v['p99_ms']:.2f}"] if v else ["n/a"] * 3
+        lines.append(f"| {label} ({figures['label']}) | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -492,32 +548,13 @@ def measure_set(label, bin_dir, tools, args, work):
         out["rss_idle_kib"] = {svc: proc_stat(stack.pid(svc))["rss_kib"] for svc in stack.services()}
 
         product = f"http://127.0.0.1:{stack.ports['product']}"
-        _, page = http(f"{product}/api/v1/products?limit=1")
-        detail = f"/api/v1/products/{page['items'][0]['id']}"
+        detail = detail_path(stack)
         _, auth = http(f"{stack.url}/api/v1/auth/register", "POST",
                        {"email": f"bench-{os.getpid()}-{label}@shop.test", "password": "bench-password-123",
                         "display_name": "Bench"})
         bearer = f"authorization: Bearer {auth['access_token']}"
 
-        log(f"[{label}] product detail on the stack: cached, uncached, and a bare axum handler beside it")
-        bare_port = free_port()
-        bare_proc = subprocess.Popen([str(Path(tools) / "bare-http"), f"127.0.0.1:{bare_port}"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        uncached = stack.spawn("product", CACHE_TTL_SECS="0")
-        uncached.wait_ready(uncached.ready_url)
-        http(product + detail)
-        try:
-            wait_port(bare_port)
-            out["detail"] = {
-                "bare axum handler": wrk(f"http://127.0.0.1:{bare_port}/", s["seconds"], s["connections"]),
-                "cached": wrk(product + detail, s["seconds"], s["connections"]),
-                "uncached": wrk(f"http://127.0.0.1:{uncached.port}{detail}", s["seconds"], s["connections"]),
-            }
-        finally:
-            bare_proc.terminate()
-            bare_proc.wait()
-            uncached.stop()
-        check_step("product detail", out["detail"])
+        detail_step(label, stack, tools, args, out, detail)
 
         log(f"[{label}] proxies: product detail direct, through nginx, through the gateway (token cache on, off)")
         nginx_port = free_port()
@@ -704,7 +741,7 @@ def main():
     parser.add_argument("--json", help="the figures (default docs/benchmarks.json; with --only, none)")
     # A step alone, for working on it: its figures are printed (and written where --out and
     # --json say), never into BENCHMARKS.md, which holds whole runs.
-    parser.add_argument("--only", choices=["search", "checkout"], help="run this step alone, on a stack of each set")
+    parser.add_argument("--only", choices=["detail", "search", "checkout"], help="run this step alone, on a stack of each set")
     args = parser.parse_args()
     if not args.only:
         args.out = args.out or str(ROOT / "BENCHMARKS.md")
@@ -722,7 +759,7 @@ def main():
               "work_tree_changed": bool(dirty), "machine": machine(), "smoke": args.smoke,
               "scale": args.scale, "sets": {}}
     try:
-        tools = {None: ["loadgen", "bare-http"], "search": [], "checkout": ["loadgen"]}[args.only]
+        tools = {None: ["loadgen", "bare-http"], "detail": ["bare-http"], "search": [], "checkout": ["loadgen"]}[args.only]
         current = snapshot(args.bin, work, "current", SERVICES + tools)
         baseline = snapshot(args.baseline, work, "baseline", SERVICES) if args.baseline else None
         if args.only:
@@ -746,7 +783,7 @@ def main():
     finally:
         if not os.environ.get("BENCH_KEEP"):
             shutil.rmtree(work, ignore_errors=True)
-    report = {None: render, "search": search_table, "checkout": checkout_table}[args.only](result)
+    report = {None: render, "detail": detail_table, "search": search_table, "checkout": checkout_table}[args.only](result)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")

@@ -144,7 +144,8 @@ def render(r):
               "access line per request, as the gateway writes)", "proxy",
               ["direct", "nginx", "gateway", "gateway, token cache off"], against="nginx")
     wrk_table("Product detail on the ci/dev stack (default log level), direct to the product service",
-              "detail", ["bare axum handler", "cached", "uncached"], against="bare axum handler")
+              "detail", ["bare axum handler", "cached", "cached, Redis only", "uncached"],
+              against="bare axum handler")
     wrk_table(f"Search per query shape, {r['scale']['products']:,} products (product service, direct)", "search",
               list(cur.get("search", {})))
     if "search_uncached" in cur:

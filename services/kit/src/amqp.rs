@@ -32,7 +32,7 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(2);
 
 /// The delays between reconnection attempts: from 200 ms, doubling up to
 /// [`RECONNECT_MAX_DELAY`], jittered so that replicas do not reconnect in lockstep, forever.
-fn reconnect_delays() -> ExponentialBuilder {
+pub(crate) fn reconnect_delays() -> ExponentialBuilder {
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(200))
         .with_max_delay(RECONNECT_MAX_DELAY)

@@ -9,18 +9,30 @@
 //! clear, and a connection that broke shows it by failing its next command: the caller then
 //! drops it ([`deadpool::managed::Object::take`]) instead of returning it, and the pool opens a
 //! new one on the next checkout.
+//!
+//! [`follow`] keeps a subscription to a channel across Redis outages, for the messages one
+//! replica publishes to the others (such as which cache entries a write made stale).
 
 use std::time::Duration;
 
+use backon::BackoffBuilder;
 use deadpool::managed::{self, Metrics, RecycleResult};
 use deadpool_redis::Runtime;
-use deadpool_redis::redis::RedisError;
 use deadpool_redis::redis::aio::MultiplexedConnection;
+use deadpool_redis::redis::{self, RedisError};
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::amqp::reconnect_delays;
 use crate::config::{self, ConfigError, Env};
 use crate::health::Check;
+use crate::shutdown::Shutdown;
+
+/// How often a subscription checks that Redis still answers on its connection: a peer that
+/// vanished without closing the connection would otherwise leave the subscriber waiting for
+/// messages that can no longer come.
+const SUBSCRIPTION_PING: Duration = Duration::from_secs(5);
 
 /// Redis settings. Read them with [`RedisConfig::from_env`], or flatten them into a service's
 /// settings read from [`RedisConfig::defaults`] of the environment: the key prefix's default
@@ -118,6 +130,103 @@ pub type Pool = managed::Pool<Manager>;
 
 /// A connection checked out of the [`Pool`]; use it as `&mut *connection`.
 pub type Connection = managed::Object<Manager>;
+
+/// What [`follow`] hands its handler.
+#[derive(Debug)]
+pub enum Feed<'a> {
+    /// Subscribed: every message published on the channel from now on arrives.
+    Subscribed,
+    /// One message's payload.
+    Message(&'a [u8]),
+    /// The subscription broke: messages published from now until the next `Subscribed` are
+    /// missed.
+    Lost,
+}
+
+/// Follows `channel` (a key relative to the prefix, see [`RedisConfig::key`]) until shutdown,
+/// subscribing again with backoff whenever the connection breaks or stops answering.
+pub async fn follow(
+    config: RedisConfig,
+    channel: &str,
+    shutdown: Shutdown,
+    mut handler: impl FnMut(Feed<'_>) + Send,
+) {
+    let client = match redis::Client::open(config.url.expose_secret()) {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(%error, "cannot follow a redis channel: invalid REDIS_URL");
+            return;
+        }
+    };
+    let channel = config.key(channel);
+    let mut delays = reconnect_delays().build();
+    loop {
+        let subscribed = &mut false;
+        let outcome = subscription(
+            &client,
+            &config,
+            &channel,
+            &shutdown,
+            subscribed,
+            &mut handler,
+        );
+        let Err(error) = outcome.await else {
+            return;
+        };
+        if *subscribed {
+            handler(Feed::Lost);
+            delays = reconnect_delays().build();
+        }
+        tracing::warn!(%channel, %error, "redis subscription lost; subscribing again");
+        let delay = delays.next().unwrap_or(Duration::from_secs(1));
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// One subscription, from connecting to its end: `Ok` on shutdown, the error otherwise.
+async fn subscription(
+    client: &redis::Client,
+    config: &RedisConfig,
+    channel: &str,
+    shutdown: &Shutdown,
+    subscribed: &mut bool,
+    handler: &mut (impl FnMut(Feed<'_>) + Send),
+) -> Result<(), String> {
+    let within = |what: &'static str| move |_| format!("{what} timed out");
+    let pubsub = tokio::time::timeout(config.timeout, client.get_async_pubsub())
+        .await
+        .map_err(within("connecting"))?
+        .map_err(|error| error.to_string())?;
+    let (mut sink, mut stream) = pubsub.split();
+    tokio::time::timeout(config.timeout, sink.subscribe(channel))
+        .await
+        .map_err(within("subscribing"))?
+        .map_err(|error| error.to_string())?;
+    *subscribed = true;
+    handler(Feed::Subscribed);
+    let mut ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + SUBSCRIPTION_PING,
+        SUBSCRIPTION_PING,
+    );
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            message = stream.next() => match message {
+                Some(message) => handler(Feed::Message(message.get_payload_bytes())),
+                None => return Err("connection closed".to_owned()),
+            },
+            _ = ping.tick() => {
+                tokio::time::timeout(config.timeout, sink.ping::<redis::Value>())
+                    .await
+                    .map_err(within("ping"))?
+                    .map_err(|error| error.to_string())?;
+            }
+        }
+    }
+}
 
 /// Readiness: Redis answers `PING`.
 #[derive(Clone)]

@@ -11,16 +11,28 @@
 //! and stock edits delete it too (a commit does not: it leaves availability unchanged). That
 //! keeps a cache hit free of any Postgres query, which is the point of the cache; the shop's
 //! stock figure is advisory anyway, as the reservation is what decides.
+//!
+//! In front of Redis, each replica keeps the entries it read lately in its own memory
+//! ([`local`]): a write deletes the Redis keys and publishes them on [`INVALIDATIONS`], and
+//! every replica forgets them.
 
+mod local;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_redis::redis;
 use kit::cache::{Connection, Pool, RedisConfig};
+use kit::shutdown::Shutdown;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use self::local::Local;
 use crate::metrics::{CacheReads, CacheResult};
+
+/// The channel (relative to the prefix) on which writes publish the keys they made stale.
+pub const INVALIDATIONS: &str = "invalidations";
 
 /// The product service's cache: Redis with namespaced keys and a TTL, or nothing at all.
 #[derive(Clone)]
@@ -34,6 +46,7 @@ struct Inner {
     pool: Pool,
     config: RedisConfig,
     ttl: Duration,
+    local: Option<Arc<Local>>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -41,6 +54,10 @@ impl std::fmt::Debug for Cache {
         f.debug_struct("Cache")
             .field("prefix", &self.inner.as_ref().map(|i| &i.config.prefix))
             .field("ttl", &self.inner.as_ref().map(|i| i.ttl))
+            .field(
+                "in_process",
+                &self.inner.as_ref().map(|i| i.local.is_some()),
+            )
             .finish()
     }
 }
@@ -62,12 +79,50 @@ pub fn slug_key(slug: &str) -> String {
 }
 
 impl Cache {
-    /// A cache on `pool` whose entries live `ttl`.
+    /// A cache on `pool` whose entries live `ttl`, in Redis only.
     pub fn new(pool: Pool, config: RedisConfig, ttl: Duration) -> Self {
         Self {
-            inner: Some(Inner { pool, config, ttl }),
+            inner: Some(Inner {
+                pool,
+                config,
+                ttl,
+                local: None,
+            }),
             reads: CacheReads::default(),
         }
+    }
+
+    /// The same cache with up to `entries` of them also kept in this process (none for `0`),
+    /// once [`Cache::follow_invalidations`] runs.
+    pub fn in_process(mut self, entries: u64) -> Self {
+        if let Some(inner) = &mut self.inner {
+            inner.local = (entries > 0).then(|| Arc::new(Local::new(entries, inner.ttl)));
+        }
+        self
+    }
+
+    /// Hears the keys that writes on any replica made stale, until shutdown; the in-process
+    /// tier is used only while this runs and is subscribed.
+    pub async fn follow_invalidations(self, shutdown: Shutdown) {
+        let Some(inner) = self.inner else {
+            return;
+        };
+        let Some(local) = inner.local else {
+            return;
+        };
+        kit::cache::follow(inner.config, INVALIDATIONS, shutdown, |feed| {
+            local.hear(feed);
+        })
+        .await;
+    }
+
+    /// Whether reads are answered from this process's memory now (subscribed to the
+    /// invalidations).
+    pub fn serves_in_process(&self) -> bool {
+        self.inner
+            .as_ref()
+            .and_then(|inner| inner.local.as_ref())
+            .is_some_and(|local| local.is_live())
     }
 
     /// No cache: every read goes to Postgres.
@@ -82,15 +137,28 @@ impl Cache {
     /// longer parses (written by an older version).
     pub(crate) async fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
         let inner = self.inner.as_ref()?;
-        let full_key = inner.config.key(key);
-        let (result, value) = match inner
-            .run::<Option<Vec<u8>>>("GET", redis::cmd("GET").arg(&full_key).clone())
-            .await
+        let local = inner.local.as_deref();
+        // Only entries that parsed go in, so this parses too (unless `T` is not what the key
+        // holds, which is a miss then).
+        if let Some(bytes) = local.and_then(|local| local.get(key))
+            && let Ok(value) = serde_json::from_slice(&bytes)
         {
+            self.reads.record(key, CacheResult::LocalHit);
+            return Some(value);
+        }
+        let ticket = local.and_then(Local::ticket);
+        let full_key = inner.config.key(key);
+        let get = redis::pipe().cmd("GET").arg(&full_key).clone();
+        let (result, value) = match inner.run::<(Option<Vec<u8>>,)>("GET", get).await {
             None => (CacheResult::Error, None),
-            Some(None) => (CacheResult::Miss, None),
-            Some(Some(bytes)) => match serde_json::from_slice(&bytes) {
-                Ok(value) => (CacheResult::Hit, Some(value)),
+            Some((None,)) => (CacheResult::Miss, None),
+            Some((Some(bytes),)) => match serde_json::from_slice(&bytes) {
+                Ok(value) => {
+                    if let (Some(local), Some(ticket)) = (local, ticket) {
+                        local.fill(ticket, key, bytes.into());
+                    }
+                    (CacheResult::Hit, Some(value))
+                }
                 Err(error) => {
                     tracing::warn!(key = %full_key, %error, "unreadable cache entry; treating it as a miss");
                     (CacheResult::Error, None)
@@ -119,7 +187,8 @@ impl Cache {
         let Ok(bytes) = serde_json::to_vec(value) else {
             return;
         };
-        let command = redis::cmd("SET")
+        let command = redis::pipe()
+            .cmd("SET")
             .arg(inner.config.key(key))
             .arg(bytes)
             .arg("EX")
@@ -128,7 +197,8 @@ impl Cache {
         inner.run::<()>("SET", command).await;
     }
 
-    /// Deletes `keys`; called after every committed write that made them stale.
+    /// Deletes `keys` and tells every replica to forget them; called after every committed
+    /// write that made them stale. One round trip: the delete and the publish are pipelined.
     pub(crate) async fn invalidate(&self, keys: &[String]) {
         let Some(inner) = self.inner.as_ref() else {
             return;
@@ -136,11 +206,21 @@ impl Cache {
         if keys.is_empty() {
             return;
         }
-        let mut command = redis::cmd("DEL");
+        let mut pipeline = redis::pipe();
+        let delete = pipeline.cmd("DEL");
         for key in keys {
-            command.arg(inner.config.key(key));
+            delete.arg(inner.config.key(key));
         }
-        inner.run::<i64>("DEL", command).await;
+        let message = serde_json::to_vec(keys).expect("a list of strings serializes");
+        pipeline
+            .cmd("PUBLISH")
+            .arg(inner.config.key(INVALIDATIONS))
+            .arg(message);
+        inner.run::<(i64, i64)>("DEL", pipeline).await;
+        // After the delete, so that no read of this replica can fill in the old value again.
+        if let Some(local) = &inner.local {
+            local.forget(keys);
+        }
     }
 
     /// Forgets the cached details of `products`.
@@ -166,16 +246,20 @@ impl Cache {
 }
 
 impl Inner {
-    /// Runs one command within the Redis timeout; `None` (logged) when Redis failed. A
+    /// Runs `commands` (one round trip) within the Redis timeout; `None` (logged) when Redis failed. A
     /// connection whose command failed or timed out is dropped, not returned to the pool: the
     /// pool checks nothing when it hands one out (see `kit::cache`).
-    async fn run<T: redis::FromRedisValue>(&self, name: &str, command: redis::Cmd) -> Option<T> {
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        name: &str,
+        commands: redis::Pipeline,
+    ) -> Option<T> {
         let deadline = tokio::time::Instant::now() + self.config.timeout;
         let error = match tokio::time::timeout_at(deadline, self.pool.get()).await {
             Err(_) => "timed out waiting for a connection".to_owned(),
             Ok(Err(error)) => error.to_string(),
             Ok(Ok(mut connection)) => {
-                match tokio::time::timeout_at(deadline, command.query_async::<T>(&mut *connection))
+                match tokio::time::timeout_at(deadline, commands.query_async::<T>(&mut *connection))
                     .await
                 {
                     Ok(Ok(value)) => return Some(value),

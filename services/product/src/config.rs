@@ -12,6 +12,9 @@
 //!   routes, at least 32 bytes, the same in both services (see [`kit::internal`]).
 //! - `CACHE_TTL_SECS` (default 300): how long product details and the category list stay in
 //!   Redis; `0` turns the cache off.
+//! - `CACHE_LOCAL_ENTRIES` (default 1024): how many of those entries each replica also keeps in
+//!   its own memory, in front of Redis (forgotten on every replica when a write makes them
+//!   stale); `0` reads Redis every time.
 //! - `RESERVATION_TTL_SECS` (default 900): how long a reservation holds stock when the order
 //!   service does not say.
 //! - `RESERVATION_SWEEP_SECS` (default 30): how often expired reservations are released.
@@ -55,6 +58,14 @@ pub struct Config {
         value_parser = ttl_or_off
     )]
     pub cache_ttl: ::std::option::Option<Duration>,
+    /// How many cached entries each replica keeps in process; `0` for none.
+    #[arg(
+        long,
+        env = "CACHE_LOCAL_ENTRIES",
+        value_name = "a whole number of entries",
+        default_value = "1024"
+    )]
+    pub cache_local_entries: u64,
     /// How often the sweeper releases expired reservations.
     #[arg(
         long,

@@ -84,6 +84,11 @@ impl AppState {
     pub fn db(&self) -> &PgPool {
         &self.db
     }
+
+    /// The cache in front of it.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
 }
 
 /// The service's routes, to be wrapped by [`kit::server::router`]: each resource module's.

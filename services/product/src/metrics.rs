@@ -1,7 +1,8 @@
 //! The product service's own metrics, next to the kit's RED metrics and pool gauges:
 //!
 //! - `product_cache_requests_total` by `entry` (`product`, `product-slug`, `categories`) and
-//!   `result` (`hit`, `miss`, `error`): the cache's hit ratio, and Redis failing under it;
+//!   `result` (`hit`, `miss`, `error`) and `tier` (`process` for a hit in the replica's own
+//!   memory, `redis` otherwise): the cache's hit ratio, and Redis failing under it;
 //! - `product_order_events_total` by `routing_key` and `outcome` (`processed`, `retried`,
 //!   `dead_lettered`), and `product_order_event_lag_seconds`: how long after it happened each
 //!   event was applied (the consumer's lag, in time);
@@ -36,6 +37,7 @@ pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 pub(crate) struct CacheLabels {
     entry: &'static str,
     result: &'static str,
+    tier: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -47,6 +49,8 @@ struct EventLabels {
 /// What became of a cache read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CacheResult {
+    /// Found in the replica's own memory.
+    LocalHit,
     Hit,
     Miss,
     /// Redis failed, or the entry no longer parses: the read fell back to Postgres.
@@ -66,12 +70,19 @@ impl CacheReads {
             "categories" => "categories",
             _ => "other",
         };
-        let result = match result {
-            CacheResult::Hit => "hit",
-            CacheResult::Miss => "miss",
-            CacheResult::Error => "error",
+        let (result, tier) = match result {
+            CacheResult::LocalHit => ("hit", "process"),
+            CacheResult::Hit => ("hit", "redis"),
+            CacheResult::Miss => ("miss", "redis"),
+            CacheResult::Error => ("error", "redis"),
         };
-        self.0.get_or_create(&CacheLabels { entry, result }).inc();
+        self.0
+            .get_or_create(&CacheLabels {
+                entry,
+                result,
+                tier,
+            })
+            .inc();
     }
 }
 

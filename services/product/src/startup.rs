@@ -15,7 +15,8 @@ use crate::config::Config;
 use crate::{AppState, MIGRATOR, events, inventory};
 
 /// The product service assembled: its state, routes and readiness, with its background work
-/// (the order-event consumer, the reservation sweeper and the metrics sampler) already running
+/// (the order-event consumer, the reservation sweeper, the cache's invalidation follower and
+/// the metrics sampler) already running
 /// on the platform's shutdown signal.
 #[derive(Debug)]
 pub struct Application {
@@ -32,7 +33,7 @@ impl Application {
     /// the background work.
     pub async fn build(config: &Config, platform: &Platform) -> anyhow::Result<Self> {
         let db = config.database.pool_for_serving(&MIGRATOR).await?;
-        let cache = cache(&config.redis, config.cache_ttl)?;
+        let cache = cache(&config.redis, config.cache_ttl)?.in_process(config.cache_local_entries);
         let redis = cache.pool().cloned();
         if let Some(pool) = &redis {
             platform.metrics.watch_redis(pool.clone());
@@ -42,6 +43,7 @@ impl Application {
         state.metrics().register(&platform.metrics);
         platform.metrics.watch_postgres(db.clone());
         let shutdown = &platform.shutdown;
+        shutdown.spawn(state.cache().clone().follow_invalidations(shutdown.clone()));
         state.metrics().spawn_sampler(
             db.clone(),
             broker.clone(),

@@ -200,3 +200,111 @@ async fn with_every_dependency_up_the_service_is_ready() {
     let report: Value = ready.json().await.expect("report");
     assert_eq!(report["status"], "ready");
 }
+
+/// Two replicas on one Redis: each answers hot reads from its own memory, and a write on one
+/// is forgotten by the other's memory too, not only by Redis.
+#[tokio::test]
+async fn a_write_on_one_replica_is_forgotten_by_every_replicas_memory() {
+    let app = TestApp::spawn().await;
+    let other = app.replica().await;
+    eventually("both replicas to follow the invalidations", || async {
+        (app.state.cache().serves_in_process() && other.state.cache().serves_in_process())
+            .then_some(())
+    })
+    .await;
+    let category = app.create_category("mice", None).await;
+    let product = app
+        .create_product(&product_body("Mouse", category.id, 1999, 3))
+        .await;
+    let path = format!("/api/v1/products/{}", product.id);
+    let read = |replica: &testkit::TestServer| {
+        let request = replica.client.get(replica.url(&path));
+        async move {
+            let response = request.send().await.expect("request");
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Product>().await.expect("product").name
+        }
+    };
+    // The first read fills Redis from Postgres, the second fills the replica's memory from Redis.
+    for _ in 0..2 {
+        assert_eq!(read(&other.server).await, "Mouse");
+        assert_eq!(read(&app.server).await, "Mouse");
+    }
+    // Neither Redis nor Postgres holds "Mouse" any more: only the replicas' memory can answer it.
+    let _: i64 = app.redis("DEL", &product_key(product.id)).await;
+    sqlx::query("UPDATE products SET name = 'Renamed behind their backs' WHERE id = $1")
+        .bind(product.id)
+        .execute(app.state.db())
+        .await
+        .expect("rename");
+    assert_eq!(
+        read(&other.server).await,
+        "Mouse",
+        "from the replica's memory"
+    );
+    assert_eq!(
+        read(&app.server).await,
+        "Mouse",
+        "from the replica's memory"
+    );
+
+    let response = app
+        .as_admin(
+            app.server
+                .client
+                .patch(app.url(&path.replace("/products/", "/admin/products/"))),
+        )
+        .json(&json!({"version": 1, "name": "Trackball"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        read(&app.server).await,
+        "Trackball",
+        "the writer reads its write"
+    );
+    eventually("the other replica to forget the old name", || async {
+        (read(&other.server).await == "Trackball").then_some(())
+    })
+    .await;
+}
+
+/// The memory tier is off while its replica cannot hear of writes: it empties when the
+/// subscription breaks and is used again once it is back.
+#[tokio::test]
+async fn the_memory_tier_is_dark_while_redis_is_away() {
+    let proxy = TcpProxy::start(testkit::redis_addr()).await;
+    let app = TestApp::behind_redis_proxy(&proxy).await;
+    eventually("the replica to follow the invalidations", || async {
+        app.state.cache().serves_in_process().then_some(())
+    })
+    .await;
+    let category = app.create_category("mice", None).await;
+    let product = app
+        .create_product(&product_body("Mouse", category.id, 1999, 3))
+        .await;
+    for _ in 0..2 {
+        assert_eq!(app.product(product.id).await.name, "Mouse");
+    }
+    proxy.stop();
+    eventually("the memory tier to go dark", || async {
+        (!app.state.cache().serves_in_process()).then_some(())
+    })
+    .await;
+    sqlx::query("UPDATE products SET name = 'Renamed' WHERE id = $1")
+        .bind(product.id)
+        .execute(app.state.db())
+        .await
+        .expect("rename");
+    assert_eq!(
+        app.product(product.id).await.name,
+        "Renamed",
+        "from Postgres"
+    );
+    proxy.resume().await;
+    eventually("the memory tier to be used again", || async {
+        app.state.cache().serves_in_process().then_some(())
+    })
+    .await;
+}

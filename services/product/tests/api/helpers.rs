@@ -34,6 +34,12 @@ pub(crate) struct TestApp {
     pub(crate) amqp: TestAmqp,
 }
 
+/// Another replica of a [`TestApp`]'s service, stopped when dropped.
+pub(crate) struct Replica {
+    pub(crate) server: TestServer,
+    pub(crate) state: AppState,
+}
+
 /// The settings tests run with, as the service reads them: a random cursor secret, prices in
 /// USD, the sweeper slow enough that the tests run its work themselves when they mean to.
 fn config(db: &TestDb, redis: &RedisConfig, amqp: &TestAmqp, events_queue: &str) -> Config {
@@ -101,6 +107,19 @@ impl TestApp {
             redis,
             events_queue,
             amqp,
+        }
+    }
+
+    /// A second replica of the service: the same database, Redis prefix and exchange.
+    pub(crate) async fn replica(&self) -> Replica {
+        let platform = Platform::default();
+        let config = config(&self.db, &self.redis, &self.amqp, &self.events_queue);
+        let app = Application::build(&config, &platform)
+            .await
+            .expect("the replica");
+        Replica {
+            server: TestServer::serve(app.routes, app.health, &platform).await,
+            state: app.state,
         }
     }
 

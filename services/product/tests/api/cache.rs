@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use testkit::TcpProxy;
 
-use crate::helpers::{CACHE_TTL, TestApp, closed_port, eventually, product_body};
+use crate::helpers::{CACHE_TTL, TestApp, closed_port, eventually};
 
 /// The status of `/readyz` and of its Redis check.
 async fn readiness(app: &TestApp) -> (StatusCode, String, String) {
@@ -34,10 +34,7 @@ async fn readiness(app: &TestApp) -> (StatusCode, String, String) {
 #[tokio::test]
 async fn every_cached_entry_expires_within_the_configured_ttl() {
     let app = TestApp::spawn().await;
-    let category = app.create_category("mice", None).await;
-    let product = app
-        .create_product(&product_body("Mouse", category.id, 1999, 3))
-        .await;
+    let product = app.create_mouse().await;
     for path in [
         format!("/api/v1/products/{}", product.slug),
         "/api/v1/categories".to_owned(),
@@ -67,24 +64,15 @@ async fn when_redis_goes_away_after_the_cache_is_warm_reads_answer_from_postgres
 {
     let proxy = TcpProxy::start(testkit::redis_addr()).await;
     let app = TestApp::behind_redis_proxy(&proxy).await;
-    let category = app.create_category("mice", None).await;
-    let product = app
-        .create_product(&product_body("Mouse", category.id, 1999, 3))
-        .await;
+    let product = app.create_mouse().await;
     let path = format!("/api/v1/products/{}", product.id);
     assert_eq!(app.product(product.id).await, product);
     assert!(app.is_cached(product.id).await, "the cache is warm");
     assert_eq!(readiness(&app).await.1, "ready");
 
     proxy.stop();
-    // Renamed behind the service's back: only a read from Postgres can show the new name.
-    let rename = |name: &'static str| {
-        sqlx::query("UPDATE products SET name = $2 WHERE id = $1")
-            .bind(product.id)
-            .bind(name)
-            .execute(app.state.db())
-    };
-    rename("Renamed mouse").await.expect("rename");
+    app.rename_behind_its_back(product.id, "Renamed mouse")
+        .await;
     for _ in 0..3 {
         let response = app.get(&path).send().await.expect("request");
         assert_eq!(response.status(), StatusCode::OK);
@@ -121,7 +109,7 @@ async fn when_redis_goes_away_after_the_cache_is_warm_reads_answer_from_postgres
         "the cache is written again"
     );
     // ...and reads come from it: a change made behind the service's back stays unseen.
-    rename("Unseen mouse").await.expect("rename");
+    app.rename_behind_its_back(product.id, "Unseen mouse").await;
     assert_eq!(
         app.product(product.id).await.name,
         "Renamed mouse",
@@ -139,10 +127,7 @@ async fn with_redis_down_reads_answer_from_postgres_and_readiness_is_degraded() 
         timeout: Duration::from_millis(200),
     })
     .await;
-    let category = app.create_category("mice", None).await;
-    let product = app
-        .create_product(&product_body("Mouse", category.id, 1999, 3))
-        .await;
+    let product = app.create_mouse().await;
 
     for _ in 0..2 {
         let response = app
@@ -212,10 +197,7 @@ async fn a_write_on_one_replica_is_forgotten_by_every_replicas_memory() {
             .then_some(())
     })
     .await;
-    let category = app.create_category("mice", None).await;
-    let product = app
-        .create_product(&product_body("Mouse", category.id, 1999, 3))
-        .await;
+    let product = app.create_mouse().await;
     let path = format!("/api/v1/products/{}", product.id);
     let read = |replica: &testkit::TestServer| {
         let request = replica.client.get(replica.url(&path));
@@ -232,11 +214,8 @@ async fn a_write_on_one_replica_is_forgotten_by_every_replicas_memory() {
     }
     // Neither Redis nor Postgres holds "Mouse" any more: only the replicas' memory can answer it.
     let _: i64 = app.redis("DEL", &product_key(product.id)).await;
-    sqlx::query("UPDATE products SET name = 'Renamed behind their backs' WHERE id = $1")
-        .bind(product.id)
-        .execute(app.state.db())
-        .await
-        .expect("rename");
+    app.rename_behind_its_back(product.id, "Renamed behind their backs")
+        .await;
     assert_eq!(
         read(&other.server).await,
         "Mouse",
@@ -280,10 +259,7 @@ async fn the_memory_tier_is_dark_while_redis_is_away() {
         app.state.cache().serves_in_process().then_some(())
     })
     .await;
-    let category = app.create_category("mice", None).await;
-    let product = app
-        .create_product(&product_body("Mouse", category.id, 1999, 3))
-        .await;
+    let product = app.create_mouse().await;
     for _ in 0..2 {
         assert_eq!(app.product(product.id).await.name, "Mouse");
     }
@@ -292,11 +268,7 @@ async fn the_memory_tier_is_dark_while_redis_is_away() {
         (!app.state.cache().serves_in_process()).then_some(())
     })
     .await;
-    sqlx::query("UPDATE products SET name = 'Renamed' WHERE id = $1")
-        .bind(product.id)
-        .execute(app.state.db())
-        .await
-        .expect("rename");
+    app.rename_behind_its_back(product.id, "Renamed").await;
     assert_eq!(
         app.product(product.id).await.name,
         "Renamed",

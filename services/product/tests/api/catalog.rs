@@ -181,10 +181,7 @@ async fn after_a_price_update_the_next_read_shows_the_new_price() {
 #[tokio::test]
 async fn a_stale_write_is_refused_with_412_and_changes_nothing() {
     let app = TestApp::spawn().await;
-    let category = app.create_category("mice", None).await;
-    let product = app
-        .create_product(&product_body("Mouse", category.id, 1999, 3))
-        .await;
+    let product = app.create_mouse().await;
     let patch = |body: serde_json::Value, if_match: Option<&str>| {
         let mut request = app.as_admin(
             app.server

@@ -143,6 +143,17 @@ impl TestApp {
             .unwrap_or_else(|error| panic!("{command} {key}: {error}"))
     }
 
+    /// Renames product `id` in the database behind the service's back: only a read from
+    /// Postgres shows the new name, a cached one keeps the old.
+    pub(crate) async fn rename_behind_its_back(&self, id: Uuid, name: &str) {
+        sqlx::query("UPDATE products SET name = $2 WHERE id = $1")
+            .bind(id)
+            .bind(name)
+            .execute(&self.db.pool)
+            .await
+            .expect("rename");
+    }
+
     /// Whether the detail of product `id` is in the cache.
     pub(crate) async fn is_cached(&self, id: Uuid) -> bool {
         self.redis("EXISTS", &product_key(id)).await
@@ -189,6 +200,13 @@ impl TestApp {
         let response = self.try_create_product(body).await;
         assert_eq!(response.status(), StatusCode::CREATED, "{body}");
         response.json().await.expect("product")
+    }
+
+    /// "Mouse", 3 in stock at $19.99, in a new category "mice": the product most tests need.
+    pub(crate) async fn create_mouse(&self) -> Product {
+        let category = self.create_category("mice", None).await;
+        self.create_product(&product_body("Mouse", category.id, 1999, 3))
+            .await
     }
 
     pub(crate) async fn try_create_product(&self, body: &Value) -> Response {

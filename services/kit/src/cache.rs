@@ -161,22 +161,18 @@ pub async fn follow(
     let channel = config.key(channel);
     let mut delays = reconnect_delays().build();
     loop {
-        let subscribed = &mut false;
-        let outcome = subscription(
-            &client,
-            &config,
-            &channel,
-            &shutdown,
-            subscribed,
-            &mut handler,
-        );
-        let Err(error) = outcome.await else {
-            return;
+        let error = match subscribe(&client, &config, &channel).await {
+            Err(error) => error,
+            Ok(pubsub) => {
+                handler(Feed::Subscribed);
+                delays = reconnect_delays().build();
+                let Err(error) = listen(pubsub, &config, &shutdown, &mut handler).await else {
+                    return;
+                };
+                handler(Feed::Lost);
+                error
+            }
         };
-        if *subscribed {
-            handler(Feed::Lost);
-            delays = reconnect_delays().build();
-        }
         tracing::warn!(%channel, %error, "redis subscription lost; subscribing again");
         let delay = delays.next().unwrap_or(Duration::from_secs(1));
         tokio::select! {
@@ -186,27 +182,32 @@ pub async fn follow(
     }
 }
 
-/// One subscription, from connecting to its end: `Ok` on shutdown, the error otherwise.
-async fn subscription(
+/// A connection subscribed to `channel`, within the Redis timeout.
+async fn subscribe(
     client: &redis::Client,
     config: &RedisConfig,
     channel: &str,
+) -> Result<redis::aio::PubSub, String> {
+    let mut pubsub = tokio::time::timeout(config.timeout, client.get_async_pubsub())
+        .await
+        .map_err(|_| "connecting timed out".to_owned())?
+        .map_err(|error| error.to_string())?;
+    tokio::time::timeout(config.timeout, pubsub.subscribe(channel))
+        .await
+        .map_err(|_| "subscribing timed out".to_owned())?
+        .map_err(|error| error.to_string())?;
+    Ok(pubsub)
+}
+
+/// Hands `pubsub`'s messages to `handler` until shutdown (`Ok`) or until the connection breaks
+/// or stops answering its pings (the error).
+async fn listen(
+    pubsub: redis::aio::PubSub,
+    config: &RedisConfig,
     shutdown: &Shutdown,
-    subscribed: &mut bool,
     handler: &mut (impl FnMut(Feed<'_>) + Send),
 ) -> Result<(), String> {
-    let within = |what: &'static str| move |_| format!("{what} timed out");
-    let pubsub = tokio::time::timeout(config.timeout, client.get_async_pubsub())
-        .await
-        .map_err(within("connecting"))?
-        .map_err(|error| error.to_string())?;
     let (mut sink, mut stream) = pubsub.split();
-    tokio::time::timeout(config.timeout, sink.subscribe(channel))
-        .await
-        .map_err(within("subscribing"))?
-        .map_err(|error| error.to_string())?;
-    *subscribed = true;
-    handler(Feed::Subscribed);
     let mut ping = tokio::time::interval_at(
         tokio::time::Instant::now() + SUBSCRIPTION_PING,
         SUBSCRIPTION_PING,
@@ -221,7 +222,7 @@ async fn subscription(
             _ = ping.tick() => {
                 tokio::time::timeout(config.timeout, sink.ping::<redis::Value>())
                     .await
-                    .map_err(within("ping"))?
+                    .map_err(|_| "ping timed out".to_owned())?
                     .map_err(|error| error.to_string())?;
             }
         }

@@ -246,9 +246,9 @@ impl Cache {
 }
 
 impl Inner {
-    /// Runs `commands` (one round trip) within the Redis timeout; `None` (logged) when Redis failed. A
-    /// connection whose command failed or timed out is dropped, not returned to the pool: the
-    /// pool checks nothing when it hands one out (see `kit::cache`).
+    /// Runs `commands` (one round trip) within the Redis timeout; `None` (logged) when Redis
+    /// failed. A connection whose command failed or timed out is dropped, not returned to the
+    /// pool: the pool checks nothing when it hands one out (see `kit::cache`).
     async fn run<T: redis::FromRedisValue>(
         &self,
         name: &str,

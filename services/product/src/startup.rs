@@ -16,8 +16,7 @@ use crate::{AppState, MIGRATOR, events, inventory};
 
 /// The product service assembled: its state, routes and readiness, with its background work
 /// (the order-event consumer, the reservation sweeper, the cache's invalidation follower and
-/// the metrics sampler) already running
-/// on the platform's shutdown signal.
+/// the metrics sampler) already running on the platform's shutdown signal.
 #[derive(Debug)]
 pub struct Application {
     /// What the request handlers share (tests use it to run background work on demand).

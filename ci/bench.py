@@ -455,6 +455,43 @@ def detail_step(label, stack, tools, args, out, detail):
     check_step("product detail", out["detail"])
 
 
+def proxy_step(label, stack, args, work, out, detail):
+    """Product detail direct, through nginx (a worker per core, upstream keep-alive, a JSON access
+    line per request as the gateway writes one) and through the gateway with a token (its
+    verified-token cache on, and off on a second instance)."""
+    s = args.scale
+    product = f"http://127.0.0.1:{stack.ports['product']}"
+    log(f"[{label}] proxies: product detail direct, through nginx, through the gateway (token cache on, off)")
+    _, auth = http(f"{stack.url}/api/v1/auth/register", "POST",
+                   {"email": f"bench-{os.getpid()}-{label}@shop.test", "password": "bench-password-123",
+                    "display_name": "Bench"})
+    bearer = f"authorization: Bearer {auth['access_token']}"
+    nginx_port = free_port()
+    nginx = start_nginx(work, f"proxy-{label}", f"""
+  log_format line escape=json '{{"time":"$time_iso8601","remote":"$remote_addr","method":"$request_method","uri":"$request_uri","status":$status,"bytes":$body_bytes_sent,"duration":$request_time,"upstream":"$upstream_addr","request_id":"$request_id","agent":"$http_user_agent"}}';
+  access_log {work}/nginx-proxy-{label}-access.log line;
+  upstream product {{ server 127.0.0.1:{stack.ports['product']}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{nginx_port};
+    location / {{ proxy_pass http://product; proxy_http_version 1.1; proxy_set_header Connection ""; }}
+  }}""")
+    gateway_off = stack.spawn("gateway", TOKEN_CACHE_CAPACITY="0")
+    gateway_off.wait_ready(gateway_off.ready_url)
+    try:
+        wait_port(nginx_port)
+        out["proxy"] = {
+            "direct": wrk(product + detail, s["seconds"], s["connections"]),
+            "nginx": wrk(f"http://127.0.0.1:{nginx_port}{detail}", s["seconds"], s["connections"]),
+            "gateway": wrk(stack.url + detail, s["seconds"], s["connections"], [bearer]),
+            "gateway, token cache off": wrk(f"http://127.0.0.1:{gateway_off.port}{detail}", s["seconds"],
+                                            s["connections"], [bearer]),
+        }
+    finally:
+        stop_nginx(nginx)
+        gateway_off.stop()
+    check_step("proxies", out["proxy"])
+
+
 def detail_path(stack):
     """The detail path of a product the seeded catalog lists."""
     _, page = http(f"http://127.0.0.1:{stack.ports['product']}/api/v1/products?limit=1")
@@ -472,6 +509,8 @@ def step_only(step, label, bin_dir, tools, args, work):
             search_step(label, stack, args, work, out)
         elif step == "detail":
             detail_step(label, stack, tools, args, out, detail_path(stack))
+        elif step == "proxy":
+            proxy_step(label, stack, args, work, out, detail_path(stack))
         else:
             checkout_step(label, stack, tools, args, work, out)
     finally:
@@ -498,11 +537,11 @@ def checkout_table(result):
     return "\n".join(lines) + "\n"
 
 
-def detail_table(result):
-    """The product detail figures of an `--only detail` run, as Markdown."""
+def rows_table(result, key, title):
+    """The wrk rows under `key` of each set of an `--only` run, as Markdown."""
     sets = result["sets"]
-    rows = list(next(iter(sets.values()))["detail"])
-    lines = [f"Product detail on the ci/dev stack, wrk {result['scale']['connections']} connections, "
+    rows = list(next(iter(sets.values()))[key])
+    lines = [f"{title}, wrk {result['scale']['connections']} connections, "
              f"{result['scale']['seconds']} s a row; load average {result['machine']['load_before'][0]:.2f} before, "
              f"{result['machine']['load_after'][0]:.2f} after", "",
              "| set | " + " | ".join(f"{row} req/s | p50 ms | p99 ms" for row in rows) + " |",
@@ -510,9 +549,26 @@ def detail_table(result):
     for label, figures in sets.items():
         cells = []
         for row in rows:
-            v = figures["detail"].get(row)
+            v = figures[key].get(row)
             cells += [f"{v['rps']:,.1f}", f"{v['p50_ms']:.2f}", f"{v['p99_ms']:.2f}"] if v else ["n/a"] * 3
         lines.append(f"| {label} ({figures['label']}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def detail_table(result):
+    """The product detail figures of an `--only detail` run, as Markdown."""
+    return rows_table(result, "detail", "Product detail on the ci/dev stack")
+
+
+def proxy_table(result):
+    """The proxy figures of an `--only proxy` run, as Markdown, with the gateway's ratios to nginx."""
+    lines = [rows_table(result, "proxy", "Product detail direct, through nginx and through the gateway")]
+    for label, figures in result["sets"].items():
+        nginx = figures["proxy"]["nginx"]
+        for row in ("gateway", "gateway, token cache off"):
+            v = figures["proxy"][row]
+            lines.append(f"- {label}: {row} ÷ nginx: throughput {v['rps'] / nginx['rps']:.2f}, "
+                         f"p99 {v['p99_ms'] / nginx['p99_ms']:.2f}")
     return "\n".join(lines) + "\n"
 
 
@@ -547,40 +603,9 @@ def measure_set(label, bin_dir, tools, args, work):
         time.sleep(2 if args.smoke else 5)
         out["rss_idle_kib"] = {svc: proc_stat(stack.pid(svc))["rss_kib"] for svc in stack.services()}
 
-        product = f"http://127.0.0.1:{stack.ports['product']}"
         detail = detail_path(stack)
-        _, auth = http(f"{stack.url}/api/v1/auth/register", "POST",
-                       {"email": f"bench-{os.getpid()}-{label}@shop.test", "password": "bench-password-123",
-                        "display_name": "Bench"})
-        bearer = f"authorization: Bearer {auth['access_token']}"
-
         detail_step(label, stack, tools, args, out, detail)
-
-        log(f"[{label}] proxies: product detail direct, through nginx, through the gateway (token cache on, off)")
-        nginx_port = free_port()
-        nginx = start_nginx(work, f"proxy-{label}", f"""
-  log_format line escape=json '{{"time":"$time_iso8601","remote":"$remote_addr","method":"$request_method","uri":"$request_uri","status":$status,"bytes":$body_bytes_sent,"duration":$request_time,"upstream":"$upstream_addr","request_id":"$request_id","agent":"$http_user_agent"}}';
-  access_log {work}/nginx-proxy-{label}-access.log line;
-  upstream product {{ server 127.0.0.1:{stack.ports['product']}; keepalive 64; }}
-  server {{
-    listen 127.0.0.1:{nginx_port};
-    location / {{ proxy_pass http://product; proxy_http_version 1.1; proxy_set_header Connection ""; }}
-  }}""")
-        gateway_off = stack.spawn("gateway", TOKEN_CACHE_CAPACITY="0")
-        gateway_off.wait_ready(gateway_off.ready_url)
-        try:
-            wait_port(nginx_port)
-            out["proxy"] = {
-                "direct": wrk(product + detail, s["seconds"], s["connections"]),
-                "nginx": wrk(f"http://127.0.0.1:{nginx_port}{detail}", s["seconds"], s["connections"]),
-                "gateway": wrk(stack.url + detail, s["seconds"], s["connections"], [bearer]),
-                "gateway, token cache off": wrk(f"http://127.0.0.1:{gateway_off.port}{detail}", s["seconds"],
-                                                s["connections"], [bearer]),
-            }
-        finally:
-            stop_nginx(nginx)
-            gateway_off.stop()
-        check_step("proxies", out["proxy"])
+        proxy_step(label, stack, args, work, out, detail)
 
         checkout_step(label, stack, tools, args, work, out)
 
@@ -741,7 +766,7 @@ def main():
     parser.add_argument("--json", help="the figures (default docs/benchmarks.json; with --only, none)")
     # A step alone, for working on it: its figures are printed (and written where --out and
     # --json say), never into BENCHMARKS.md, which holds whole runs.
-    parser.add_argument("--only", choices=["detail", "search", "checkout"], help="run this step alone, on a stack of each set")
+    parser.add_argument("--only", choices=["detail", "proxy", "search", "checkout"], help="run this step alone, on a stack of each set")
     args = parser.parse_args()
     if not args.only:
         args.out = args.out or str(ROOT / "BENCHMARKS.md")
@@ -759,7 +784,7 @@ def main():
               "work_tree_changed": bool(dirty), "machine": machine(), "smoke": args.smoke,
               "scale": args.scale, "sets": {}}
     try:
-        tools = {None: ["loadgen", "bare-http"], "detail": ["bare-http"], "search": [], "checkout": ["loadgen"]}[args.only]
+        tools = {None: ["loadgen", "bare-http"], "detail": ["bare-http"], "proxy": [], "search": [], "checkout": ["loadgen"]}[args.only]
         current = snapshot(args.bin, work, "current", SERVICES + tools)
         baseline = snapshot(args.baseline, work, "baseline", SERVICES) if args.baseline else None
         if args.only:
@@ -783,7 +808,7 @@ def main():
     finally:
         if not os.environ.get("BENCH_KEEP"):
             shutil.rmtree(work, ignore_errors=True)
-    report = {None: render, "detail": detail_table, "search": search_table, "checkout": checkout_table}[args.only](result)
+    report = {None: render, "detail": detail_table, "proxy": proxy_table, "search": search_table, "checkout": checkout_table}[args.only](result)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")

@@ -90,9 +90,13 @@ impl AppState {
         // Answers pass through as the upstream encoded them. reqwest's gzip feature is off in the
         // gateway's build, but on in a workspace build (loadgen's goose turns it on), where the
         // client would otherwise decompress a gzip answer and drop its Content-Encoding.
+        //
+        // No pool: these calls are rare (a key set refresh every few minutes, the documents
+        // once), and a pooled connection is driven by the runtime that opened it, which may be
+        // an event loop (`HTTP_EVENT_LOOPS`) that has already stopped while another drains.
         let http = reqwest::Client::builder()
             .no_gzip()
-            .pool_idle_timeout(kit::server::CLIENT_POOL_IDLE)
+            .pool_max_idle_per_host(0)
             .timeout(config.resilience.timeout)
             .connect_timeout(config.resilience.connect_timeout)
             .build()?;

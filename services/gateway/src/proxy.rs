@@ -55,10 +55,10 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// The internal token's header, which only services send one another.
 const INTERNAL_TOKEN: HeaderName = HeaderName::from_static(kit::internal::INTERNAL_TOKEN_HEADER);
 
-/// The pooled client, the upstreams' addresses and their breakers.
+/// The pooled clients, the upstreams' addresses and their breakers.
 #[derive(Debug, Clone)]
 pub struct Proxy {
-    client: Client<HttpConnector, Body>,
+    clients: Clients,
     bases: Arc<HashMap<Upstream, Uri>>,
     breakers: Arc<HashMap<Upstream, Breaker>>,
     resilience: Resilience,
@@ -71,13 +71,6 @@ impl Proxy {
     /// A proxy for the configured upstreams.
     pub fn new(config: &GatewayConfig) -> anyhow::Result<Self> {
         let resilience = config.resilience;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(resilience.connect_timeout));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(kit::server::CLIENT_POOL_IDLE)
-            .http2_only(resilience.http2)
-            .build(connector);
         let mut bases = HashMap::new();
         let mut breakers = HashMap::new();
         for upstream in [
@@ -95,7 +88,7 @@ impl Proxy {
             }
         }
         Ok(Self {
-            client,
+            clients: Clients::new(resilience),
             bases: Arc::new(bases),
             breakers: Arc::new(breakers),
             resilience,
@@ -173,7 +166,7 @@ impl Proxy {
             if attempt < attempts {
                 outgoing = Some(clone_bodiless(&request));
             }
-            match tokio::time::timeout(timeout, self.client.request(request)).await {
+            match tokio::time::timeout(timeout, self.clients.local().request(request)).await {
                 Ok(Ok(response)) => {
                     if says_unavailable(response.status()) {
                         breaker.failure();
@@ -199,6 +192,53 @@ impl Proxy {
             }
             tokio::time::sleep(Duration::from_millis(25 * u64::from(attempt))).await;
         }
+    }
+}
+
+/// A pool of upstream connections per thread, made on first use there.
+///
+/// A pooled connection is a task on the runtime that opened it. Shared by every thread, a
+/// request from one event loop (see `kit::server::serve`) would often go out on a connection
+/// of another, waking that thread to write it and again to hand the answer back; one pool per
+/// thread keeps a request and its upstream exchange on the thread that serves it.
+#[derive(Debug, Clone)]
+struct Clients {
+    /// Tells this proxy's pools from those of other proxies in the same process (tests).
+    id: u64,
+    resilience: Resilience,
+}
+
+type Pool = Client<HttpConnector, Body>;
+
+thread_local! {
+    static POOLS: std::cell::RefCell<HashMap<u64, Pool>> = std::cell::RefCell::new(HashMap::new());
+}
+
+impl Clients {
+    fn new(resilience: Resilience) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        Self {
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            resilience,
+        }
+    }
+
+    /// This thread's pool.
+    fn local(&self) -> Pool {
+        POOLS.with_borrow_mut(|pools| {
+            pools
+                .entry(self.id)
+                .or_insert_with(|| {
+                    let mut connector = HttpConnector::new();
+                    connector.set_nodelay(true);
+                    connector.set_connect_timeout(Some(self.resilience.connect_timeout));
+                    Client::builder(TokioExecutor::new())
+                        .pool_idle_timeout(kit::server::CLIENT_POOL_IDLE)
+                        .http2_only(self.resilience.http2)
+                        .build(connector)
+                })
+                .clone()
+        })
     }
 }
 

@@ -364,6 +364,20 @@ pub struct HttpConfig {
         value_parser = positive::<usize>
     )]
     pub max_connections: usize,
+    /// Event loops serving connections (`HTTP_EVENT_LOOPS`, 0): each a single-threaded runtime on
+    /// a thread of its own accepting from the listener, as nginx's workers do, so a connection's
+    /// work stays on one thread. 0 serves connections on the process's shared work-stealing
+    /// runtime (a worker thread per CPU), which wakes another thread for a share of the requests:
+    /// a cost that shows when requests are small and many and the cores are busy. A connection a
+    /// pool opened from one loop is driven by that loop, so a service whose handlers share
+    /// database or broker pools keeps 0: a loop that stops first would strand them.
+    #[arg(
+        long,
+        env = "HTTP_EVENT_LOOPS",
+        value_name = "a whole number",
+        default_value = "0"
+    )]
+    pub event_loops: usize,
 }
 
 impl HttpConfig {

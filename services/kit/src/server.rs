@@ -208,6 +208,13 @@ pub const CLIENT_POOL_IDLE: Duration = Duration::from_secs(5);
 /// (which makes it the idle timeout of kept-alive connections too: see [`CLIENT_POOL_IDLE`]).
 /// HTTP/2 connections (prior knowledge, as the gateway may speak to upstreams) are pinged at the
 /// same interval and closed when a ping goes unanswered.
+///
+/// With `http.event_loops` above zero, connections are served by that many event loops of their
+/// own, each a single-threaded runtime on a thread of its own accepting from the same listener,
+/// as nginx's worker processes do: a connection and everything its requests wait on stay on one
+/// thread, where the shared work-stealing runtime wakes another thread for a share of them (see
+/// [`HttpConfig::event_loops`]). The rest of the service (background tasks, pools made at start)
+/// stays on the runtime that called this.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -215,8 +222,75 @@ pub async fn serve(
     http: &HttpConfig,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, max_connections = http.max_connections, "listening");
-    let drain = http.drain_deadline;
+    tracing::info!(%addr, max_connections = http.max_connections, event_loops = http.event_loops, "listening");
+    let slots = Arc::new(Semaphore::new(http.max_connections));
+    let drained_by = if http.event_loops == 0 {
+        accept(listener, app, shutdown.clone(), http.clone(), slots).await
+    } else {
+        let listener = listener.into_std()?;
+        let mut loops = Vec::with_capacity(http.event_loops);
+        for index in 0..http.event_loops {
+            let (done, finished) = tokio::sync::oneshot::channel();
+            let listener = listener.try_clone()?;
+            let (app, shutdown, http, slots) =
+                (app.clone(), shutdown.clone(), http.clone(), slots.clone());
+            std::thread::Builder::new()
+                .name(format!("http-{index}"))
+                .spawn(move || {
+                    let runtime = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(runtime) => runtime,
+                        Err(error) => {
+                            let _ = done.send(Err(anyhow::Error::from(error)));
+                            return;
+                        }
+                    };
+                    let outcome: anyhow::Result<_> = runtime.block_on(async move {
+                        let listener = TcpListener::from_std(listener)?;
+                        Ok(accept(listener, app, shutdown, http, slots).await)
+                    });
+                    let _ = done.send(outcome);
+                    // Past the drain deadline: what is still running (a stuck request, a
+                    // blocking call) ends with the process, as on the shared runtime.
+                    runtime.shutdown_background();
+                })?;
+            loops.push(finished);
+        }
+        drop(listener);
+        let mut drained_by = None;
+        for finished in loops {
+            let deadline = finished
+                .await
+                .map_err(|_| anyhow::anyhow!("an event loop thread ended without an answer"))??;
+            drained_by = Some(
+                drained_by.map_or(deadline, |earliest: tokio::time::Instant| {
+                    earliest.min(deadline)
+                }),
+            );
+        }
+        drained_by.unwrap_or_else(|| tokio::time::Instant::now() + http.drain_deadline)
+    };
+    if !shutdown
+        .wait_for_tasks(drained_by.saturating_duration_since(tokio::time::Instant::now()))
+        .await
+    {
+        tracing::warn!("background tasks did not stop within the drain deadline");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Accepts and serves connections on the runtime it runs on until `shutdown` fires, then drains
+/// them within the drain deadline; returns that deadline, which bounds the whole stop.
+async fn accept(
+    listener: TcpListener,
+    app: Router,
+    shutdown: Shutdown,
+    http: HttpConfig,
+    slots: Arc<Semaphore>,
+) -> tokio::time::Instant {
     let header_timeout = http.header_read_timeout;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -228,19 +302,22 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .keep_alive_interval(header_timeout)
         .keep_alive_timeout(header_timeout);
-    let slots = Arc::new(Semaphore::new(http.max_connections));
     let connections = GracefulShutdown::new();
     loop {
         // A slot first: at the cap, connections are left in the backlog rather than accepted.
         let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => slot?,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
             () = shutdown.cancelled() => break,
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
-                    // Out of file descriptors, say: retrying at once would spin.
+                    // Out of file descriptors, say: retrying at once would spin. (Another event
+                    // loop taking the connection first is not an error: accept waits for the next.)
                     tracing::warn!(%error, "accepting a connection failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -276,6 +353,7 @@ pub async fn serve(
         });
     }
     drop(listener);
+    let drain = http.drain_deadline;
     tracing::info!(?drain, "draining in-flight requests");
     // One deadline for requests and background tasks together, so `drain` bounds the whole stop.
     let deadline = tokio::time::Instant::now() + drain;
@@ -286,14 +364,7 @@ pub async fn serve(
         // Each connection runs as its own task: what is still running ends with the process.
         tracing::warn!("drain deadline passed; the remaining requests end with the process");
     }
-    if !shutdown
-        .wait_for_tasks(deadline.saturating_duration_since(tokio::time::Instant::now()))
-        .await
-    {
-        tracing::warn!("background tasks did not stop within the drain deadline");
-    }
-    tracing::info!("stopped");
-    Ok(())
+    deadline
 }
 
 #[cfg(test)]

@@ -358,3 +358,63 @@ async fn the_server_waits_for_background_tasks_to_wind_down() {
         "serve returned before the background task finished"
     );
 }
+
+#[tokio::test]
+async fn event_loops_serve_and_drain_as_the_shared_runtime_does() {
+    let shutdown = Shutdown::new();
+    let app = Router::new()
+        .route(
+            "/thread",
+            get(|| async { std::thread::current().name().unwrap_or_default().to_owned() }),
+        )
+        .route("/slow", get(slow));
+    let listener = kit::server::bind(http_config().bind).await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let http = kit::config::HttpConfig {
+        event_loops: 2,
+        ..http_config()
+    };
+    let server = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { kit::server::serve(listener, app, shutdown, &http).await })
+    };
+    // Connections of their own (no pool), so each is accepted by whichever loop takes it.
+    let mut threads = std::collections::BTreeSet::new();
+    for _ in 0..16 {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
+        let name = client
+            .get(format!("http://{addr}/thread"))
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("body");
+        threads.insert(name);
+    }
+    assert!(
+        threads.iter().all(|name| name.starts_with("http-")),
+        "served on {threads:?}, not on the event loops"
+    );
+
+    let in_flight = tokio::spawn(reqwest::get(format!("http://{addr}/slow")));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    shutdown.trigger();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "every loop's listener must be closed after the signal"
+    );
+    let response = in_flight
+        .await
+        .expect("join")
+        .expect("in-flight request completes");
+    assert_eq!(response.text().await.expect("body"), "done");
+    server
+        .await
+        .expect("join")
+        .expect("the server stops cleanly");
+}

@@ -262,6 +262,7 @@ async fn start(config: &Config, platform: &Platform) -> anyhow::Result<SocketAdd
         drain_deadline: Duration::from_secs(1),
         header_read_timeout: Duration::from_secs(10),
         max_connections: 4096,
+        event_loops: 0,
     };
     let routes = server::router(app.routes, &platform.ops(app.health), &http);
     let listener = server::bind(http.bind).await?;

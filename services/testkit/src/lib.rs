@@ -346,6 +346,7 @@ pub fn http_config() -> HttpConfig {
         drain_deadline: Duration::from_secs(5),
         header_read_timeout: Duration::from_secs(10),
         max_connections: 1024,
+        event_loops: 0,
     }
 }
 

@@ -98,6 +98,7 @@ impl Gateway {
         let http = HttpConfig {
             header_read_timeout: limits.header_read_timeout,
             max_connections: limits.max_connections,
+            event_loops: limits.event_loops,
             ..http_config()
         };
         let platform = Platform::default();

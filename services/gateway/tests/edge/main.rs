@@ -245,6 +245,34 @@ async fn upstreams_see_the_verified_identity_never_the_callers_headers() {
 }
 
 #[tokio::test]
+async fn event_loops_forward_with_the_verified_identity_as_the_shared_runtime_does() {
+    let upstreams = Upstreams::echoing().await;
+    let gateway = Gateway::start(&upstreams, &[("HTTP_EVENT_LOOPS", "2")]).await;
+    let alice = uuid::Uuid::new_v4();
+    let token = gateway.token(alice, &[Role::Customer]);
+    for page in 0..16 {
+        // A connection of its own each time, so that both loops accept some, and each forwards
+        // on a pool of its own.
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
+        let path = format!("/api/v1/users/me?page={page}");
+        let response = client
+            .get(gateway.url(&path))
+            .bearer_auth(&token)
+            .header("x-user-id", "someone-else")
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 200, "{path}");
+        let seen = upstreams.user.last();
+        assert_eq!(seen.path, path);
+        assert_eq!(seen.headers["x-user-id"], alice.to_string(), "{path}");
+    }
+}
+
+#[tokio::test]
 async fn the_access_log_names_the_client_and_the_upstream() {
     let (logs, _capturing) = logs::Captured::install();
     let upstreams = Upstreams::echoing().await;

@@ -102,9 +102,11 @@ def render(r):
     target("exec → ready, the slowest service (ms)", [fmt(v, 1) for v in ready], "≤ 150", ready[-1] <= 150)
     fe = cur.get("frontend", {})
     if "wasm_js_gzip" in fe:
-        target("storefront wasm + JS, gzip (KiB)", [fmt(fe["wasm_js_gzip"] / 1024, 1)] * len(cols), "≤ 200",
+        # One storefront is built (frontend/dist, the current one): a baseline column has no figure.
+        unmeasured = ["n/a"] * (len(cols) - 1)
+        target("storefront wasm + JS, gzip (KiB)", unmeasured + [fmt(fe["wasm_js_gzip"] / 1024, 1)], "≤ 200",
                fe["wasm_js_gzip"] <= 200 * 1024)
-        target("first catalog render, headless Chromium (ms)", [fmt(fe["first_catalog_render_ms"], 0)] * len(cols),
+        target("first catalog render, headless Chromium (ms)", unmeasured + [fmt(fe["first_catalog_render_ms"], 0)],
                "≤ 300", (fe["first_catalog_render_ms"] or 1e9) <= 300)
     add("")
 

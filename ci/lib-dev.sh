@@ -843,8 +843,8 @@ dev_env() {
         "PRODUCT_URL=http://127.0.0.1:$(dev_port product)"
         "ORDER_URL=http://127.0.0.1:$(dev_port order)"
         "OPS_BIND_ADDR=127.0.0.1:$(dev_port gateway-ops)"
-        # An event loop per core, as nginx runs a worker process per core: the gateway holds no
-        # database or broker connection a loop could strand (see HttpConfig::event_loops).
+        # An event loop per core, as nginx runs a worker process per core: the gateway's
+        # upstream pools are per thread (see HttpConfig::event_loops).
         "HTTP_EVENT_LOOPS=$(nproc)"
       )
       if dev_runs web; then

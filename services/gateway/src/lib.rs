@@ -93,7 +93,7 @@ impl AppState {
         //
         // No pool: these calls are rare (a key set refresh every few minutes, the documents
         // once), and a pooled connection is driven by the runtime that opened it, which may be
-        // an event loop (`HTTP_EVENT_LOOPS`) that has already stopped while another drains.
+        // an event loop (`HTTP_EVENT_LOOPS`) that every later use from elsewhere would wake.
         let http = reqwest::Client::builder()
             .no_gzip()
             .pool_max_idle_per_host(0)

@@ -127,12 +127,12 @@ impl Broker {
             .map_err(|e: String| lapin::Error::from(std::io::Error::other(e)))?;
         uri.query.frame_max.get_or_insert(FRAME_MAX);
         let properties = ConnectionProperties::default().with_connection_name(self.name.into());
-        let connection = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            Connection::connect_uri(uri, properties),
-        )
-        .await
-        .map_err(|_| lapin::Error::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
+        let connection =
+            tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect_uri(uri, properties))
+                .await
+                .map_err(|_| {
+                    lapin::Error::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+                })??;
         let connection = Arc::new(connection);
         *slot = Some(connection.clone());
         tracing::info!(exchange = %self.config.exchange, "connected to RabbitMQ");

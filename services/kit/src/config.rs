@@ -368,9 +368,11 @@ pub struct HttpConfig {
     /// a thread of its own accepting from the listener, as nginx's workers do, so a connection's
     /// work stays on one thread. 0 serves connections on the process's shared work-stealing
     /// runtime (a worker thread per CPU), which wakes another thread for a share of the requests:
-    /// a cost that shows when requests are small and many and the cores are busy. A connection a
-    /// pool opened from one loop is driven by that loop, so a service whose handlers share
-    /// database or broker pools keeps 0: a loop that stops first would strand them.
+    /// a cost that shows when requests are small and many and the cores are busy. The loops turn
+    /// until the whole server has stopped, background tasks included, so a connection a shared
+    /// pool opened from one loop (which drives it) stays usable from the others; but each such
+    /// use wakes that loop's thread, so services with database pools keep 0 and the gateway,
+    /// whose upstream pools are per thread, runs a loop per core.
     #[arg(
         long,
         env = "HTTP_EVENT_LOOPS",

@@ -214,7 +214,7 @@ pub const CLIENT_POOL_IDLE: Duration = Duration::from_secs(5);
 /// as nginx's worker processes do: a connection and everything its requests wait on stay on one
 /// thread, where the shared work-stealing runtime wakes another thread for a share of them (see
 /// [`HttpConfig::event_loops`]). The rest of the service (background tasks, pools made at start)
-/// stays on the runtime that called this.
+/// stays on the runtime that called this. The loops keep turning until this returns.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -224,44 +224,31 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, max_connections = http.max_connections, event_loops = http.event_loops, "listening");
     let slots = Arc::new(Semaphore::new(http.max_connections));
+    // The event loops keep turning until the whole server has stopped, background tasks
+    // included: a connection a shared pool opened from one loop is driven by that loop, and
+    // another loop's request or a background task may still use it. Dropped, this stops them.
+    let loops_stop = tokio_util::sync::CancellationToken::new();
+    let _loops_stop = loops_stop.clone().drop_guard();
     let drained_by = if http.event_loops == 0 {
         accept(listener, app, shutdown.clone(), http.clone(), slots).await
     } else {
         let listener = listener.into_std()?;
         let mut loops = Vec::with_capacity(http.event_loops);
         for index in 0..http.event_loops {
-            let (done, finished) = tokio::sync::oneshot::channel();
             let listener = listener.try_clone()?;
             let (app, shutdown, http, slots) =
                 (app.clone(), shutdown.clone(), http.clone(), slots.clone());
-            std::thread::Builder::new()
-                .name(format!("http-{index}"))
-                .spawn(move || {
-                    let runtime = match tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    {
-                        Ok(runtime) => runtime,
-                        Err(error) => {
-                            let _ = done.send(Err(anyhow::Error::from(error)));
-                            return;
-                        }
-                    };
-                    let outcome: anyhow::Result<_> = runtime.block_on(async move {
-                        let listener = TcpListener::from_std(listener)?;
-                        Ok(accept(listener, app, shutdown, http, slots).await)
-                    });
-                    let _ = done.send(outcome);
-                    // Past the drain deadline: what is still running (a stuck request, a
-                    // blocking call) ends with the process, as on the shared runtime.
-                    runtime.shutdown_background();
-                })?;
-            loops.push(finished);
+            loops.push(event_loop(
+                index,
+                listener,
+                loops_stop.clone(),
+                move |listener| accept(listener, app, shutdown, http, slots),
+            )?);
         }
         drop(listener);
         let mut drained_by = None;
-        for finished in loops {
-            let deadline = finished
+        for drained in loops {
+            let deadline = drained
                 .await
                 .map_err(|_| anyhow::anyhow!("an event loop thread ended without an answer"))??;
             drained_by = Some(
@@ -280,6 +267,55 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts event loop `index`: a thread running a single-threaded runtime that serves `listener`
+/// with `serve`, reports the drain deadline `serve` returns, and keeps its runtime turning until
+/// `stop` fires. What is still running then (a stuck request, a blocking call) ends with the
+/// process, as on the shared runtime.
+fn event_loop<F, Fut>(
+    index: usize,
+    listener: std::net::TcpListener,
+    stop: tokio_util::sync::CancellationToken,
+    serve: F,
+) -> std::io::Result<tokio::sync::oneshot::Receiver<anyhow::Result<tokio::time::Instant>>>
+where
+    F: FnOnce(TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = tokio::time::Instant>,
+{
+    let (done, drained) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("http-{index}"))
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    let _ = done.send(Err(error.into()));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let listener = match TcpListener::from_std(listener) {
+                    Ok(listener) => listener,
+                    Err(error) => {
+                        let _ = done.send(Err(error.into()));
+                        return;
+                    }
+                };
+                tokio::select! {
+                    deadline = serve(listener) => {
+                        let _ = done.send(Ok(deadline));
+                        stop.cancelled().await;
+                    }
+                    () = stop.cancelled() => {}
+                }
+            });
+            runtime.shutdown_background();
+        })?;
+    Ok(drained)
 }
 
 /// Accepts and serves connections on the runtime it runs on until `shutdown` fires, then drains

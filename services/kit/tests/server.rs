@@ -418,3 +418,82 @@ async fn event_loops_serve_and_drain_as_the_shared_runtime_does() {
         .expect("join")
         .expect("the server stops cleanly");
 }
+
+#[tokio::test]
+async fn an_event_loop_keeps_turning_until_the_background_tasks_have_stopped() {
+    // An echo peer, and a connection to it that a request opens on an event loop and leaves in a
+    // shared slot, as a pool would keep it.
+    let peer = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let peer_addr = peer.local_addr().expect("peer addr");
+    tokio::spawn(async move {
+        let (mut stream, _) = peer.accept().await.expect("accept");
+        let (mut read, mut write) = stream.split();
+        let _ = tokio::io::copy(&mut read, &mut write).await;
+    });
+    let slot = std::sync::Arc::new(tokio::sync::Mutex::new(None::<tokio::net::TcpStream>));
+    let app = {
+        let slot = slot.clone();
+        Router::new().route(
+            "/open",
+            get(move || async move {
+                let stream = tokio::net::TcpStream::connect(peer_addr)
+                    .await
+                    .expect("connect");
+                *slot.lock().await = Some(stream);
+                "opened"
+            }),
+        )
+    };
+    // A background task that uses that connection after the signal, once the loops drained.
+    let shutdown = Shutdown::new();
+    let (report, echoed) = tokio::sync::oneshot::channel();
+    {
+        let shutdown_seen = shutdown.clone();
+        shutdown.spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            shutdown_seen.cancelled().await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut guard = slot.lock().await;
+            let stream = guard.as_mut().expect("opened");
+            let mut answer = [0u8; 4];
+            let outcome = async {
+                stream.write_all(b"ping").await?;
+                stream.read_exact(&mut answer).await?;
+                std::io::Result::Ok(answer)
+            }
+            .await;
+            let _ = report.send(outcome.map_err(|e| e.to_string()));
+        });
+    }
+    let listener = kit::server::bind(http_config().bind).await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let http = kit::config::HttpConfig {
+        event_loops: 1,
+        ..http_config()
+    };
+    let server = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { kit::server::serve(listener, app, shutdown, &http).await })
+    };
+    let opened = reqwest::get(format!("http://{addr}/open"))
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(opened, "opened");
+
+    shutdown.trigger();
+    server
+        .await
+        .expect("join")
+        .expect("the server stops cleanly");
+    let answer = echoed.await.expect("the task reported");
+    assert_eq!(
+        answer.as_ref().map(|a| &a[..]),
+        Ok(&b"ping"[..]),
+        "{answer:?}"
+    );
+}

@@ -278,8 +278,25 @@ async fn readiness_turns_false_on_shutdown() {
     assert_eq!(report.status, "shutting_down");
 }
 
-/// Serves `app` on a random port with the given drain deadline, returning its address and the
-/// running server.
+/// Serves `app` on a random port with `http`'s settings, returning its address and the running
+/// server.
+async fn serve_with(
+    app: Router,
+    shutdown: &Shutdown,
+    http: kit::config::HttpConfig,
+) -> (
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let listener = kit::server::bind(http.bind).await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let shutdown = shutdown.clone();
+    let server =
+        tokio::spawn(async move { kit::server::serve(listener, app, shutdown, &http).await });
+    (addr, server)
+}
+
+/// Serves `app` on a random port with the given drain deadline.
 async fn serve_with_drain(
     app: Router,
     shutdown: &Shutdown,
@@ -288,16 +305,27 @@ async fn serve_with_drain(
     std::net::SocketAddr,
     tokio::task::JoinHandle<anyhow::Result<()>>,
 ) {
-    let listener = kit::server::bind(http_config().bind).await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
     let http = kit::config::HttpConfig {
         drain_deadline: drain,
         ..http_config()
     };
-    let shutdown = shutdown.clone();
-    let server =
-        tokio::spawn(async move { kit::server::serve(listener, app, shutdown, &http).await });
-    (addr, server)
+    serve_with(app, shutdown, http).await
+}
+
+/// Serves `app` on a random port from `loops` event loops.
+async fn serve_on_loops(
+    app: Router,
+    shutdown: &Shutdown,
+    loops: usize,
+) -> (
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let http = kit::config::HttpConfig {
+        event_loops: loops,
+        ..http_config()
+    };
+    serve_with(app, shutdown, http).await
 }
 
 #[tokio::test]
@@ -368,16 +396,7 @@ async fn event_loops_serve_and_drain_as_the_shared_runtime_does() {
             get(|| async { std::thread::current().name().unwrap_or_default().to_owned() }),
         )
         .route("/slow", get(slow));
-    let listener = kit::server::bind(http_config().bind).await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    let http = kit::config::HttpConfig {
-        event_loops: 2,
-        ..http_config()
-    };
-    let server = {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { kit::server::serve(listener, app, shutdown, &http).await })
-    };
+    let (addr, server) = serve_on_loops(app, &shutdown, 2).await;
     // Connections of their own (no pool), so each is accepted by whichever loop takes it.
     let mut threads = std::collections::BTreeSet::new();
     for _ in 0..16 {
@@ -467,16 +486,7 @@ async fn an_event_loop_keeps_turning_until_the_background_tasks_have_stopped() {
             let _ = report.send(outcome.map_err(|e| e.to_string()));
         });
     }
-    let listener = kit::server::bind(http_config().bind).await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    let http = kit::config::HttpConfig {
-        event_loops: 1,
-        ..http_config()
-    };
-    let server = {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { kit::server::serve(listener, app, shutdown, &http).await })
-    };
+    let (addr, server) = serve_on_loops(app, &shutdown, 1).await;
     let opened = reqwest::get(format!("http://{addr}/open"))
         .await
         .expect("request")

@@ -203,7 +203,8 @@ impl Proxy {
 /// thread keeps a request and its upstream exchange on the thread that serves it.
 #[derive(Debug, Clone)]
 struct Clients {
-    /// Tells this proxy's pools from those of other proxies in the same process (tests).
+    /// Tells this proxy's pools from those of other proxies in the same process (tests make
+    /// several; a thread keeps the pools of each it served, the service's one among them).
     id: u64,
     resilience: Resilience,
 }

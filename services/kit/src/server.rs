@@ -229,36 +229,35 @@ pub async fn serve(
     // another loop's request or a background task may still use it. Dropped, this stops them.
     let loops_stop = tokio_util::sync::CancellationToken::new();
     let _loops_stop = loops_stop.clone().drop_guard();
-    let drained_by = if http.event_loops == 0 {
-        accept(listener, app, shutdown.clone(), http.clone(), slots).await
-    } else {
-        let listener = listener.into_std()?;
-        let mut loops = Vec::with_capacity(http.event_loops);
-        for index in 0..http.event_loops {
-            let listener = listener.try_clone()?;
-            let (app, shutdown, http, slots) =
-                (app.clone(), shutdown.clone(), http.clone(), slots.clone());
-            loops.push(event_loop(
-                index,
-                listener,
-                loops_stop.clone(),
-                move |listener| accept(listener, app, shutdown, http, slots),
-            )?);
-        }
-        drop(listener);
-        let mut drained_by = None;
-        for drained in loops {
-            let deadline = drained
-                .await
-                .map_err(|_| anyhow::anyhow!("an event loop thread ended without an answer"))??;
-            drained_by = Some(
-                drained_by.map_or(deadline, |earliest: tokio::time::Instant| {
-                    earliest.min(deadline)
-                }),
-            );
-        }
-        drained_by.unwrap_or_else(|| tokio::time::Instant::now() + http.drain_deadline)
-    };
+    let drained_by =
+        if http.event_loops == 0 {
+            accept(listener, app, shutdown.clone(), http.clone(), slots).await
+        } else {
+            let listener = listener.into_std()?;
+            let mut loops = Vec::with_capacity(http.event_loops);
+            for index in 0..http.event_loops {
+                let listener = listener.try_clone()?;
+                let (app, shutdown, http, slots) =
+                    (app.clone(), shutdown.clone(), http.clone(), slots.clone());
+                loops.push(event_loop(
+                    index,
+                    listener,
+                    loops_stop.clone(),
+                    move |listener| accept(listener, app, shutdown, http, slots),
+                )?);
+            }
+            drop(listener);
+            let mut deadlines = Vec::with_capacity(loops.len());
+            for drained in loops {
+                deadlines.push(drained.await.map_err(|_| {
+                    anyhow::anyhow!("an event loop thread ended without an answer")
+                })??);
+            }
+            deadlines
+                .into_iter()
+                .min()
+                .unwrap_or_else(|| tokio::time::Instant::now() + http.drain_deadline)
+        };
     if !shutdown
         .wait_for_tasks(drained_by.saturating_duration_since(tokio::time::Instant::now()))
         .await

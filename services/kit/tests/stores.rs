@@ -317,3 +317,29 @@ async fn supervise_reconnects_once_the_broker_is_reachable() {
         .expect("stops on shutdown")
         .expect("join");
 }
+
+#[tokio::test]
+async fn the_broker_asks_for_small_frames_unless_the_url_sets_them() {
+    // lapin's two I/O buffers are 32 frames each: at the broker's default frame size (128 KiB)
+    // they held 8 MiB of every publishing service's idle memory.
+    let amqp = TestAmqp::default();
+    let frame_max = |url: String| async {
+        let broker = Broker::new(
+            kit::amqp::AmqpConfig {
+                url: url.into(),
+                exchange: amqp.exchange.clone(),
+            },
+            "kit-test",
+        );
+        let connection = broker.connection().await.expect("connected");
+        let frame_max = connection.configuration().frame_max();
+        connection.close(200, "done".into()).await.expect("closed");
+        frame_max
+    };
+    assert_eq!(frame_max(amqp.url.clone()).await, 16 * 1024);
+    let separator = if amqp.url.contains('?') { '&' } else { '?' };
+    assert_eq!(
+        frame_max(format!("{}{separator}frame_max=8192", amqp.url)).await,
+        8192
+    );
+}

@@ -342,12 +342,26 @@ def luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+# The Argo CD Application whose Grafana links a log line to its trace in Tempo.
+GRAFANA_APP = Path(__file__).resolve().parent.parent / "argocd/platform/kube-prometheus-stack.yaml"
+
+
+def trace_link_pattern() -> re.Pattern:
+    """The regex by which Grafana finds a Loki line's trace id (the Loki data source's derived
+    field), as the Argo CD Application configures it."""
+    values = yaml.safe_load(GRAFANA_APP.read_text())["spec"]["source"]["helm"]["valuesObject"]
+    loki = next(s for s in values["grafana"]["additionalDataSources"] if s["name"] == "Loki")
+    field = next(f for f in loki["jsonData"]["derivedFields"] if f["name"] == "TraceID")
+    return re.compile(field["matcherRegex"])
+
+
 def check_logs(directory: Path, secrets_file: Path) -> list[str]:
     """Every line of every log is one JSON object; a line written inside a request carries the
-    trace and span ids; no line holds a secret: any value listed in SECRETS_FILE (one a line:
-    the shopper's password and tokens, the stack's generated secrets) or anything shaped like
-    one (PATTERNS, a Luhn-valid card number)."""
+    trace and span ids, and Grafana's link to Tempo finds that trace id in it; no line holds a
+    secret: any value listed in SECRETS_FILE (one a line: the shopper's password and tokens, the
+    stack's generated secrets) or anything shaped like one (PATTERNS, a Luhn-valid card number)."""
     secrets = [s for s in secrets_file.read_text().splitlines() if len(s) >= 8]
+    trace_link = trace_link_pattern()
     problems = []
     logs = sorted(directory.glob("*.log"))
     if not logs:
@@ -382,6 +396,10 @@ def check_logs(directory: Path, secrets_file: Path) -> list[str]:
             if in_request and not (re.fullmatch(r"[0-9a-f]{32}", ids.get("traceId", ""))
                                    and re.fullmatch(r"[0-9a-f]{16}", ids.get("spanId", ""))):
                 problems.append(f"{where}: inside a request without its trace and span ids")
+            elif in_request and ((link := trace_link.search(line)) is None
+                                 or link.group(1) != ids["traceId"]):
+                problems.append(f"{where}: Grafana's link to Tempo ({trace_link.pattern}) "
+                                "does not find its trace id")
     if lines == 0:
         problems.append(f"{directory}: the logs are empty")
     return problems

@@ -59,7 +59,7 @@ const INTERNAL_TOKEN: HeaderName = HeaderName::from_static(kit::internal::INTERN
 #[derive(Debug, Clone)]
 pub struct Proxy {
     clients: Clients,
-    bases: Arc<HashMap<Upstream, Uri>>,
+    bases: Arc<HashMap<Upstream, Base>>,
     breakers: Arc<HashMap<Upstream, Breaker>>,
     resilience: Resilience,
     body_limit: usize,
@@ -80,7 +80,13 @@ impl Proxy {
             Upstream::Web,
         ] {
             if let Some(base) = upstream.base_url(config) {
-                bases.insert(upstream, base.parse::<Uri>()?);
+                bases.insert(
+                    upstream,
+                    Base {
+                        uri: base.parse::<Uri>()?,
+                        text: base.trim_end_matches('/').to_owned(),
+                    },
+                );
                 breakers.insert(
                     upstream,
                     Breaker::new(resilience.breaker_failures, resilience.breaker_cooldown),
@@ -109,7 +115,7 @@ impl Proxy {
     /// The URL `path` has at `upstream`, for spans (`None` when it is not configured).
     pub fn url(&self, upstream: Upstream, path: &str) -> Option<String> {
         let base = self.bases.get(&upstream)?;
-        Some(format!("{}{path}", base.to_string().trim_end_matches('/')))
+        Some([base.text.as_str(), path].concat())
     }
 
     /// Whether a web upstream is configured.
@@ -143,7 +149,13 @@ impl Proxy {
             Body::new(Limited::new(body, self.body_limit))
         };
         let mut outgoing = Request::from_parts(parts, body);
-        prepare(&mut outgoing, base, client, identity, &self.forwarded_proto)?;
+        prepare(
+            &mut outgoing,
+            &base.uri,
+            client,
+            identity,
+            &self.forwarded_proto,
+        )?;
         let timeout = route.timeout(&self.resilience);
         let attempts = if replayable {
             self.resilience.retries + 1
@@ -193,6 +205,14 @@ impl Proxy {
             tokio::time::sleep(Duration::from_millis(25 * u64::from(attempt))).await;
         }
     }
+}
+
+/// An upstream's base URL: parsed, to forward to, and as configured, for the client spans.
+#[derive(Debug)]
+struct Base {
+    uri: Uri,
+    /// Without a trailing slash: a request's path starts with one.
+    text: String,
 }
 
 /// A pool of upstream connections per thread, made on first use there.

@@ -2,8 +2,8 @@
 //!
 //! Logs are JSON lines, one an event; every line written inside a request or an event handler
 //! carries the OpenTelemetry ids of the span it was written in (`openTelemetry.traceId` and
-//! `openTelemetry.spanId`), its own span in `span`, and the chain of spans it sits in, the
-//! request's with the trace id first, in `spans`.
+//! `openTelemetry.spanId`) and the chain of spans it sits in, outermost first (the request's)
+//! and its own last, in `spans`.
 //! Spans always get OpenTelemetry ids (so logs can be joined across services even without a
 //! collector) and are exported over OTLP/HTTP to `OTEL_EXPORTER_OTLP_ENDPOINT`/v1/traces only
 //! when that variable is set. Trace context travels as W3C `traceparent`/`tracestate`, in HTTP
@@ -16,13 +16,13 @@
 
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry::trace::{Status, TraceContextExt, TraceId, TracerProvider as _};
 use opentelemetry::{Context, global};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -136,13 +136,32 @@ where
     let subscriber = tracing_subscriber::registry()
         .with(format)
         .with(filter)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer));
+        .with(otel_layer(tracer));
     Ok((subscriber, TelemetryGuard { provider }))
 }
 
+/// The OpenTelemetry layer: spans carry the attributes the conventions name and the kit records
+/// (method, route, status, the services' `db.*` and `messaging.*`), not the layer's optional
+/// extras: source location, thread and busy/idle times were attributes on every span, each
+/// allocated per span and, for the times, taken at every poll of an instrumented future. The
+/// OpenTelemetry context is read from the span itself ([`OpenTelemetrySpanExt::context`]), so
+/// entering a span need not activate it.
+fn otel_layer<S>(tracer: SdkTracer) -> tracing_opentelemetry::OpenTelemetryLayer<S, SdkTracer>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_opentelemetry::layer()
+        .with_location(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_context_activation(false)
+        .with_tracer(tracer)
+}
+
 /// The JSON log format: one object a line, the event's fields at the top level, the
-/// OpenTelemetry ids of its span in `openTelemetry`, its span in `span` and the spans around it,
-/// outermost first, in `spans`.
+/// OpenTelemetry ids of its span in `openTelemetry`, and the spans it sits in, outermost first,
+/// in `spans`. Not its own span again in `span`: that is the last of `spans`, and each line
+/// would serialize its fields twice.
 fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
@@ -150,7 +169,7 @@ where
 {
     json_subscriber::fmt::layer()
         .flatten_event(true)
-        .with_current_span(true)
+        .with_current_span(false)
         .with_span_list(true)
         .with_opentelemetry_ids(true)
         .with_writer(writer)
@@ -160,55 +179,53 @@ where
 /// clients; headers injected while it is current ([`inject_http`]) make the callee's span its
 /// child. Record the answer with [`record_response`].
 pub fn client_span(method: &http::Method, url: &str) -> tracing::Span {
-    let span = tracing::info_span!(
-        "http client",
-        otel.name = %method,
-        otel.kind = "client",
-        otel.status_code = tracing::field::Empty,
-        http.request.method = %method,
-        url.full = url,
-        server.address = tracing::field::Empty,
-        server.port = tracing::field::Empty,
-        http.response.status_code = tracing::field::Empty,
-        "error.type" = tracing::field::Empty,
-    );
-    // The URL is parsed again only for a span that is recorded: with the level off, a call
-    // costs nothing here.
-    if !span.is_disabled()
-        && let Ok(uri) = url.parse::<http::Uri>()
-    {
-        span.record("server.address", uri.host().unwrap_or_default());
-        span.record("server.port", uri.port_u16().unwrap_or(80));
+    // The URL is parsed only for a span that is recorded (with the level off, a call costs
+    // nothing here), and before the span is made: each field recorded later makes the JSON
+    // layer serialize the span's fields again.
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return tracing::Span::none();
     }
-    span
+    let uri = url.parse::<http::Uri>().ok();
+    let host = uri.as_ref().and_then(http::Uri::host).unwrap_or_default();
+    let port = uri.as_ref().and_then(http::Uri::port_u16).unwrap_or(80);
+    tracing::info_span!(
+        "http client",
+        otel.name = method.as_str(),
+        otel.kind = "client",
+        http.request.method = method.as_str(),
+        url.full = url,
+        server.address = host,
+        server.port = port,
+    )
 }
 
-/// Records on `span` (a request or client span) the status answered, or that none came
-/// (`None`); a 5xx or no answer marks the span as failed.
+/// Sets on `span`'s trace (a request or client span) the status answered, or that none came
+/// (`None`); a 5xx or no answer marks it as failed. Straight on the OpenTelemetry span, not as
+/// span fields: the log lines carry the status as an event field where they need it (the
+/// gateway's access line), and a field recorded would make the JSON layer serialize all of
+/// the span's fields again, after the request's last line.
 pub fn record_response(span: &tracing::Span, status: Option<u16>) {
     match status {
         Some(status) => {
-            span.record("http.response.status_code", status);
+            span.set_attribute("http.response.status_code", i64::from(status));
             if status >= 500 {
-                span.record("otel.status_code", "ERROR");
-                span.record("error.type", status.to_string());
+                span.set_status(Status::error(""));
+                span.set_attribute("error.type", status.to_string());
             }
         }
         None => {
-            span.record("otel.status_code", "ERROR");
-            span.record("error.type", "no_response");
+            span.set_status(Status::error(""));
+            span.set_attribute("error.type", "no_response");
         }
     }
 }
 
 /// The trace id of the current span, if it has one.
-pub fn current_trace_id() -> Option<String> {
+pub fn current_trace_id() -> Option<TraceId> {
     let context = tracing::Span::current().context();
     let span = context.span();
     let span_context = span.span_context();
-    span_context
-        .is_valid()
-        .then(|| span_context.trace_id().to_string())
+    span_context.is_valid().then(|| span_context.trace_id())
 }
 
 /// The W3C trace context carried by incoming HTTP headers.
@@ -233,15 +250,13 @@ pub fn extract_amqp(headers: &FieldTable) -> Context {
     TraceContextPropagator::new().extract(&AmqpHeadersRef(headers))
 }
 
-/// Makes `span` a child of the remote context, so one trace spans both processes, and records
-/// the trace id in the span's `trace_id` field when it declares one (as `field::Empty`), so
-/// the log lines written inside it carry it.
+/// Makes `span` a child of the remote context, so one trace spans both processes. The log
+/// lines written inside it carry the trace id in `openTelemetry.traceId`; it is not recorded
+/// on the span as a field as well, since the JSON layer serializes all of a span's fields again
+/// at every field recorded.
 pub fn set_parent(span: &tracing::Span, parent: Context) {
     // Only fails when no OpenTelemetry layer is installed, in which case there is nothing to link.
     let _ = span.set_parent(parent);
-    if let Some(trace_id) = span.in_scope(current_trace_id) {
-        span.record("trace_id", trace_id);
-    }
 }
 
 struct AmqpHeaders<'a>(&'a mut FieldTable);
@@ -280,8 +295,7 @@ mod tests {
 
     fn with_tracing<T>(f: impl FnOnce() -> T) -> T {
         let provider = SdkTracerProvider::builder().build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let subscriber = tracing_subscriber::registry().with(otel_layer(provider.tracer("test")));
         tracing::subscriber::with_default(subscriber, f)
     }
 
@@ -294,7 +308,7 @@ mod tests {
             inject_http(&mut headers);
             let traceparent = headers["traceparent"].to_str().expect("ascii");
             let expected = current_trace_id().expect("a trace id");
-            assert!(traceparent.contains(&expected), "{traceparent}");
+            assert!(traceparent.contains(&expected.to_string()), "{traceparent}");
 
             let incoming = tracing::info_span!("incoming");
             set_parent(&incoming, extract_http(&headers));
@@ -339,7 +353,7 @@ mod tests {
         let provider = SdkTracerProvider::builder().build();
         let writer = lines.clone();
         let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(otel_layer(provider.tracer("test")))
             .with(json_layer(move || writer.clone()));
         tracing::subscriber::with_default(subscriber, || {
             let mut headers = http::HeaderMap::new();
@@ -349,7 +363,7 @@ mod tests {
                     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
                 ),
             );
-            let request = tracing::info_span!("request", trace_id = tracing::field::Empty);
+            let request = tracing::info_span!("request");
             set_parent(&request, extract_http(&headers));
             let _request = request.enter();
             let _query = tracing::info_span!("query", table = "products").entered();
@@ -360,12 +374,9 @@ mod tests {
             serde_json::from_str(text.lines().next().expect("one line")).expect("JSON");
         assert_eq!(line["message"], "fetched");
         assert_eq!(line["rows"], 3);
-        assert_eq!(line["span"]["name"], "query");
+        assert_eq!(line["spans"][1]["name"], "query");
+        assert!(line.get("span").is_none(), "the own span only once: {line}");
         assert_eq!(line["spans"][0]["name"], "request");
-        assert_eq!(
-            line["spans"][0]["trace_id"],
-            "0af7651916cd43dd8448eb211c80319c"
-        );
         // The line's own ids, at one fixed place, as a log store joins them to traces.
         assert_eq!(
             line["openTelemetry"]["traceId"],
@@ -381,10 +392,13 @@ mod tests {
     #[test]
     fn client_spans_record_the_answer() {
         let lines = Lines::default();
-        let provider = SdkTracerProvider::builder().build();
+        let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
         let writer = lines.clone();
         let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(otel_layer(provider.tracer("test")))
             .with(json_layer(move || writer.clone()));
         tracing::subscriber::with_default(subscriber, || {
             let span = client_span(&http::Method::POST, "http://product:8080/internal/x");
@@ -394,12 +408,33 @@ mod tests {
         let text = String::from_utf8(lines.0.lock().expect("lock").clone()).expect("utf-8");
         let line: serde_json::Value =
             serde_json::from_str(text.lines().next().expect("one line")).expect("JSON");
-        let span = &line["span"];
+        let span = &line["spans"][0];
         assert_eq!(span["http.request.method"], "POST");
         assert_eq!(span["server.address"], "product");
         assert_eq!(span["server.port"], 8080);
-        assert_eq!(span["http.response.status_code"], 503);
-        assert_eq!(span["error.type"], "503");
+
+        let exported = exporter.get_finished_spans().expect("spans");
+        let [span] = exported.as_slice() else {
+            panic!("one span: {exported:?}");
+        };
+        let attribute = |key: &str| {
+            span.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == key)
+                .map(|kv| kv.value.to_string())
+        };
+        assert_eq!(span.span_kind, opentelemetry::trace::SpanKind::Client);
+        assert_eq!(attribute("server.address").as_deref(), Some("product"));
+        assert_eq!(
+            attribute("http.response.status_code").as_deref(),
+            Some("503")
+        );
+        assert_eq!(attribute("error.type").as_deref(), Some("503"));
+        assert!(
+            matches!(span.status, Status::Error { .. }),
+            "{:?}",
+            span.status
+        );
     }
 
     #[test]

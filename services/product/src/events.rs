@@ -132,7 +132,6 @@ async fn session(
             messaging.message.id = delivery.properties.message_id().as_ref().map(|id| id.to_string()),
             routing_key = %delivery.routing_key,
             event_id = tracing::field::Empty,
-            trace_id = tracing::field::Empty,
         );
         if let Some(headers) = delivery.properties.headers() {
             kit::telemetry::set_parent(&span, kit::telemetry::extract_amqp(headers));

@@ -360,8 +360,8 @@ async fn forward(state: &AppState, mut request: Request, bucket: Bucket) -> Resp
     let started = Instant::now();
     let upstream = route.upstream.name();
     // One client span for the request forwarded, its retries included: the upstream's spans
-    // are its children. Its URL is written only when spans at `info` are recorded at all.
-    let span = if tracing::level_enabled!(tracing::Level::INFO) {
+    // are its children. Its URL is written only when the span is made.
+    let span = if kit::telemetry::client_spans_enabled() {
         let url = state
             .proxy
             .url(route.upstream, request.uri().path())

@@ -6,7 +6,8 @@
 //! and its own last, in `spans`.
 //! Spans always get OpenTelemetry ids (so logs can be joined across services even without a
 //! collector) and are exported over OTLP/HTTP to `OTEL_EXPORTER_OTLP_ENDPOINT`/v1/traces only
-//! when that variable is set. Trace context travels as W3C `traceparent`/`tracestate`, in HTTP
+//! when that variable is set; without it, what only a trace would show is not made at all (the
+//! client spans, and log events as span events). Trace context travels as W3C `traceparent`/`tracestate`, in HTTP
 //! headers and in AMQP message headers alike.
 //!
 //! Span attributes follow the OpenTelemetry semantic conventions: the kit's request spans
@@ -24,9 +25,10 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Registry};
+use tracing_subscriber::{EnvFilter, Layer as _, Registry};
 
 use crate::config::{self, ConfigError, Env};
 
@@ -125,8 +127,15 @@ where
     }
     let provider = builder.build();
     let tracer = provider.tracer(service);
-    let filter = EnvFilter::try_new(&config.filter)
+    let exporting = config.otlp_endpoint.is_some();
+    let mut filter = EnvFilter::try_new(&config.filter)
         .map_err(|e| anyhow::anyhow!("RUST_LOG={:?} is invalid: {e}", config.filter))?;
+    if !exporting {
+        // What only a trace shows is not made where no trace is exported, as OpenTelemetry's
+        // own SDKs make an unsampled span a no-op: the client spans (a request's log lines and
+        // the callee's carry the same trace id without them).
+        filter = filter.add_directive(format!("{TRACE_ONLY}=off").parse()?);
+    }
     let format: Box<dyn tracing_subscriber::Layer<Registry> + Send + Sync> = if config.pretty {
         Box::new(tracing_subscriber::fmt::layer().with_writer(writer))
     } else {
@@ -136,7 +145,9 @@ where
     let subscriber = tracing_subscriber::registry()
         .with(format)
         .with(filter)
-        .with(otel_layer(tracer));
+        // Log events become events of their span only for a trace that goes somewhere: each
+        // would cost its fields as OpenTelemetry attributes, a timestamp and an allocation.
+        .with(otel_layer(tracer).with_filter(filter_fn(move |meta| exporting || meta.is_span())));
     Ok((subscriber, TelemetryGuard { provider }))
 }
 
@@ -175,20 +186,31 @@ where
         .with_writer(writer)
 }
 
+/// The target of the spans only a trace shows, which the subscriber turns off when no trace
+/// is exported.
+const TRACE_ONLY: &str = "kit::telemetry::trace_only";
+
+/// Whether [`client_span`] makes a span: spans at `info` are recorded and traces exported. A
+/// caller checks it before building the URL it would pass.
+pub fn client_spans_enabled() -> bool {
+    tracing::enabled!(target: TRACE_ONLY, tracing::Level::INFO)
+}
+
 /// The span of a call to another service over HTTP, by the OpenTelemetry conventions for HTTP
 /// clients; headers injected while it is current ([`inject_http`]) make the callee's span its
-/// child. Record the answer with [`record_response`].
+/// child. Record the answer with [`record_response`]. A disabled span where no trace is
+/// exported ([`client_spans_enabled`]): the headers then carry the caller's own span.
 pub fn client_span(method: &http::Method, url: &str) -> tracing::Span {
-    // The URL is parsed only for a span that is recorded (with the level off, a call costs
-    // nothing here), and before the span is made: each field recorded later makes the JSON
-    // layer serialize the span's fields again.
-    if !tracing::enabled!(tracing::Level::INFO) {
+    // The URL is parsed only for a span that is recorded, and before the span is made: each
+    // field recorded later makes the JSON layer serialize the span's fields again.
+    if !client_spans_enabled() {
         return tracing::Span::none();
     }
     let uri = url.parse::<http::Uri>().ok();
     let host = uri.as_ref().and_then(http::Uri::host).unwrap_or_default();
     let port = uri.as_ref().and_then(http::Uri::port_u16).unwrap_or(80);
     tracing::info_span!(
+        target: TRACE_ONLY,
         "http client",
         otel.name = method.as_str(),
         otel.kind = "client",
@@ -434,6 +456,74 @@ mod tests {
             matches!(span.status, Status::Error { .. }),
             "{:?}",
             span.status
+        );
+    }
+
+    /// The log lines of a call through [`client_span`], made by the subscriber [`init`]
+    /// installs, exporting to `otlp_endpoint`, and whether the client span was made.
+    fn client_call_lines(otlp_endpoint: Option<&str>) -> (Vec<serde_json::Value>, bool) {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let config = TelemetryConfig {
+            filter: "info".to_owned(),
+            pretty: false,
+            otlp_endpoint: otlp_endpoint.map(str::to_owned),
+        };
+        let (subscriber, guard) =
+            subscriber("test", &config, move || writer.clone()).expect("subscriber");
+        let made = tracing::subscriber::with_default(subscriber, || {
+            let _request = tracing::info_span!("request").entered();
+            let span = client_span(&http::Method::GET, "http://product:8080/api/v1/products");
+            let _call = span.enter();
+            let mut headers = http::HeaderMap::new();
+            inject_http(&mut headers);
+            tracing::info!(
+                traceparent = headers["traceparent"].to_str().expect("ascii"),
+                "called"
+            );
+            !span.is_disabled()
+        });
+        drop(guard);
+        let text = String::from_utf8(lines.0.lock().expect("lock").clone()).expect("utf-8");
+        let lines = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("JSON"))
+            .collect();
+        (lines, made)
+    }
+
+    #[test]
+    fn without_an_exporter_calls_make_no_client_span() {
+        let (lines, made) = client_call_lines(None);
+        assert!(!made);
+        let [line] = lines.as_slice() else {
+            panic!("one line: {lines:?}");
+        };
+        assert_eq!(line["spans"].as_array().map(Vec::len), Some(1), "{line}");
+        assert_eq!(line["spans"][0]["name"], "request");
+        // The callee still joins the caller's trace: the headers carry the request's span.
+        let span_id = line["openTelemetry"]["spanId"].as_str().expect("a span id");
+        let traceparent = line["traceparent"].as_str().expect("a traceparent");
+        assert!(
+            traceparent.contains(span_id),
+            "{traceparent} names {span_id}"
+        );
+    }
+
+    #[test]
+    fn with_an_exporter_calls_make_a_client_span() {
+        // Nothing listens on the discard port: the span's export fails, which is not this
+        // test's matter.
+        let (lines, made) = client_call_lines(Some("http://127.0.0.1:9"));
+        assert!(made);
+        let line = &lines[0];
+        assert_eq!(line["spans"][1]["name"], "http client", "{line}");
+        assert_eq!(line["spans"][1]["server.address"], "product");
+        let span_id = line["openTelemetry"]["spanId"].as_str().expect("a span id");
+        let traceparent = line["traceparent"].as_str().expect("a traceparent");
+        assert!(
+            traceparent.contains(span_id),
+            "{traceparent} names {span_id}"
         );
     }
 

@@ -492,6 +492,17 @@ mod tests {
         (lines, made)
     }
 
+    /// The `traceparent` logged in `line` makes the callee a child of the span the line was
+    /// written in.
+    fn assert_traceparent_names_the_lines_span(line: &serde_json::Value) {
+        let span_id = line["openTelemetry"]["spanId"].as_str().expect("a span id");
+        let traceparent = line["traceparent"].as_str().expect("a traceparent");
+        assert!(
+            traceparent.contains(span_id),
+            "{traceparent} names {span_id}"
+        );
+    }
+
     #[test]
     fn without_an_exporter_calls_make_no_client_span() {
         let (lines, made) = client_call_lines(None);
@@ -502,12 +513,7 @@ mod tests {
         assert_eq!(line["spans"].as_array().map(Vec::len), Some(1), "{line}");
         assert_eq!(line["spans"][0]["name"], "request");
         // The callee still joins the caller's trace: the headers carry the request's span.
-        let span_id = line["openTelemetry"]["spanId"].as_str().expect("a span id");
-        let traceparent = line["traceparent"].as_str().expect("a traceparent");
-        assert!(
-            traceparent.contains(span_id),
-            "{traceparent} names {span_id}"
-        );
+        assert_traceparent_names_the_lines_span(line);
     }
 
     #[test]
@@ -519,12 +525,7 @@ mod tests {
         let line = &lines[0];
         assert_eq!(line["spans"][1]["name"], "http client", "{line}");
         assert_eq!(line["spans"][1]["server.address"], "product");
-        let span_id = line["openTelemetry"]["spanId"].as_str().expect("a span id");
-        let traceparent = line["traceparent"].as_str().expect("a traceparent");
-        assert!(
-            traceparent.contains(span_id),
-            "{traceparent} names {span_id}"
-        );
+        assert_traceparent_names_the_lines_span(line);
     }
 
     #[test]

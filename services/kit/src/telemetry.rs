@@ -7,8 +7,8 @@
 //! Spans always get OpenTelemetry ids (so logs can be joined across services even without a
 //! collector) and are exported over OTLP/HTTP to `OTEL_EXPORTER_OTLP_ENDPOINT`/v1/traces only
 //! when that variable is set; without it, what only a trace would show is not made at all (the
-//! client spans, and log events as span events). Trace context travels as W3C `traceparent`/`tracestate`, in HTTP
-//! headers and in AMQP message headers alike.
+//! client spans, and log events as span events). Trace context travels as W3C
+//! `traceparent`/`tracestate`, in HTTP headers and in AMQP message headers alike.
 //!
 //! Span attributes follow the OpenTelemetry semantic conventions: the kit's request spans
 //! (`http.request.method`, `http.route`, `url.path`, `http.response.status_code`, kind server),

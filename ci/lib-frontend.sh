@@ -11,10 +11,12 @@
 #   ensure_browser          Debian chromium, and playwright-core in frontend/e2e/node_modules
 #   frontend_fetch          the crates the offline build needs: Cargo.lock's and the wasm
 #                           standard library's own (dlmalloc, ...), which -Zbuild-std compiles
-#   frontend_build          trunk build of the storefront into frontend/dist and of the admin
-#                           portal into frontend/dist/admin (its own bundle, served under /admin,
-#                           so shoppers never download it), then precompress both (.br/.gz twins)
-#                           with the release web binary (FRONTEND_WEB_BIN, else release_build's)
+#   frontend_build          trunk build of the storefront into frontend/dist, of the account app
+#                           (signing in, the signed-in pages) into frontend/dist/account and of the
+#                           admin portal into frontend/dist/admin (bundles of their own, so the
+#                           storefront's first page loads neither), then precompress them all
+#                           (.br/.gz twins) with the release web binary (FRONTEND_WEB_BIN, else
+#                           release_build's)
 #   frontend_smoke          serve frontend/dist with the web service; every page loads in Chromium
 #                           without console errors or CSP violations (screenshots as artifacts)
 #   frontend_e2e URL        the shop scenarios in Chromium against the whole stack at URL
@@ -165,10 +167,13 @@ frontend_build() {
   total="$(_frontend_cargo cargo_package_count --release --target wasm32-unknown-unknown)"
   local dist="${FRONTEND_DIST_DIR:-$PWD/frontend/dist}"
   with_progress "trunk build" "$total" _frontend_cargo trunk build --release --offline --dist "$dist"
-  # After the storefront: trunk empties its dist folder first, so the portal's folder inside it
-  # must come second. Only the portal's binary is left to compile and link.
-  with_progress "trunk build admin.html" 1 _frontend_cargo trunk build --release --offline \
-    --dist "$dist/admin" --public-url /admin/ admin.html
+  # After the storefront: trunk empties its dist folder first, so the other apps' folders
+  # inside it must come after. Only each app's binary is left to compile and link.
+  local app
+  for app in account admin; do
+    with_progress "trunk build $app.html" 1 _frontend_cargo trunk build --release --offline \
+      --dist "$dist/$app" --public-url "/$app/" "$app.html"
+  done
   local web
   web="$(frontend_web_binary)"
   "$web" precompress "$dist"

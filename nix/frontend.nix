@@ -1,6 +1,7 @@
 # The browser apps: Trunk builds them for wasm32 (crane's buildTrunkPackage), the storefront into
-# dist and the admin portal (its own bundle, served under /admin) into dist/admin, then the web
-# service's own `precompress` writes the .br/.gz twins, as ci/frontend-build does.
+# dist, the account app and the admin portal (bundles of their own, served under /account and
+# /admin) into dist/account and dist/admin, then the web service's own `precompress` writes the
+# .br/.gz twins, as ci/frontend-build does.
 # packages.frontend is exactly the site the web image serves.
 {
   pkgs,
@@ -17,6 +18,7 @@ let
     fileset = lib.fileset.unions [
       cargoSources
       (root + "/frontend/index.html")
+      (root + "/frontend/account.html")
       (root + "/frontend/admin.html")
       (root + "/frontend/boot.js")
       (root + "/frontend/assets")
@@ -61,8 +63,9 @@ let
       preBuild = ''
         cd frontend
       '';
-      # The portal after the storefront, whose build empties dist first (ci/lib-frontend.sh).
+      # The other apps after the storefront, whose build empties dist first (ci/lib-frontend.sh).
       postBuild = ''
+        trunk build --release --dist dist/account --public-url /account/ account.html
         trunk build --release --dist dist/admin --public-url /admin/ admin.html
         mv dist ..
         cd ..

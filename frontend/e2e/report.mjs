@@ -1,7 +1,8 @@
 // The frontend report: the size of what a browser downloads (wasm and JS, raw, gzip, brotli)
 // and how fast the app renders in headless Chromium, cold cache, median of several loads. The
-// sizes are the storefront's (dist's own files); the admin portal's build (dist/admin), which
-// only /admin loads, is totalled on a line of its own.
+// sizes are the storefront's (dist's own files), what the first page loads; the account app's
+// build (dist/account: signing in and the signed-in pages) and the admin portal's (dist/admin),
+// which only their own pages load, are totalled on a line each.
 // With the whole stack at SHOP_URL it measures the time to the first catalog render (the
 // app's `catalog-first-render` performance mark); with the web service alone, the app's first
 // render (`app-rendered`).
@@ -70,6 +71,7 @@ async function timings(browser) {
 
 const browser = await launch();
 const files = await sizes(DIST);
+const accountFiles = await sizes(path.join(DIST, "account"));
 const adminFiles = await sizes(path.join(DIST, "admin"));
 const runs = await timings(browser);
 await browser.close();
@@ -86,9 +88,11 @@ const total = (rows, pattern) =>
   }), { raw: 0, gzip: 0, brotli: 0 });
 const code = total(files, /\.(wasm|js)$/);
 console.log(`  ${"wasm + JS".padEnd(40)} ${kib(code.raw).padStart(11)} ${kib(code.gzip).padStart(11)} ${kib(code.brotli).padStart(11)}`);
-if (adminFiles.length) {
-  const admin = total(adminFiles, /\.(wasm|js)$/);
-  console.log(`  ${"admin portal (admin/): wasm + JS".padEnd(40)} ${kib(admin.raw).padStart(11)} ${kib(admin.gzip).padStart(11)} ${kib(admin.brotli).padStart(11)}`);
+for (const [label, rows] of [["account app (account/)", accountFiles], ["admin portal (admin/)", adminFiles]]) {
+  if (rows.length) {
+    const app = total(rows, /\.(wasm|js)$/);
+    console.log(`  ${`${label}: wasm + JS`.padEnd(40)} ${kib(app.raw).padStart(11)} ${kib(app.gzip).padStart(11)} ${kib(app.brotli).padStart(11)}`);
+  }
 }
 console.log("");
 const ms = (value) => (value === null ? "n/a" : `${value.toFixed(0)} ms`);
@@ -105,5 +109,5 @@ console.log(`    app first render           ${ms(summary.app)}`);
 console.log(`    first catalog render       ${summary.catalog === null ? "n/a (no products: needs the whole stack, SHOP_URL)" : ms(summary.catalog)}`);
 
 const report = path.join(ARTIFACTS_DIR, "frontend-report.json");
-await writeFile(report, JSON.stringify({ shop: SHOP_URL, files, admin_files: adminFiles, runs, median: summary }, null, 2));
+await writeFile(report, JSON.stringify({ shop: SHOP_URL, files, account_files: accountFiles, admin_files: adminFiles, runs, median: summary }, null, 2));
 console.log(`\n  written to ${report}`);

@@ -37,9 +37,9 @@ const steps = [
     check(!/<script(?![^>]*\bsrc=)[^>]*>/i.test(html), "index.html has an inline <script>");
     check(!/\sstyle=/i.test(html), "index.html has a style attribute");
   }],
-  ["hashed assets are immutable and precompressed, the portal's too", async () => {
+  ["hashed assets are immutable and precompressed, the account app's and the portal's too", async () => {
     const sources = [];
-    for (const path of ["/", "/admin"]) {
+    for (const path of ["/", "/account", "/admin"]) {
       await page.goto(path);
       sources.push(...await page.evaluate(() => [
         document.querySelector('meta[name="app-wasm"]')?.content,
@@ -76,13 +76,37 @@ const steps = [
     const portal = await wasm();
     check(portal.startsWith("/admin/") && portal !== shop, `the portal loads ${portal}`);
   }],
-  ["a link of the portal to a storefront page loads the storefront", async () => {
+  ["the storefront loads neither the account app nor the portal; its sign-in link loads the account app", async () => {
+    const wasm = () => page.evaluate(() => document.querySelector('meta[name="app-wasm"]')?.content ?? "");
+    await page.goto("/products");
+    await expectHeading(page, "Products");
+    const shop = await wasm();
+    check(shop.startsWith("/") && !/^\/(account|admin)\//.test(shop), `the storefront loads ${shop}`);
+    await page.locator("header").getByRole("link", { name: "Sign in" }).click();
+    await expectHeading(page, "Sign in");
+    const account = await wasm();
+    check(account.startsWith("/account/"), `after the sign-in link, the page runs ${account}`);
+    check(new URL(page.url()).pathname === "/login", `after the link, the page is ${page.url()}`);
+  }],
+  ["the account app draws the storefront's pages itself, without loading the storefront", async () => {
+    await page.goto("/checkout");
+    await expectHeading(page, "Please sign in");
+    const loaded = await page.evaluate(() => {
+      window.stillThisDocument = true;
+      return document.querySelector('meta[name="app-wasm"]')?.content ?? "";
+    });
+    check(loaded.startsWith("/account/"), `/checkout runs ${loaded}`);
+    await page.locator("header").getByRole("link", { name: "Cart" }).click();
+    await expectHeading(page, "Your cart");
+    check(await page.evaluate(() => window.stillThisDocument === true), "going to the cart reloaded the page");
+  }],
+  ["a link of the portal to a shopper's page loads that page's app", async () => {
     await page.goto("/admin");
     await expectHeading(page, "Please sign in");
     await page.locator("main").getByRole("link", { name: "Sign in" }).click();
     await expectHeading(page, "Sign in");
     const wasm = await page.evaluate(() => document.querySelector('meta[name="app-wasm"]')?.content ?? "");
-    check(!wasm.startsWith("/admin/"), `after the link, the page runs ${wasm}`);
+    check(wasm.startsWith("/account/"), `after the link, the page runs ${wasm}`);
     check(new URL(page.url()).pathname === "/login", `after the link, the page is ${page.url()}`);
   }],
   ["data pages show their error state when the API is down", async () => {
@@ -106,8 +130,9 @@ const steps = [
   ["client-side navigation moves the focus to the new page", async () => {
     await page.goto("/");
     await expectHeading(page, "Welcome to the shop");
-    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Sign in" }).click();
-    await expectHeading(page, "Sign in");
+    // A page of the same app (signing in is the account app's: a new document).
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Catalog" }).click();
+    await expectHeading(page, "Products");
     const focused = await page.evaluate(() => document.activeElement?.id);
     check(focused === "main", `after navigating, the focus is on #${focused}`);
   }],

@@ -1,17 +1,22 @@
-//! The shop's browser apps: the storefront and the admin portal, written with Yew.
+//! The shop's browser apps: the storefront, the account app and the admin portal, written with
+//! Yew.
 //!
 //! - [`api`]: the one client of the API, speaking `contracts` types, with transparent token
 //!   refresh and problem+json errors mapped to per-field messages;
 //! - [`session`]: who is signed in (tokens in `localStorage`, the user in a context);
-//! - [`route`]: the URLs, as an enum, and which page of the storefront draws each;
+//! - [`route`]: the URLs, as an enum, and which page of the storefront and of the account app
+//!   draws each;
 //! - [`pages`]: one component per page, the portal's under [`pages::admin`] with its own
 //!   [`pages::admin::switch`]; [`components`]: the small pieces they are made of;
 //! - [`hooks`]: fetching with loading and error states; [`format`]: money and dates as text.
 //!
-//! The storefront and the portal are two binaries, two Trunk builds: `main.rs` (shoppers, every
-//! path but `/admin`) and `bin/admin.rs` (under `/admin`, which the web service answers with the
-//! portal's page), so shoppers never download the portal. Both share every route and component
-//! of this library; a link to a page of the other app loads that app ([`route::OtherApp`]).
+//! The apps are three binaries, three Trunk builds, so that each page loads as little code as it
+//! needs: `main.rs`, the storefront (browsing, the cart, signing in: every path but the two
+//! others'); `bin/account.rs`, the account app (the signed-in pages, `/checkout`, `/orders` and
+//! `/account`, and the storefront's, so a signed-in shopper's navigation stays in it); and
+//! `bin/admin.rs`, the portal (under `/admin`), which shoppers never download. The web service
+//! answers each app's paths with that app's page. All share every route and component of this
+//! library; a link to a page of another app loads that app ([`route::OtherApp`]).
 //!
 //! The crate builds natively too (without Yew's `csr` feature), so its components are tested
 //! with Yew's server renderer on the normal toolchain.
@@ -34,7 +39,8 @@ use crate::session::{Session, SessionAction, SessionHandle};
 /// Props of [`App`].
 #[derive(Debug, Clone, PartialEq, Properties)]
 pub struct AppProps {
-    /// Draws the page of a route: [`route::storefront`] or [`pages::admin::switch`].
+    /// Draws the page of a route: [`route::storefront`], [`route::account`] or
+    /// [`pages::admin::switch`].
     pub pages: Callback<Route, Html>,
 }
 

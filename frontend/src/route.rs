@@ -1,5 +1,5 @@
-//! The routes of the storefront and the admin portal, and which storefront page draws each
-//! (the portal's: [`crate::pages::admin::switch`]).
+//! The routes of the storefront, the account app and the admin portal, and which page of the
+//! first two draws each (the portal's: [`crate::pages::admin::switch`]).
 
 use std::cell::RefCell;
 
@@ -103,28 +103,46 @@ impl NextQuery {
     }
 }
 
-/// Draws the storefront's page of a route; the admin portal's routes load the portal.
+/// Draws the storefront's page of a route: browsing, the cart and signing in, the first pages a
+/// visitor loads, so the bundle holds nothing else. The signed-in pages load the account app
+/// ([`account`]), the portal's load the portal.
 pub fn storefront(route: Route) -> Html {
-    let signed_in = |page: Html| html! { <RequireSignIn>{ page }</RequireSignIn> };
     match route {
         Route::Home => html! { <pages::Home /> },
         Route::Catalog => html! { <pages::Catalog /> },
         Route::Product { id } => html! { <pages::ProductPage {id} /> },
         Route::Cart => html! { <pages::CartPage /> },
-        Route::Checkout => signed_in(html! { <pages::Checkout /> }),
-        Route::Confirmation { id } => signed_in(html! { <pages::Confirmation {id} /> }),
-        Route::Orders => signed_in(html! { <pages::Orders /> }),
-        Route::Order { id } => signed_in(html! { <pages::OrderPage {id} /> }),
-        Route::Login => html! { <pages::Login /> },
-        Route::Register => html! { <pages::Register /> },
-        Route::Account => signed_in(html! { <pages::Account /> }),
-        Route::Admin
+        Route::NotFound => html! { <pages::NotFound /> },
+        Route::Login
+        | Route::Register
+        | Route::Checkout
+        | Route::Confirmation { .. }
+        | Route::Orders
+        | Route::Order { .. }
+        | Route::Account
+        | Route::Admin
         | Route::AdminProducts
         | Route::AdminNewProduct
         | Route::AdminProduct { .. }
         | Route::AdminOrders
         | Route::AdminUsers => html! { <OtherApp /> },
-        Route::NotFound => html! { <pages::NotFound /> },
+    }
+}
+
+/// Draws the account app's page of a route: the signed-in pages (checkout, orders, account) and
+/// every page of the storefront, so that once a shopper is in, going back to the catalog stays
+/// in this app. The portal's pages load the portal.
+pub fn account(route: Route) -> Html {
+    let signed_in = |page: Html| html! { <RequireSignIn>{ page }</RequireSignIn> };
+    match route {
+        Route::Checkout => signed_in(html! { <pages::Checkout /> }),
+        Route::Confirmation { id } => signed_in(html! { <pages::Confirmation {id} /> }),
+        Route::Orders => signed_in(html! { <pages::Orders /> }),
+        Route::Order { id } => signed_in(html! { <pages::OrderPage {id} /> }),
+        Route::Account => signed_in(html! { <pages::Account /> }),
+        Route::Login => html! { <pages::Login /> },
+        Route::Register => html! { <pages::Register /> },
+        other => storefront(other),
     }
 }
 
@@ -138,8 +156,8 @@ pub fn remember_loaded_path() {
     LOADED_PATH.with(|loaded| *loaded.borrow_mut() = path);
 }
 
-/// A page of the other app (the storefront and the admin portal are separate bundles), reached
-/// through a link of this one: the router has already put its URL in the address bar, so
+/// A page of another app (the storefront, the account app and the admin portal are separate
+/// bundles), reached through a link of this one: the router has already put its URL in the address bar, so
 /// loading the document again from the server brings that app. A document that was loaded at
 /// this very path, though, is what the server answers for it (a server that does not know the
 /// portal): loading it again would loop, so it says the page is not here instead.

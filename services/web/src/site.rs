@@ -1,6 +1,7 @@
 //! Serving the built frontend: files, caching, and the single-page apps' fallbacks. The
-//! storefront is `index.html` at the root; the admin portal is a build of its own in `admin/`
-//! (its `index.html` and assets), so shoppers never download it.
+//! storefront is `index.html` at the root; the account app (signing in and the signed-in pages)
+//! and the admin portal are builds of their own in `account/` and `admin/` (each its
+//! `index.html` and assets), so the storefront's first page loads neither.
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -29,11 +30,19 @@ pub const REVALIDATE: &str = "no-cache";
 /// The folder of the site that holds the admin portal's build, served under `/admin`.
 pub const ADMIN_DIR: &str = "admin";
 
+/// The folder of the site that holds the account app's build (its assets under `/account/`).
+pub const ACCOUNT_DIR: &str = "account";
+
+/// The first segment of the account app's routes: signing in, registering, the checkout, the
+/// orders and the account itself (the frontend's `route::account` draws them).
+const ACCOUNT_ROUTES: [&str; 5] = ["login", "register", "checkout", "orders", "account"];
+
 /// The files of the built frontend.
 #[derive(Debug, Clone)]
 pub struct Site {
     files: ServeDir,
     index: ServeFile,
+    account_index: ServeFile,
     admin_index: ServeFile,
 }
 
@@ -47,6 +56,9 @@ impl Site {
                 .precompressed_gzip()
                 .append_index_html_on_directories(false),
             index: ServeFile::new(config.root.join("index.html"))
+                .precompressed_br()
+                .precompressed_gzip(),
+            account_index: ServeFile::new(config.root.join(ACCOUNT_DIR).join("index.html"))
                 .precompressed_br()
                 .precompressed_gzip(),
             admin_index: ServeFile::new(config.root.join(ADMIN_DIR).join("index.html"))
@@ -71,6 +83,9 @@ pub enum Target {
     /// A route of the storefront (`/`, `/products/42`): answered with `index.html`, whose
     /// router draws the page.
     ClientRoute,
+    /// A route of the account app (`/login`, `/checkout`, `/orders/42`, `/account`): answered
+    /// with `account/index.html`, the account app's own build.
+    AccountRoute,
     /// A route of the admin portal (`/admin`, `/admin/products/42`): answered with
     /// `admin/index.html`, the portal's own build.
     AdminRoute,
@@ -91,10 +106,17 @@ impl Target {
         let last = path.rsplit('/').next().unwrap_or_default();
         match last.rsplit_once('.') {
             Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() => Self::File,
-            _ if path == "/admin" || path.starts_with("/admin/") => Self::AdminRoute,
+            _ if first_segment(path) == "admin" => Self::AdminRoute,
+            _ if ACCOUNT_ROUTES.contains(&first_segment(path)) => Self::AccountRoute,
             _ => Self::ClientRoute,
         }
     }
+}
+
+/// `admin` of `/admin` and `/admin/products`.
+fn first_segment(path: &str) -> &str {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    path.split('/').next().unwrap_or_default()
 }
 
 /// Whether a file name carries a content hash, as Trunk writes them:
@@ -115,14 +137,8 @@ async fn serve(State(site): State<Site>, request: Request) -> Response {
                 .into_response()
         }
         Target::ClientRoute => with_cache(respond(site.index.oneshot(request).await), REVALIDATE),
-        Target::AdminRoute => {
-            let response = respond(site.admin_index.oneshot(request).await);
-            if response.status() == StatusCode::NOT_FOUND {
-                return ApiError::NotFound(format!("{path}: this build has no admin portal."))
-                    .into_response();
-            }
-            with_cache(response, REVALIDATE)
-        }
+        Target::AccountRoute => app_index(site.account_index, request, "account app").await,
+        Target::AdminRoute => app_index(site.admin_index, request, "admin portal").await,
         Target::File => {
             let response = respond(site.files.oneshot(request).await);
             if response.status() == StatusCode::NOT_FOUND {
@@ -140,6 +156,16 @@ async fn serve(State(site): State<Site>, request: Request) -> Response {
             with_cache(response, policy)
         }
     }
+}
+
+/// The page of an app with a build of its own, or a 404 naming the app when the site lacks it.
+async fn app_index(index: ServeFile, request: Request, app: &str) -> Response {
+    let path = request.uri().path().to_owned();
+    let response = respond(index.oneshot(request).await);
+    if response.status() == StatusCode::NOT_FOUND {
+        return ApiError::NotFound(format!("{path}: this build has no {app}.")).into_response();
+    }
+    with_cache(response, REVALIDATE)
 }
 
 fn respond(result: Result<impl IntoResponse, Infallible>) -> Response {
@@ -176,6 +202,24 @@ mod tests {
         assert_eq!(Target::of("/admin/"), Target::AdminRoute);
         assert_eq!(Target::of("/admin/products/new"), Target::AdminRoute);
         assert_eq!(Target::of("/administrator"), Target::ClientRoute);
+        for path in [
+            "/login",
+            "/register",
+            "/checkout",
+            "/checkout/complete/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+            "/orders",
+            "/orders/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+            "/account",
+            "/account/",
+        ] {
+            assert_eq!(Target::of(path), Target::AccountRoute, "{path}");
+        }
+        assert_eq!(Target::of("/accounts"), Target::ClientRoute);
+        assert_eq!(Target::of("/cart"), Target::ClientRoute);
+        assert_eq!(
+            Target::of("/account/account-0a1b2c3d4e5f6a7b.js"),
+            Target::File
+        );
         assert_eq!(Target::of("/frontend-0a1b2c3d4e5f6a7b.js"), Target::File);
         assert_eq!(Target::of("/admin/admin-0a1b2c3d4e5f6a7b.js"), Target::File);
         assert_eq!(Target::of("/favicon.ico"), Target::File);

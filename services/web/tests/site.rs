@@ -17,6 +17,10 @@ const ADMIN_INDEX: &str = "<!doctype html><html><head><title>Admin</title>\
     <script type=\"module\" src=\"/admin/boot-00112233aabbccdd.js\"></script></head>\
     <body><p>admin page</p></body></html>";
 const ADMIN_SCRIPT_NAME: &str = "admin-fedcba9876543210.js";
+const ACCOUNT_INDEX: &str = "<!doctype html><html><head><title>Shop</title>\
+    <script type=\"module\" src=\"/account/boot-00112233aabbccdd.js\"></script></head>\
+    <body><p>account page</p></body></html>";
+const ACCOUNT_SCRIPT_NAME: &str = "account-fedcba9876543210.js";
 const SCRIPT_NAME: &str = "frontend-0123456789abcdef.js";
 const WASM_NAME: &str = "frontend-0123456789abcdef_bg.wasm";
 
@@ -28,6 +32,7 @@ impl Dist {
         let root = std::env::temp_dir().join(format!("web-test-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(root.join("img")).expect("create the dist folder");
         std::fs::create_dir_all(root.join("admin")).expect("create the portal's folder");
+        std::fs::create_dir_all(root.join("account")).expect("create the account app's folder");
         let dist = Self(root);
         dist.write("index.html", INDEX.as_bytes());
         // Large and repetitive enough to be worth compressing.
@@ -36,6 +41,11 @@ impl Dist {
         dist.write("favicon.ico", b"icon");
         dist.write("admin/index.html", ADMIN_INDEX.as_bytes());
         dist.write(&format!("admin/{ADMIN_SCRIPT_NAME}"), script().as_bytes());
+        dist.write("account/index.html", ACCOUNT_INDEX.as_bytes());
+        dist.write(
+            &format!("account/{ACCOUNT_SCRIPT_NAME}"),
+            script().as_bytes(),
+        );
         dist.write(
             "img/logo.svg",
             b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
@@ -93,6 +103,8 @@ async fn client_routes_get_index_html_revalidated_on_every_use() {
         "/products",
         "/products/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
         "/administrator",
+        "/cart",
+        "/accounts",
         "/index.html",
     ] {
         let response = get(&server, path, None).await;
@@ -107,42 +119,71 @@ async fn client_routes_get_index_html_revalidated_on_every_use() {
     }
 }
 
+/// The apps with a build of their own: their folder, some of their routes, their page and a
+/// hashed script of theirs.
+const APPS: [(&str, &[&str], &str, &str); 2] = [
+    (
+        "admin",
+        &["/admin", "/admin/", "/admin/products/new", "/admin/orders"],
+        ADMIN_INDEX,
+        ADMIN_SCRIPT_NAME,
+    ),
+    (
+        "account",
+        &[
+            "/login",
+            "/register",
+            "/checkout",
+            "/checkout/complete/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+            "/orders",
+            "/orders/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+            "/account",
+        ],
+        ACCOUNT_INDEX,
+        ACCOUNT_SCRIPT_NAME,
+    ),
+];
+
 #[tokio::test]
-async fn admin_routes_get_the_portals_own_index_html_and_assets() {
+async fn app_routes_get_their_apps_own_index_html_and_assets() {
     let dist = Dist::new();
     let server = start(&dist).await;
-    for path in ["/admin", "/admin/", "/admin/products/new", "/admin/orders"] {
-        let response = get(&server, path, None).await;
-        assert_eq!(response.status(), 200, "{path}");
+    for (dir, paths, index, script_name) in APPS {
+        for path in paths {
+            let response = get(&server, path, None).await;
+            assert_eq!(response.status(), 200, "{path}");
+            assert_eq!(
+                header(response.headers(), "cache-control"),
+                "no-cache",
+                "{path}"
+            );
+            assert_eq!(response.text().await.expect("body"), index, "{path}");
+        }
+        let script = get(&server, &format!("/{dir}/{script_name}"), None).await;
+        assert_eq!(script.status(), 200, "{dir}");
         assert_eq!(
-            header(response.headers(), "cache-control"),
-            "no-cache",
-            "{path}"
+            header(script.headers(), "cache-control"),
+            "public, max-age=31536000, immutable"
         );
-        assert_eq!(response.text().await.expect("body"), ADMIN_INDEX, "{path}");
+        let missing = get(&server, &format!("/{dir}/{dir}-ffffffffffffffff.js"), None).await;
+        assert_eq!(missing.status(), 404, "{dir}");
     }
-    let script = get(&server, &format!("/admin/{ADMIN_SCRIPT_NAME}"), None).await;
-    assert_eq!(script.status(), 200);
-    assert_eq!(
-        header(script.headers(), "cache-control"),
-        "public, max-age=31536000, immutable"
-    );
-    let missing = get(&server, "/admin/admin-ffffffffffffffff.js", None).await;
-    assert_eq!(missing.status(), 404);
 }
 
 #[tokio::test]
-async fn a_build_without_the_portal_answers_its_routes_404() {
-    let dist = Dist::new();
-    std::fs::remove_dir_all(dist.0.join("admin")).expect("remove the portal");
-    let server = start(&dist).await;
-    let response = get(&server, "/admin/products", None).await;
-    assert_eq!(response.status(), 404);
-    assert_eq!(
-        header(response.headers(), "content-type"),
-        "application/problem+json"
-    );
-    assert_eq!(get(&server, "/products", None).await.status(), 200);
+async fn a_build_without_an_app_answers_its_routes_404() {
+    for (dir, paths, _, _) in APPS {
+        let dist = Dist::new();
+        std::fs::remove_dir_all(dist.0.join(dir)).expect("remove the app");
+        let server = start(&dist).await;
+        let response = get(&server, paths[paths.len() - 1], None).await;
+        assert_eq!(response.status(), 404, "{dir}");
+        assert_eq!(
+            header(response.headers(), "content-type"),
+            "application/problem+json"
+        );
+        assert_eq!(get(&server, "/products", None).await.status(), 200);
+    }
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ use crate::components::AdminGuard;
 use crate::hooks::use_title;
 use crate::route::{OtherApp, Route};
 
-/// Draws the admin portal's page of a route; the storefront's routes load the storefront.
+/// Draws the admin portal's page of a route; the shoppers' routes load their app.
 pub fn switch(route: Route) -> Html {
     let admin = |page: Html| html! { <AdminGuard>{ page }</AdminGuard> };
     match route {

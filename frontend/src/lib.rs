@@ -11,12 +11,13 @@
 //! - [`hooks`]: fetching with loading and error states; [`format`]: money and dates as text.
 //!
 //! The apps are three binaries, three Trunk builds, so that each page loads as little code as it
-//! needs: `main.rs`, the storefront (browsing, the cart, signing in: every path but the two
-//! others'); `bin/account.rs`, the account app (the signed-in pages, `/checkout`, `/orders` and
-//! `/account`, and the storefront's, so a signed-in shopper's navigation stays in it); and
-//! `bin/admin.rs`, the portal (under `/admin`), which shoppers never download. The web service
-//! answers each app's paths with that app's page. All share every route and component of this
-//! library; a link to a page of another app loads that app ([`route::OtherApp`]).
+//! needs: `main.rs`, the storefront (browsing and the cart: every path but the two others');
+//! `bin/account.rs`, the account app (signing in and the signed-in pages, `/login`, `/register`,
+//! `/checkout`, `/orders` and `/account`, and the storefront's, so a signed-in shopper's
+//! navigation stays in it); and `bin/admin.rs`, the portal (under `/admin`), which shoppers
+//! never download. The web service answers each app's paths with that app's page. All share
+//! every route and component of this library; a link to a page of another app loads that app
+//! ([`route::OtherApp`]).
 //!
 //! The crate builds natively too (without Yew's `csr` feature), so its components are tested
 //! with Yew's server renderer on the normal toolchain.

@@ -1,5 +1,5 @@
-//! The storefront: browsing, the cart and signing in, the pages a visitor loads first (`trunk
-//! build` compiles this for wasm32).
+//! The storefront: browsing and the cart, the pages a visitor loads first (`trunk build`
+//! compiles this for wasm32).
 
 #[cfg(target_arch = "wasm32")]
 fn main() {

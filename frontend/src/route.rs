@@ -103,9 +103,9 @@ impl NextQuery {
     }
 }
 
-/// Draws the storefront's page of a route: browsing, the cart and signing in, the first pages a
-/// visitor loads, so the bundle holds nothing else. The signed-in pages load the account app
-/// ([`account`]), the portal's load the portal.
+/// Draws the storefront's page of a route: browsing and the cart, the pages a visitor loads
+/// first, so the bundle holds nothing else. Signing in and the signed-in pages load the account
+/// app ([`account`]), the portal's pages load the portal.
 pub fn storefront(route: Route) -> Html {
     match route {
         Route::Home => html! { <pages::Home /> },
@@ -129,9 +129,9 @@ pub fn storefront(route: Route) -> Html {
     }
 }
 
-/// Draws the account app's page of a route: the signed-in pages (checkout, orders, account) and
-/// every page of the storefront, so that once a shopper is in, going back to the catalog stays
-/// in this app. The portal's pages load the portal.
+/// Draws the account app's page of a route: signing in, registering, the signed-in pages
+/// (checkout, orders, account) and every page of the storefront, so that once a shopper is in,
+/// going back to the catalog stays in this app. The portal's pages load the portal.
 pub fn account(route: Route) -> Html {
     let signed_in = |page: Html| html! { <RequireSignIn>{ page }</RequireSignIn> };
     match route {
@@ -157,10 +157,10 @@ pub fn remember_loaded_path() {
 }
 
 /// A page of another app (the storefront, the account app and the admin portal are separate
-/// bundles), reached through a link of this one: the router has already put its URL in the address bar, so
-/// loading the document again from the server brings that app. A document that was loaded at
-/// this very path, though, is what the server answers for it (a server that does not know the
-/// portal): loading it again would loop, so it says the page is not here instead.
+/// bundles), reached through a link of this one: the router has already put its URL in the
+/// address bar, so loading the document again from the server brings that app. A document that
+/// was loaded at this very path, though, is what the server answers for it (a server that does
+/// not know that app): loading it again would loop, so it says the page is not here instead.
 #[component]
 pub fn OtherApp() -> Html {
     let path = use_location().map(|location| location.path().to_owned());

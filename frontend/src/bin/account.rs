@@ -1,6 +1,6 @@
-//! The account app: the signed-in pages (checkout, orders, account) and the storefront's, a
-//! bundle of its own so that the storefront's first page is smaller (`trunk build account.html`
-//! compiles this for wasm32).
+//! The account app: signing in, registering, the signed-in pages (checkout, orders, account)
+//! and the storefront's, a bundle of its own so that the storefront's first page is smaller
+//! (`trunk build account.html` compiles this for wasm32).
 
 #[cfg(target_arch = "wasm32")]
 fn main() {

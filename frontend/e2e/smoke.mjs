@@ -6,6 +6,9 @@ import { ARTIFACTS_DIR, check, expectHeading, expectNoProblems, launch, openPage
 // The requests of the API fail here by design; any other failed load is a bug.
 const allow = (text) => /Failed to load resource/.test(text) && /\/api\/v1\//.test(text);
 
+// The wasm a page runs, which names its app's bundle (/account/…, /admin/…, or the storefront's).
+const appWasm = (page) => page.evaluate(() => document.querySelector('meta[name="app-wasm"]')?.content ?? "");
+
 const browser = await launch("smoke-");
 const { page, problems } = await openPage(browser, { allow });
 const mobile = await openPage(browser, { viewport: { width: 390, height: 844 }, allow });
@@ -66,25 +69,23 @@ const steps = [
     await screenshot(page, shot);
   }]),
   ["shoppers never load the admin portal, which is a bundle of its own under /admin", async () => {
-    const wasm = () => page.evaluate(() => document.querySelector('meta[name="app-wasm"]')?.content ?? "");
     await page.goto("/products");
     await expectHeading(page, "Products");
-    const shop = await wasm();
+    const shop = await appWasm(page);
     check(shop && !shop.startsWith("/admin/"), `the storefront loads ${shop}`);
     await page.goto("/admin/products");
     await expectHeading(page, "Please sign in");
-    const portal = await wasm();
+    const portal = await appWasm(page);
     check(portal.startsWith("/admin/") && portal !== shop, `the portal loads ${portal}`);
   }],
   ["the storefront loads neither the account app nor the portal; its sign-in link loads the account app", async () => {
-    const wasm = () => page.evaluate(() => document.querySelector('meta[name="app-wasm"]')?.content ?? "");
     await page.goto("/products");
     await expectHeading(page, "Products");
-    const shop = await wasm();
+    const shop = await appWasm(page);
     check(shop.startsWith("/") && !/^\/(account|admin)\//.test(shop), `the storefront loads ${shop}`);
     await page.locator("header").getByRole("link", { name: "Sign in" }).click();
     await expectHeading(page, "Sign in");
-    const account = await wasm();
+    const account = await appWasm(page);
     check(account.startsWith("/account/"), `after the sign-in link, the page runs ${account}`);
     check(new URL(page.url()).pathname === "/login", `after the link, the page is ${page.url()}`);
   }],
@@ -105,7 +106,7 @@ const steps = [
     await expectHeading(page, "Please sign in");
     await page.locator("main").getByRole("link", { name: "Sign in" }).click();
     await expectHeading(page, "Sign in");
-    const wasm = await page.evaluate(() => document.querySelector('meta[name="app-wasm"]')?.content ?? "");
+    const wasm = await appWasm(page);
     check(wasm.startsWith("/account/"), `after the link, the page runs ${wasm}`);
     check(new URL(page.url()).pathname === "/login", `after the link, the page is ${page.url()}`);
   }],

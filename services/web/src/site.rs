@@ -104,10 +104,11 @@ impl Target {
             return Self::Api;
         }
         let last = path.rsplit('/').next().unwrap_or_default();
+        let first = first_segment(path);
         match last.rsplit_once('.') {
             Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() => Self::File,
-            _ if first_segment(path) == "admin" => Self::AdminRoute,
-            _ if ACCOUNT_ROUTES.contains(&first_segment(path)) => Self::AccountRoute,
+            _ if first == "admin" => Self::AdminRoute,
+            _ if ACCOUNT_ROUTES.contains(&first) => Self::AccountRoute,
             _ => Self::ClientRoute,
         }
     }
@@ -202,18 +203,12 @@ mod tests {
         assert_eq!(Target::of("/admin/"), Target::AdminRoute);
         assert_eq!(Target::of("/admin/products/new"), Target::AdminRoute);
         assert_eq!(Target::of("/administrator"), Target::ClientRoute);
-        for path in [
-            "/login",
-            "/register",
-            "/checkout",
-            "/checkout/complete/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
-            "/orders",
-            "/orders/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
-            "/account",
-            "/account/",
-        ] {
-            assert_eq!(Target::of(path), Target::AccountRoute, "{path}");
-        }
+        // Every account route is served in tests/site.rs; here the edges of the prefix match.
+        assert_eq!(Target::of("/account/"), Target::AccountRoute);
+        assert_eq!(
+            Target::of("/checkout/complete/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"),
+            Target::AccountRoute
+        );
         assert_eq!(Target::of("/accounts"), Target::ClientRoute);
         assert_eq!(Target::of("/cart"), Target::ClientRoute);
         assert_eq!(

@@ -2,7 +2,8 @@
 //!
 //! [`router`] wraps a service's routes with `/healthz`, `/readyz`, `/metrics`, request ids,
 //! request spans joined to the caller's trace, RED metrics, a timeout, a body limit, response
-//! compression, panic capture and problem+json answers for unknown routes. [`serve`] runs it
+//! compression, panic capture, problem+json answers for unknown routes, and `Connection: close`
+//! on an answer given before its request's body was read (see `unread_body`). [`serve`] runs it
 //! until shutdown, then gives in-flight requests a bounded time to finish.
 //!
 //! A service whose port is public (the gateway) serves the two halves on separate listeners
@@ -38,6 +39,10 @@ use crate::metrics::{self, Metrics};
 use crate::shutdown::Shutdown;
 use crate::telemetry;
 
+mod unread_body;
+
+use unread_body::CloseOnUnreadBodyLayer;
+
 /// What the ops endpoints report on.
 #[derive(Debug, Clone)]
 pub struct Ops {
@@ -61,6 +66,8 @@ pub fn layered(routes: Router, metrics: &Metrics, http: &HttpConfig) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(
             ServiceBuilder::new()
+                // Outermost, so the answers the layers below give (timeouts, panics) count.
+                .layer(CloseOnUnreadBodyLayer)
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()

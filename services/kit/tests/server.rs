@@ -238,6 +238,88 @@ async fn oversized_body_is_413() {
     assert_eq!(body["type"], "/problems/payload-too-large");
 }
 
+/// Writes `request` on `stream` and reads one answer: its head, lower-cased, and its body.
+async fn exchange(stream: &mut tokio::net::TcpStream, request: &str) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut read = Vec::new();
+    let end = loop {
+        if let Some(end) = read.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let mut chunk = [0; 4096];
+        let n = stream.read(&mut chunk).await.expect("read");
+        assert!(n > 0, "the connection closed before an answer");
+        read.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&read[..end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .expect("a content-length")
+        .trim()
+        .parse()
+        .expect("a number");
+    let mut body = read.split_off(end);
+    while body.len() < length {
+        let mut chunk = [0; 4096];
+        let n = stream.read(&mut chunk).await.expect("read");
+        assert!(n > 0, "the connection closed inside the body");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    (head, body)
+}
+
+#[tokio::test]
+async fn an_answer_given_before_the_body_was_read_closes_the_connection() {
+    let server = start().await;
+    let closes = |head: &str| head.contains("\r\nconnection: close\r\n");
+
+    // No route reads this body, and it has not been sent when the 404 is written: hyper
+    // closes such a connection after the answer, which must say so, or a pooling client
+    // would send its next request on a connection being closed.
+    let mut stream = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let (head, _) = exchange(
+        &mut stream,
+        "POST /nowhere HTTP/1.1\r\nhost: test\r\ncontent-length: 2\r\n\r\n",
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 404"), "{head}");
+    assert!(closes(&head), "{head}");
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut rest),
+    )
+    .await;
+    assert!(
+        matches!(closed, Ok(Ok(0))),
+        "the server closed it: {closed:?}"
+    );
+
+    // A body that was read keeps the connection open for the next request, bodiless or not.
+    let mut stream = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let thing = r#"{"name":"cup","size":2}"#;
+    let post = format!(
+        "POST /things HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{thing}",
+        thing.len()
+    );
+    let (head, body) = exchange(&mut stream, &post).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, thing.as_bytes());
+    assert!(!closes(&head), "{head}");
+    let (head, _) = exchange(&mut stream, "GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n").await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(!closes(&head), "{head}");
+    let (head, _) = exchange(&mut stream, &post).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+}
+
 #[tokio::test]
 async fn in_flight_request_finishes_after_shutdown_and_new_connections_are_refused() {
     let server = start().await;

@@ -15,6 +15,8 @@
 //! [`client_span`] for calls to other services (kind client), and the services' own spans for
 //! their queries (`db.*`) and messages (`messaging.*`).
 
+mod json_log;
+
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{Status, TraceContextExt, TraceId, TracerProvider as _};
@@ -139,7 +141,7 @@ where
     let format: Box<dyn tracing_subscriber::Layer<Registry> + Send + Sync> = if config.pretty {
         Box::new(tracing_subscriber::fmt::layer().with_writer(writer))
     } else {
-        Box::new(json_layer(writer))
+        Box::new(json_log::layer(writer))
     };
     // The filter is a global one whatever its place: what it disables reaches no layer.
     let subscriber = tracing_subscriber::registry()
@@ -167,23 +169,6 @@ where
         .with_tracked_inactivity(false)
         .with_context_activation(false)
         .with_tracer(tracer)
-}
-
-/// The JSON log format: one object a line, the event's fields at the top level, the
-/// OpenTelemetry ids of its span in `openTelemetry`, and the spans it sits in, outermost first,
-/// in `spans`. Not its own span again in `span`: that is the last of `spans`, and each line
-/// would serialize its fields twice.
-fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
-{
-    json_subscriber::fmt::layer()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(true)
-        .with_opentelemetry_ids(true)
-        .with_writer(writer)
 }
 
 /// The target of the spans only a trace shows, which the subscriber turns off when no trace
@@ -376,7 +361,7 @@ mod tests {
         let writer = lines.clone();
         let subscriber = tracing_subscriber::registry()
             .with(otel_layer(provider.tracer("test")))
-            .with(json_layer(move || writer.clone()));
+            .with(json_log::layer(move || writer.clone()));
         tracing::subscriber::with_default(subscriber, || {
             let mut headers = http::HeaderMap::new();
             headers.insert(
@@ -421,7 +406,7 @@ mod tests {
         let writer = lines.clone();
         let subscriber = tracing_subscriber::registry()
             .with(otel_layer(provider.tracer("test")))
-            .with(json_layer(move || writer.clone()));
+            .with(json_log::layer(move || writer.clone()));
         tracing::subscriber::with_default(subscriber, || {
             let span = client_span(&http::Method::POST, "http://product:8080/internal/x");
             record_response(&span, Some(503));

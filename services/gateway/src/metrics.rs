@@ -9,7 +9,6 @@
 //! - `gateway_circuit_breaker_state` by `upstream` and `state` (`closed`, `open`, `half_open`):
 //!   1 for the state each breaker is in, 0 for the others, read at every scrape.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
@@ -19,7 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 
 use crate::breaker::{Breaker, STATES};
-use crate::routes::Upstream;
+use crate::routes::{PerUpstream, Upstream};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RejectionLabels {
@@ -57,7 +56,7 @@ struct BreakerLabels {
 
 /// The state of every upstream's circuit breaker, read when scraped.
 #[derive(Debug)]
-pub struct BreakerStates(pub(crate) Arc<HashMap<Upstream, Breaker>>);
+pub struct BreakerStates(pub(crate) Arc<PerUpstream<Breaker>>);
 
 impl Collector for BreakerStates {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -67,7 +66,8 @@ impl Collector for BreakerStates {
             None,
             ConstGauge::new(0_i64).metric_type(),
         )?;
-        for (upstream, breaker) in self.0.iter() {
+        let configured = Upstream::ALL.iter().zip(self.0.iter());
+        for (upstream, breaker) in configured.filter_map(|(u, b)| Some((u, b.as_ref()?))) {
             let current = breaker.state_name();
             for state in STATES {
                 let labels = BreakerLabels {

@@ -37,7 +37,7 @@ use crate::auth::Verified;
 use crate::breaker::{Breaker, Permit};
 use crate::config::{GatewayConfig, Resilience};
 use crate::metrics::BreakerStates;
-use crate::routes::{Route, Upstream};
+use crate::routes::{PerUpstream, Route, Upstream};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1, and
 /// `Transfer-Encoding`, RFC 9112 §6.1: hyper frames each side's body itself).
@@ -59,8 +59,8 @@ const INTERNAL_TOKEN: HeaderName = HeaderName::from_static(kit::internal::INTERN
 #[derive(Debug, Clone)]
 pub struct Proxy {
     clients: Clients,
-    bases: Arc<HashMap<Upstream, Base>>,
-    breakers: Arc<HashMap<Upstream, Breaker>>,
+    bases: Arc<PerUpstream<Base>>,
+    breakers: Arc<PerUpstream<Breaker>>,
     resilience: Resilience,
     body_limit: usize,
     /// `X-Forwarded-Proto`: `https` when the public listener is reached over HTTPS.
@@ -71,26 +71,18 @@ impl Proxy {
     /// A proxy for the configured upstreams.
     pub fn new(config: &GatewayConfig) -> anyhow::Result<Self> {
         let resilience = config.resilience;
-        let mut bases = HashMap::new();
-        let mut breakers = HashMap::new();
-        for upstream in [
-            Upstream::User,
-            Upstream::Product,
-            Upstream::Order,
-            Upstream::Web,
-        ] {
+        let mut bases = PerUpstream::default();
+        let mut breakers = PerUpstream::default();
+        for upstream in Upstream::ALL {
             if let Some(base) = upstream.base_url(config) {
-                bases.insert(
-                    upstream,
-                    Base {
-                        uri: base.parse::<Uri>()?,
-                        text: base.trim_end_matches('/').to_owned(),
-                    },
-                );
-                breakers.insert(
-                    upstream,
-                    Breaker::new(resilience.breaker_failures, resilience.breaker_cooldown),
-                );
+                bases[upstream.index()] = Some(Base {
+                    uri: base.parse::<Uri>()?,
+                    text: base.trim_end_matches('/').to_owned(),
+                });
+                breakers[upstream.index()] = Some(Breaker::new(
+                    resilience.breaker_failures,
+                    resilience.breaker_cooldown,
+                ));
             }
         }
         Ok(Self {
@@ -114,13 +106,13 @@ impl Proxy {
 
     /// The URL `path` has at `upstream`, for spans (`None` when it is not configured).
     pub fn url(&self, upstream: Upstream, path: &str) -> Option<String> {
-        let base = self.bases.get(&upstream)?;
+        let base = self.bases[upstream.index()].as_ref()?;
         Some([base.text.as_str(), path].concat())
     }
 
     /// Whether a web upstream is configured.
     pub fn has_web(&self) -> bool {
-        self.bases.contains_key(&Upstream::Web)
+        self.bases[Upstream::Web.index()].is_some()
     }
 
     /// Forwards `request` along `route`, from the peer `client`, vouching for `identity`.
@@ -132,7 +124,8 @@ impl Proxy {
         identity: Option<&Verified>,
     ) -> Result<Response, ApiError> {
         let upstream = route.upstream;
-        let (base, breaker) = match (self.bases.get(&upstream), self.breakers.get(&upstream)) {
+        let slot = upstream.index();
+        let (base, breaker) = match (&self.bases[slot], &self.breakers[slot]) {
             (Some(base), Some(breaker)) => (base, breaker),
             _ => return Err(ApiError::NotFound("No such route.".to_owned())),
         };

@@ -23,7 +23,19 @@ pub enum Upstream {
     Web,
 }
 
+/// One slot per upstream, at [`Upstream::index`]: looked up on every request, where a hash map
+/// would hash its key each time.
+pub type PerUpstream<T> = [Option<T>; Upstream::ALL.len()];
+
 impl Upstream {
+    /// Every upstream, each at its [`Upstream::index`].
+    pub const ALL: [Self; 4] = [Self::User, Self::Product, Self::Order, Self::Web];
+
+    /// Its place in [`Upstream::ALL`] and in a [`PerUpstream`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The name used in problems, logs and metrics.
     pub const fn name(self) -> &'static str {
         match self {

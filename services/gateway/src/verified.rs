@@ -29,9 +29,14 @@ pub(crate) struct TokenCache<V> {
 
 #[derive(Debug)]
 struct Generations<V> {
-    current: HashMap<Box<str>, Entry<V>>,
-    previous: HashMap<Box<str>, Entry<V>>,
+    current: Tokens<V>,
+    previous: Tokens<V>,
 }
+
+/// Hashed with foldhash (randomly seeded) rather than SipHash: a key is a whole token, a few
+/// hundred bytes hashed on every request, and only tokens whose signature verified are ever
+/// inserted, so no caller can choose the keys to flood a bucket.
+type Tokens<V> = HashMap<Box<str>, Entry<V>, foldhash::fast::RandomState>;
 
 #[derive(Debug)]
 struct Entry<V> {
@@ -46,8 +51,8 @@ impl<V> TokenCache<V> {
             generation: (capacity / 2).max(1),
             ttl,
             entries: Mutex::new(Generations {
-                current: HashMap::new(),
-                previous: HashMap::new(),
+                current: Tokens::default(),
+                previous: Tokens::default(),
             }),
         }
     }

@@ -101,7 +101,9 @@ where
         let meta = event.metadata();
         writer.write_str("{\"timestamp\":\"")?;
         SystemTime.format_time(&mut writer)?;
-        write!(writer, "\",\"level\":\"{}\",\"target\":", meta.level())?;
+        writer.write_str("\",\"level\":\"")?;
+        writer.write_str(meta.level().as_str())?;
+        writer.write_str("\",\"target\":")?;
         write_string(&mut writer, meta.target())?;
         if let Some(scope) = ctx.event_scope() {
             if let Some(leaf) = ctx.parent_span() {
@@ -164,13 +166,18 @@ impl MemberWriter<'_> {
             return;
         }
         let separator = if std::mem::take(&mut self.first) {
-            ""
+            "\""
         } else {
-            ","
+            ",\""
         };
         // Field names are Rust identifiers, dotted at most: nothing in them needs escaping.
-        self.result = write!(self.writer, "{separator}\"{}\":", field.name())
-            .and_then(|()| value(&mut self.writer));
+        // Written piece by piece: `write!` would run the formatting machinery for each member.
+        let writer = &mut self.writer;
+        self.result = writer
+            .write_str(separator)
+            .and_then(|()| writer.write_str(field.name()))
+            .and_then(|()| writer.write_str("\":"))
+            .and_then(|()| value(writer));
     }
 }
 

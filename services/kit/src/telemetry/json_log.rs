@@ -274,14 +274,24 @@ mod tests {
     use super::*;
     use crate::testing::CapturedLogs;
 
-    #[test]
-    fn lines_are_json_with_every_kind_of_field_escaped() {
+    /// The lines `log` writes through this layer, each parsed.
+    fn lines(log: impl FnOnce()) -> Vec<serde_json::Value> {
         let captured = CapturedLogs::default();
         let subscriber = tracing_subscriber::layer::SubscriberExt::with(
             tracing_subscriber::registry(),
             layer(captured.clone()),
         );
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber, log);
+        captured
+            .contents()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect(line))
+            .collect()
+    }
+
+    #[test]
+    fn lines_are_json_with_every_kind_of_field_escaped() {
+        let lines = lines(|| {
             let span = tracing::info_span!("outer", route = "/a \"b\"", n = 7_u64);
             let _entered = span.enter();
             let error = std::io::Error::other("broken\npipe");
@@ -297,12 +307,7 @@ mod tests {
             );
             tracing::info!("no fields but the message");
         });
-        let text = captured.contents();
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|line| serde_json::from_str(line).expect(line))
-            .collect();
-        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines.len(), 2, "{lines:?}");
         let line = &lines[0];
         assert_eq!(line["level"], "INFO");
         assert_eq!(line["message"], "done");
@@ -322,12 +327,7 @@ mod tests {
 
     #[test]
     fn fields_recorded_later_join_their_spans_members() {
-        let captured = CapturedLogs::default();
-        let subscriber = tracing_subscriber::layer::SubscriberExt::with(
-            tracing_subscriber::registry(),
-            layer(captured.clone()),
-        );
-        tracing::subscriber::with_default(subscriber, || {
+        let lines = lines(|| {
             let empty = tracing::info_span!("empty", later = tracing::field::Empty);
             empty.record("later", "set");
             let _entered = empty.enter();
@@ -336,8 +336,9 @@ mod tests {
             let _entered = full.enter();
             tracing::info!("inside");
         });
-        let line: serde_json::Value =
-            serde_json::from_str(captured.contents().trim()).expect("JSON");
+        let [line] = lines.as_slice() else {
+            panic!("one line: {lines:?}");
+        };
         assert_eq!(line["spans"][0]["later"], "set");
         assert_eq!(line["spans"][1]["first"], 1);
         assert_eq!(line["spans"][1]["second"], 2);

@@ -219,6 +219,13 @@ mod tests {
     }
 
     #[test]
+    fn every_upstream_sits_at_its_index() {
+        for (at, upstream) in Upstream::ALL.into_iter().enumerate() {
+            assert_eq!(upstream.index(), at, "{upstream:?}");
+        }
+    }
+
+    #[test]
     fn access_levels() {
         let access = |path: &str| resolve(&Method::GET, path, false).map(|r| r.access);
         assert_eq!(access("/api/v1/products"), Some(Access::Public));

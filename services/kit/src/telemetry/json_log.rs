@@ -218,25 +218,24 @@ impl Visit for MemberWriter<'_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.member(field, |w| {
-            w.write_char('"')?;
-            write!(Escaped(w), "{value}")?;
-            w.write_char('"')
-        });
+        self.member(field, |w| write_formatted(w, format_args!("{value}")));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.member(field, |w| {
-            w.write_char('"')?;
-            write!(Escaped(w), "{value:?}")?;
-            w.write_char('"')
-        });
+        self.member(field, |w| write_formatted(w, format_args!("{value:?}")));
     }
 }
 
 fn write_string(writer: &mut Writer<'_>, value: &str) -> fmt::Result {
     writer.write_char('"')?;
     Escaped(writer).write_str(value)?;
+    writer.write_char('"')
+}
+
+/// A JSON string of what `value` formats to, escaped as it is written.
+fn write_formatted(writer: &mut Writer<'_>, value: fmt::Arguments<'_>) -> fmt::Result {
+    writer.write_char('"')?;
+    Escaped(writer).write_fmt(value)?;
     writer.write_char('"')
 }
 

@@ -22,7 +22,7 @@ pub(crate) struct QueryWord {
 }
 
 /// A validated search.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Search {
     pub(crate) text: Option<String>,
     pub(crate) categories: Option<Vec<Uuid>>,

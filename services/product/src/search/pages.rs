@@ -8,6 +8,9 @@
 //! can change a search's result: any product or category write, a product going in or out of
 //! stock. So a page served from here is the page the search would compute now.
 //!
+//! The requests for one page share its reads (`rounds`): a request waits for a read that started
+//! after it arrived, and every request that arrived meanwhile is answered by the same one.
+//!
 //! The pages live in the process rather than in Redis: a hit is one Postgres query by primary
 //! key and no Redis round trip, and each replica checks the generation itself, so no write path
 //! has to know this cache. It follows the service's cache setting: `CACHE_TTL_SECS=0` turns it
@@ -16,7 +19,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use axum::body::Bytes;
 use uuid::Uuid;
+
+use super::rounds::Rounds;
 
 /// How many pages are kept. A page takes a few kilobytes at most (101 rows of an id and two rank
 /// keys, and the request), so the cache stays within a few megabytes.
@@ -40,13 +46,25 @@ pub(crate) struct Ranked {
 }
 
 /// A computed page: its rows in order (one more than the page size when another page follows),
-/// the text it searched for (the query, or its correction), and the generation it was computed
-/// at.
+/// the text it searched for (the query, or its correction), the generation it was computed at,
+/// and the rounds of its reads again, which the requests for it share.
 #[derive(Debug)]
 pub(crate) struct CachedPage {
     pub(crate) generation: i64,
     pub(crate) text: Option<String>,
     pub(crate) rows: Vec<Ranked>,
+    pub(crate) rounds: Rounds<Reread>,
+}
+
+/// What reading a cached page again found.
+#[derive(Debug, Clone)]
+pub(crate) enum Reread {
+    /// The page's rows as they are now: the body of the answer, as the search would give it.
+    Current(Bytes),
+    /// The search generation moved on: the page must be computed again.
+    Stale,
+    /// Postgres failed: each request computes the search itself, and answers with its error.
+    Failed,
 }
 
 /// The pages of one service instance; clones share them.
@@ -106,6 +124,7 @@ mod tests {
             generation,
             text: None,
             rows: Vec::new(),
+            rounds: Rounds::default(),
         }
     }
 

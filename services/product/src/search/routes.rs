@@ -1,7 +1,12 @@
 //! The handler of the product list.
 
+use std::sync::Arc;
+
 use axum::Extension;
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
 use contracts::catalog::{Product, ProductQuery, ProductSort};
 use contracts::pagination::{MAX_LIMIT, Page, PageLimit};
 use contracts::problem::{PROBLEM_JSON, Problem};
@@ -9,12 +14,16 @@ use kit::{ApiError, ApiResult, Json, Query};
 use serde::Serialize;
 
 use super::domain::{self, Search, bad_query, effective_sort, foreign_cursor};
-use super::pages::{CachedPage, PageCache, PageKey, Ranked};
+use super::pages::{CachedPage, PageCache, PageKey, Ranked, Reread};
+use super::rounds::Rounds;
 use super::store::{self, Hit};
 use crate::AppState;
 use crate::catalog::Viewer;
 use crate::categories;
 use crate::cursor::{Cursor, InvalidCursor, Position};
+
+/// The media type of a page, as `Json` gives it.
+const JSON: &str = "application/json";
 
 /// Longest text query accepted.
 const MAX_QUERY_CHARS: usize = 200;
@@ -52,7 +61,7 @@ pub(crate) async fn list_products(
     Extension(pages): Extension<PageCache>,
     viewer: Viewer,
     Query(query): Query<ProductQuery>,
-) -> ApiResult<Json<Page<Product>>> {
+) -> ApiResult<Response> {
     let limit = PageLimit::from_query(query.limit)
         .map_err(|_| bad_query("limit", &format!("must be 1 to {MAX_LIMIT}")))?;
     let text = query
@@ -117,20 +126,29 @@ pub(crate) async fn list_products(
         limit,
         include_hidden: viewer.admin,
     };
-    // One connection for the whole search: a typo takes three queries, and under load each
-    // would otherwise wait its turn for the pool again.
-    let mut db = state.db.acquire().await?;
     // The cache follows the service's (Redis) cache setting, so both are on or off together.
     let key = state.cache.pool().is_some().then(|| PageKey {
         scope: scope.clone(),
         cursor: query.cursor.clone(),
         limit: limit.get(),
     });
-    if let Some(cached) = key.as_ref().and_then(|key| pages.get(key))
-        && let Some(hits) = store::reread(&mut db, &cached).await?
-    {
-        return page(&state, &search, &scope, cached.text.clone(), hits).map(Json);
+    if let Some(cached) = key.as_ref().and_then(|key| pages.get(key)) {
+        let reread = {
+            let (state, search, scope, cached) = (
+                state.clone(),
+                search.clone(),
+                scope.clone(),
+                Arc::clone(&cached),
+            );
+            move || async move { reread(&state, &search, &scope, &cached).await }
+        };
+        if let Some(Reread::Current(body)) = cached.rounds.read(reread).await {
+            return Ok(([(CONTENT_TYPE, JSON)], body).into_response());
+        }
     }
+    // One connection for the whole search: a typo takes three queries, and under load each
+    // would otherwise wait its turn for the pool again.
+    let mut db = state.db.acquire().await?;
     // Read before the search, so a page is never kept under a generation newer than what it
     // saw: a write committed in between only makes the page miss next time.
     let generation = match key {
@@ -140,7 +158,7 @@ pub(crate) async fn list_products(
     if let Some(slug) = category {
         let subtree = categories::subtree(&mut db, slug).await?;
         if subtree.is_empty() {
-            return Ok(Json(Page::last(Vec::new())));
+            return Ok(Json(Page::<Product>::last(Vec::new())).into_response());
         }
         search.categories = Some(subtree);
     }
@@ -182,10 +200,34 @@ pub(crate) async fn list_products(
                 generation,
                 text: text.clone(),
                 rows,
+                rounds: Rounds::default(),
             },
         );
     }
-    page(&state, &search, &scope, text, hits).map(Json)
+    Ok(Json(page(&state, &search, &scope, text, hits)?).into_response())
+}
+
+/// A cached page read again: its body as the search would answer it now, or why not.
+async fn reread(state: &AppState, search: &Search, scope: &[u8], cached: &CachedPage) -> Reread {
+    let body = async {
+        let mut db = state.db.acquire().await?;
+        let Some(hits) = store::reread(&mut db, cached).await? else {
+            return Ok(None);
+        };
+        let page = page(state, search, scope, cached.text.clone(), hits)?;
+        let body = serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?;
+        Ok::<_, ApiError>(Some(Bytes::from(body)))
+    };
+    match body.await {
+        Ok(Some(body)) => Reread::Current(body),
+        Ok(None) => Reread::Stale,
+        Err(error) => {
+            // Each request waiting for this read computes its search itself, and answers with
+            // that one's error if Postgres still fails.
+            tracing::warn!(%error, "reading a cached search page again failed; computing it instead");
+            Reread::Failed
+        }
+    }
 }
 
 /// The page, with a cursor after its last row when more rows follow.

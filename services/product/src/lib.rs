@@ -23,6 +23,9 @@
 //! the order service, which must send the internal token ([`kit::internal`]), and
 //! `/openapi.json` for the gateway: neither is routed by the gateway.
 
+use std::ops::Deref;
+use std::sync::Arc;
+
 use axum::Router;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
@@ -51,9 +54,15 @@ use metrics::ProductMetrics;
 /// The embedded migrations of the product database.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
-/// What every request handler shares.
+/// What every request handler shares. axum clones the state for every request, so clones share
+/// one copy: cloning the settings and the cache's configuration (strings, a secret) cost
+/// allocations on every read.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The state itself, reached through [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     db: PgPool,
     cache: Cache,
     settings: CatalogSettings,
@@ -66,13 +75,13 @@ impl AppState {
     pub fn new(db: PgPool, cache: Cache, settings: CatalogSettings) -> Self {
         let cursors = CursorCodec::new(settings.cursor_secret.expose_secret().as_bytes());
         let metrics = ProductMetrics::new(cache.reads());
-        Self {
+        Self(Arc::new(Shared {
             db,
             cache,
             settings,
             cursors,
             metrics,
-        }
+        }))
     }
 
     /// The service's own metrics (register them with [`ProductMetrics::register`]).
@@ -88,6 +97,14 @@ impl AppState {
     /// The cache in front of it.
     pub fn cache(&self) -> &Cache {
         &self.cache
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }
 

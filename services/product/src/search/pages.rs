@@ -63,7 +63,10 @@ pub(crate) enum Reread {
     Current(Bytes),
     /// The search generation moved on: the page must be computed again.
     Stale,
-    /// Postgres failed: each request computes the search itself, and answers with its error.
+    /// A dependency is down (named): every request waiting for the read answers 503 at once,
+    /// rather than waiting for the pool's timeout again on a search of its own.
+    Unavailable(String),
+    /// Another failure: each request computes the search itself, and answers with its error.
     Failed,
 }
 

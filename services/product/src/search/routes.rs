@@ -142,8 +142,12 @@ pub(crate) async fn list_products(
             );
             move || async move { reread(&state, &search, &scope, &cached).await }
         };
-        if let Some(Reread::Current(body)) = cached.rounds.read(reread).await {
-            return Ok(([(CONTENT_TYPE, JSON)], body).into_response());
+        match cached.rounds.read(reread).await {
+            Some(Reread::Current(body)) => {
+                return Ok(([(CONTENT_TYPE, JSON)], body).into_response());
+            }
+            Some(Reread::Unavailable(dependency)) => return Err(ApiError::unavailable(dependency)),
+            Some(Reread::Stale | Reread::Failed) | None => {}
         }
     }
     // One connection for the whole search: a typo takes three queries, and under load each
@@ -221,6 +225,7 @@ async fn reread(state: &AppState, search: &Search, scope: &[u8], cached: &Cached
     match body.await {
         Ok(Some(body)) => Reread::Current(body),
         Ok(None) => Reread::Stale,
+        Err(ApiError::Unavailable { dependency }) => Reread::Unavailable(dependency),
         Err(error) => {
             // Each request waiting for this read computes its search itself, and answers with
             // that one's error if Postgres still fails.

@@ -631,3 +631,30 @@ async fn a_repeated_search_follows_every_write_since() {
     let page = app.search("q=keyboard&sort=price_asc").await;
     assert!(names(&page).is_empty(), "hidden since: {page}");
 }
+
+/// A kept page is never served without reading it again: with the database gone, its repeat
+/// answers the 503 problem that names Postgres, as a search of its own would.
+#[tokio::test]
+async fn a_kept_page_answers_503_when_postgres_is_gone() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("keyboards", None).await.id;
+    app.create_product(&product_body("Keyboard One", category, 1000, 3))
+        .await;
+    for _ in 0..2 {
+        let page = app.search("q=keyboard").await;
+        assert_eq!(names(&page), ["Keyboard One"]);
+    }
+
+    app.state.db().close().await;
+    let response = app
+        .get("/api/v1/products?q=keyboard")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let problem: Value = response.json().await.expect("problem");
+    assert_eq!(
+        problem["detail"], "postgres is unavailable; retry later.",
+        "{problem}"
+    );
+}

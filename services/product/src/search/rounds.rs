@@ -138,6 +138,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use tokio::sync::oneshot;
+    use tokio::task::JoinHandle;
 
     use super::*;
 
@@ -157,6 +158,17 @@ mod tests {
         }
     }
 
+    /// A request for the thing, whose read (if it plans one) waits for `release`.
+    fn request(
+        rounds: &Rounds<usize>,
+        reads: &Arc<AtomicUsize>,
+        release: oneshot::Receiver<()>,
+    ) -> JoinHandle<Option<usize>> {
+        let rounds = rounds.clone();
+        let read = counted(reads, release);
+        tokio::spawn(async move { rounds.read(read).await })
+    }
+
     fn release(read: oneshot::Sender<()>) {
         read.send(()).expect("the read waits for its release");
     }
@@ -173,11 +185,7 @@ mod tests {
         let rounds = Rounds::<usize>::default();
         let reads = Arc::new(AtomicUsize::new(0));
         let (release_first, first) = oneshot::channel();
-        let early = tokio::spawn({
-            let rounds = rounds.clone();
-            let read = counted(&reads, first);
-            async move { rounds.read(read).await }
-        });
+        let early = request(&rounds, &reads, first);
         settle().await;
         assert_eq!(reads.load(Ordering::SeqCst), 1, "the first read started");
 
@@ -186,12 +194,8 @@ mod tests {
         let mut late = Vec::new();
         for _ in 0..3 {
             // Only the first of the late requests plans a read; the others must not be called.
-            let read = match second.take() {
-                Some(release) => counted(&reads, release),
-                None => counted(&reads, oneshot::channel().1),
-            };
-            let rounds = rounds.clone();
-            late.push(tokio::spawn(async move { rounds.read(read).await }));
+            let release = second.take().unwrap_or_else(|| oneshot::channel().1);
+            late.push(request(&rounds, &reads, release));
         }
         settle().await;
         assert_eq!(
@@ -211,11 +215,7 @@ mod tests {
 
         // Nothing is under way any more: the next request reads at once.
         let (release_third, third) = oneshot::channel();
-        let next = tokio::spawn({
-            let rounds = rounds.clone();
-            let read = counted(&reads, third);
-            async move { rounds.read(read).await }
-        });
+        let next = request(&rounds, &reads, third);
         settle().await;
         assert_eq!(reads.load(Ordering::SeqCst), 3);
         release(release_third);
@@ -227,11 +227,7 @@ mod tests {
         let rounds = Rounds::<usize>::default();
         let reads = Arc::new(AtomicUsize::new(0));
         let (release_first, first) = oneshot::channel();
-        let gone = tokio::spawn({
-            let rounds = rounds.clone();
-            let read = counted(&reads, first);
-            async move { rounds.read(read).await }
-        });
+        let gone = request(&rounds, &reads, first);
         settle().await;
         gone.abort();
         assert!(
@@ -242,11 +238,7 @@ mod tests {
 
         // Arrives during the first read, so it waits for a second one.
         let (release_second, second) = oneshot::channel();
-        let waiting = tokio::spawn({
-            let rounds = rounds.clone();
-            let read = counted(&reads, second);
-            async move { rounds.read(read).await }
-        });
+        let waiting = request(&rounds, &reads, second);
         settle().await;
         release(release_first);
         settle().await;

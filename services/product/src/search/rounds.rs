@@ -60,12 +60,13 @@ impl<T> std::fmt::Debug for Rounds<T> {
 
 impl<T: Clone + Send + Sync + 'static> Rounds<T> {
     /// The result of a read that started after this call. `read` is called only when no such
-    /// read is planned yet; otherwise this waits for the planned one. `None` when the read ended
+    /// read is planned yet, so a request that joins a planned read pays for nothing of its own;
+    /// otherwise this waits for the planned one. `None` when the read ended
     /// without a result (its task panicked).
     pub(crate) async fn read<F, Fut>(&self, read: F) -> Option<T>
     where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = T> + Send,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
     {
         let mut round = self.join(read);
         round
@@ -79,8 +80,8 @@ impl<T: Clone + Send + Sync + 'static> Rounds<T> {
     /// or after the running one.
     fn join<F, Fut>(&self, read: F) -> Round<T>
     where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = T> + Send,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
     {
         let mut gate = self.lock();
         if let Some(next) = &gate.next {
@@ -94,6 +95,7 @@ impl<T: Clone + Send + Sync + 'static> Rounds<T> {
             gate.running = Some(round.clone());
         }
         drop(gate);
+        let read = read();
         let rounds = self.clone();
         let this = round.clone();
         tokio::spawn(
@@ -110,7 +112,7 @@ impl<T: Clone + Send + Sync + 'static> Rounds<T> {
                         gate.running = gate.next.take();
                     }
                 }
-                let value = read().await;
+                let value = read.await;
                 let mut gate = rounds.lock();
                 if gate
                     .running
@@ -142,7 +144,7 @@ mod tests {
 
     use super::*;
 
-    /// A read that counts itself, then returns its number once `release` fires.
+    /// A read that counts itself when it starts, then returns its number once `release` fires.
     fn counted(
         reads: &Arc<AtomicUsize>,
         release: oneshot::Receiver<()>,
@@ -150,8 +152,8 @@ mod tests {
     {
         let reads = Arc::clone(reads);
         move || {
-            let number = reads.fetch_add(1, Ordering::SeqCst) + 1;
             Box::pin(async move {
+                let number = reads.fetch_add(1, Ordering::SeqCst) + 1;
                 let _ = release.await;
                 number
             })

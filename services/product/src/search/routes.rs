@@ -133,14 +133,15 @@ pub(crate) async fn list_products(
         limit: limit.get(),
     });
     if let Some(cached) = key.as_ref().and_then(|key| pages.get(key)) {
-        let reread = {
+        // Only the request that plans a read copies what the read needs.
+        let reread = || {
             let (state, search, scope, cached) = (
                 state.clone(),
                 search.clone(),
                 scope.clone(),
                 Arc::clone(&cached),
             );
-            move || async move { reread(&state, &search, &scope, &cached).await }
+            async move { reread(&state, &search, &scope, &cached).await }
         };
         match cached.rounds.read(reread).await {
             Some(Reread::Current(body)) => {

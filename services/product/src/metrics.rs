@@ -3,6 +3,9 @@
 //! - `product_cache_requests_total` by `entry` (`product`, `product-slug`, `categories`) and
 //!   `result` (`hit`, `miss`, `error`) and `tier` (`process` for a hit in the replica's own
 //!   memory, `redis` otherwise): the cache's hit ratio, and Redis failing under it;
+//! - `product_search_reads_total` by `read` (`reread`: a kept page's rows read again, `compute`:
+//!   a page computed): the searches' work in Postgres. The requests that wait for the same
+//!   read share it, so against the requests of `GET /api/v1/products` it shows how much they do;
 //! - `product_order_events_total` by `routing_key` and `outcome` (`processed`, `retried`,
 //!   `dead_lettered`), and `product_order_event_lag_seconds`: how long after it happened each
 //!   event was applied (the consumer's lag, in time);
@@ -38,6 +41,20 @@ pub(crate) struct CacheLabels {
     entry: &'static str,
     result: &'static str,
     tier: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SearchLabels {
+    read: &'static str,
+}
+
+/// What a search read in Postgres.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SearchRead {
+    /// A kept page's rows, again.
+    Reread,
+    /// A page, computed.
+    Compute,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -98,6 +115,7 @@ pub(crate) enum EventOutcome {
 #[derive(Clone, Debug)]
 pub struct ProductMetrics {
     cache: CacheReads,
+    search: Family<SearchLabels, Counter>,
     events: Family<EventLabels, Counter>,
     event_lag: Histogram,
     reservations_held: Gauge,
@@ -109,6 +127,7 @@ impl ProductMetrics {
     pub(crate) fn new(cache: CacheReads) -> Self {
         Self {
             cache,
+            search: Family::default(),
             events: Family::default(),
             // 5 ms to about 45 minutes: a broker outage shows as lag in the thousands of seconds.
             event_lag: Histogram::new(exponential_buckets(0.005, 2.0, 20)),
@@ -124,6 +143,11 @@ impl ProductMetrics {
             "product_cache_requests",
             "Cache reads by entry and result (hit, miss, error: fell back to Postgres)",
             self.cache.0.clone(),
+        );
+        metrics.register(
+            "product_search_reads",
+            "Search reads in Postgres: a kept page read again, or a page computed",
+            self.search.clone(),
         );
         metrics.register(
             "product_order_events",
@@ -150,6 +174,15 @@ impl ProductMetrics {
             "Order events in the dead-letter queue, waiting for an operator",
             self.dead_letter_messages.clone(),
         );
+    }
+
+    /// Counts a search's read in Postgres.
+    pub(crate) fn search_read(&self, read: SearchRead) {
+        let read = match read {
+            SearchRead::Reread => "reread",
+            SearchRead::Compute => "compute",
+        };
+        self.search.get_or_create(&SearchLabels { read }).inc();
     }
 
     /// Counts an event by its outcome; a processed one also records its lag.

@@ -18,15 +18,15 @@
 //!
 //! A computed page is kept in the process with the search generation it was computed at, and
 //! served again (its rows read by id, with current stock) while the generation has not moved:
-//! see `pages`. Requests for the same page that arrive together share one such read: see
-//! `rounds`.
+//! see `pages`. Requests for the same page that arrive together share one read, whether it reads
+//! the kept page again or computes it: see `rounds`.
 //!
 //! - `routes`: the handler: the query's rules, the cursor, the page;
 //! - `store`: the list queries, the nearest known words of each query word, the generation,
 //!   and a cached page's rows read again;
 //! - `domain`: the validated search, its sort, and the typo correction's choice of words;
 //! - `pages`: the pages already computed;
-//! - `rounds`: reads of a page again, shared by the requests that wait for them.
+//! - `rounds`: the reads of a page, shared by the requests that wait for them.
 
 mod domain;
 mod pages;

@@ -9,7 +9,9 @@
 //! stock. So a page served from here is the page the search would compute now.
 //!
 //! The requests for one page share its reads (`rounds`): a request waits for a read that started
-//! after it arrived, and every request that arrived meanwhile is answered by the same one.
+//! after it arrived, and every request that arrived meanwhile is answered by the same one. That
+//! read computes the page when it is not kept yet or its generation moved on, so a page that
+//! many shoppers want at once is computed once, not once per shopper.
 //!
 //! The pages live in the process rather than in Redis: a hit is one Postgres query by primary
 //! key and no Redis round trip, and each replica checks the generation itself, so no write path
@@ -46,23 +48,19 @@ pub(crate) struct Ranked {
 }
 
 /// A computed page: its rows in order (one more than the page size when another page follows),
-/// the text it searched for (the query, or its correction), the generation it was computed at,
-/// and the rounds of its reads again, which the requests for it share.
+/// the text it searched for (the query, or its correction), and the generation it was computed at.
 #[derive(Debug)]
 pub(crate) struct CachedPage {
     pub(crate) generation: i64,
     pub(crate) text: Option<String>,
     pub(crate) rows: Vec<Ranked>,
-    pub(crate) rounds: Rounds<Reread>,
 }
 
-/// What reading a cached page again found.
+/// What a round's read of a page found, for every request that waited for it.
 #[derive(Debug, Clone)]
-pub(crate) enum Reread {
-    /// The page's rows as they are now: the body of the answer, as the search would give it.
-    Current(Bytes),
-    /// The search generation moved on: the page must be computed again.
-    Stale,
+pub(crate) enum Answer {
+    /// The page as the search gives it now: the body of the answer.
+    Page(Bytes),
     /// A dependency is down (named): every request waiting for the read answers 503 at once,
     /// rather than waiting for the pool's timeout again on a search of its own.
     Unavailable(String),
@@ -80,28 +78,54 @@ pub(crate) struct PageCache {
 struct Pages {
     /// The newest generation a page was stored at: pages of older ones can never be served again.
     generation: i64,
-    entries: HashMap<PageKey, Arc<CachedPage>>,
+    entries: HashMap<PageKey, Entry>,
+}
+
+/// What is kept for a request: the rounds its requests share, and its page once computed.
+#[derive(Debug, Default)]
+struct Entry {
+    rounds: Rounds<Answer>,
+    page: Option<Arc<CachedPage>>,
 }
 
 impl PageCache {
+    /// The rounds of reads of the page for `key`, which every request for it shares.
+    pub(crate) fn rounds(&self, key: &PageKey) -> Rounds<Answer> {
+        let mut pages = self.lock();
+        if let Some(entry) = pages.entries.get(key) {
+            return entry.rounds.clone();
+        }
+        if pages.entries.len() >= CAPACITY {
+            pages.entries.clear();
+        }
+        let entry = pages.entries.entry(key.clone()).or_default();
+        entry.rounds.clone()
+    }
+
     /// The page computed for `key`, if any; the caller checks its generation.
     pub(crate) fn get(&self, key: &PageKey) -> Option<Arc<CachedPage>> {
-        self.lock().entries.get(key).cloned()
+        self.lock().entries.get(key)?.page.clone()
     }
 
     /// Keeps `page` for `key`. A page of a newer generation drops every page of older ones (they
-    /// would only miss); a page computed before the newest generation seen is not kept. A full
-    /// cache starts over rather than tracking use: the searches that repeat come back at once.
+    /// would only miss), but not their rounds, which the requests waiting for them still share;
+    /// a page computed before the newest generation seen is not kept. A full cache starts over
+    /// rather than tracking use: the searches that repeat come back at once.
     pub(crate) fn put(&self, key: PageKey, page: CachedPage) {
         let mut pages = self.lock();
         if page.generation < pages.generation {
             return;
         }
-        if page.generation > pages.generation || pages.entries.len() >= CAPACITY {
-            pages.entries.clear();
+        if page.generation > pages.generation {
+            for entry in pages.entries.values_mut() {
+                entry.page = None;
+            }
             pages.generation = page.generation;
         }
-        pages.entries.insert(key, Arc::new(page));
+        if pages.entries.len() >= CAPACITY && !pages.entries.contains_key(&key) {
+            pages.entries.clear();
+        }
+        pages.entries.entry(key).or_default().page = Some(Arc::new(page));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pages> {
@@ -127,7 +151,6 @@ mod tests {
             generation,
             text: None,
             rows: Vec::new(),
-            rounds: Rounds::default(),
         }
     }
 

@@ -1,13 +1,13 @@
 //! Reads shared by the requests that wait for them.
 //!
-//! A repeated search is answered from its cached page after one query, which reads the page's
-//! rows and the search generation (`store::reread`). Shoppers repeat the same searches at the
-//! same time (a category, the newest products), and each of those requests needs a read that
-//! started after it arrived, so that it sees every write committed before, but not a read of its
-//! own. Here a request that arrives while a read is under way waits for the next read, which
+//! A search is answered by one read of Postgres: its cached page's rows read again with the
+//! search generation (`store::reread`), or the page computed. Shoppers repeat the same searches
+//! at the same time (a category, the newest products), and each of those requests needs a read
+//! that started after it arrived, so that it sees every write committed before, but not a read of
+//! its own. Here a request that arrives while a read is under way waits for the next read, which
 //! starts when that one ends, together with every other request that arrived meanwhile, and they
-//! all take its result. One round trip to Postgres then answers every request that arrived during
-//! the one before, and each answer is as fresh as a read of its own would have been.
+//! all take its result. One read then answers every request that arrived during the one before,
+//! and each answer is as fresh as a read of its own would have been.
 //!
 //! Each read runs in a task of its own, so a request that goes away (its client hung up) does
 //! not cancel the read that others wait for.

@@ -1,7 +1,5 @@
 //! The handler of the product list.
 
-use std::sync::Arc;
-
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,15 +10,16 @@ use contracts::pagination::{MAX_LIMIT, Page, PageLimit};
 use contracts::problem::{PROBLEM_JSON, Problem};
 use kit::{ApiError, ApiResult, Json, Query};
 use serde::Serialize;
+use sqlx::PgConnection;
 
 use super::domain::{self, Search, bad_query, effective_sort, foreign_cursor};
-use super::pages::{CachedPage, PageCache, PageKey, Ranked, Reread};
-use super::rounds::Rounds;
+use super::pages::{Answer, CachedPage, PageCache, PageKey, Ranked};
 use super::store::{self, Hit};
 use crate::AppState;
 use crate::catalog::Viewer;
 use crate::categories;
 use crate::cursor::{Cursor, InvalidCursor, Position};
+use crate::metrics::SearchRead;
 
 /// The media type of a page, as `Json` gives it.
 const JSON: &str = "application/json";
@@ -115,72 +114,134 @@ pub(crate) async fn list_products(
         .map(|token| state.cursors.decode(&scope, token))
         .transpose()
         .map_err(|InvalidCursor| foreign_cursor())?;
-    let mut search = Search {
-        text,
-        categories: None,
-        min_price: query.min_price,
-        max_price: query.max_price,
-        in_stock: query.in_stock,
-        featured: query.featured,
-        sort,
-        limit,
-        include_hidden: viewer.admin,
+    let request = PageRequest {
+        search: Search {
+            text,
+            categories: None,
+            min_price: query.min_price,
+            max_price: query.max_price,
+            in_stock: query.in_stock,
+            featured: query.featured,
+            sort,
+            limit,
+            include_hidden: viewer.admin,
+        },
+        category: category.map(str::to_owned),
+        cursor,
+        scope,
     };
     // The cache follows the service's (Redis) cache setting, so both are on or off together.
-    let key = state.cache.pool().is_some().then(|| PageKey {
-        scope: scope.clone(),
-        cursor: query.cursor.clone(),
+    if state.cache.pool().is_none() {
+        let mut db = state.db.acquire().await?;
+        return Ok(Json(compute(&mut db, &state, None, &request).await?).into_response());
+    }
+    let key = PageKey {
+        scope: request.scope.clone(),
+        cursor: query.cursor,
         limit: limit.get(),
-    });
-    if let Some(cached) = key.as_ref().and_then(|key| pages.get(key)) {
-        // Only the request that plans a read copies what the read needs.
-        let reread = || {
-            let (state, search, scope, cached) = (
-                state.clone(),
-                search.clone(),
-                scope.clone(),
-                Arc::clone(&cached),
-            );
-            async move { reread(&state, &search, &scope, &cached).await }
-        };
-        match cached.rounds.read(reread).await {
-            Some(Reread::Current(body)) => {
-                return Ok(([(CONTENT_TYPE, JSON)], body).into_response());
-            }
-            Some(Reread::Unavailable(dependency)) => return Err(ApiError::unavailable(dependency)),
-            Some(Reread::Stale | Reread::Failed) | None => {}
+    };
+    // Only the request that plans a read copies what the read needs.
+    let read = || {
+        let (state, pages, key, request) =
+            (state.clone(), pages.clone(), key.clone(), request.clone());
+        async move { shared(&state, &pages, key, &request).await }
+    };
+    match pages.rounds(&key).read(read).await {
+        Some(Answer::Page(body)) => Ok(([(CONTENT_TYPE, JSON)], body).into_response()),
+        Some(Answer::Unavailable(dependency)) => Err(ApiError::unavailable(dependency)),
+        Some(Answer::Failed) | None => {
+            let mut db = state.db.acquire().await?;
+            let page = compute(&mut db, &state, Some((&pages, key)), &request).await?;
+            Ok(Json(page).into_response())
         }
     }
-    // One connection for the whole search: a typo takes three queries, and under load each
-    // would otherwise wait its turn for the pool again.
-    let mut db = state.db.acquire().await?;
+}
+
+/// A validated request for a page: the search, the slug of the category whose subtree it
+/// covers, where the page starts, and what its cursors are bound to.
+#[derive(Clone)]
+struct PageRequest {
+    search: Search,
+    category: Option<String>,
+    cursor: Option<Cursor>,
+    scope: Vec<u8>,
+}
+
+/// A round's read of the page for `key`, for every request waiting for it: the kept page's rows
+/// read again while its generation is current, the page computed (and kept) otherwise.
+async fn shared(
+    state: &AppState,
+    pages: &PageCache,
+    key: PageKey,
+    request: &PageRequest,
+) -> Answer {
+    let body = async {
+        // One connection for the whole read: a typo takes four queries, and under load each
+        // would otherwise wait its turn for the pool again.
+        let mut db = state.db.acquire().await?;
+        let kept = match pages.get(&key) {
+            Some(cached) => {
+                state.metrics().search_read(SearchRead::Reread);
+                store::reread(&mut db, &cached)
+                    .await?
+                    .map(|hits| (cached.text.clone(), hits))
+            }
+            None => None,
+        };
+        let page = match kept {
+            Some((text, hits)) => page(state, &request.search, &request.scope, text, hits)?,
+            None => compute(&mut db, state, Some((pages, key)), request).await?,
+        };
+        let body = serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?;
+        Ok::<_, ApiError>(Bytes::from(body))
+    };
+    match body.await {
+        Ok(body) => Answer::Page(body),
+        Err(ApiError::Unavailable { dependency }) => Answer::Unavailable(dependency),
+        Err(error) => {
+            // Each request waiting for this read computes its search itself, and answers with
+            // that one's error if Postgres still fails.
+            tracing::warn!(%error, "a shared search read failed; each request computes it instead");
+            Answer::Failed
+        }
+    }
+}
+
+/// Computes the page of `request`, and keeps it under its key in `keep` when given.
+async fn compute(
+    db: &mut PgConnection,
+    state: &AppState,
+    keep: Option<(&PageCache, PageKey)>,
+    request: &PageRequest,
+) -> ApiResult<Page<Product>> {
     // Read before the search, so a page is never kept under a generation newer than what it
     // saw: a write committed in between only makes the page miss next time.
-    let generation = match key {
-        Some(_) => Some(store::generation(&mut db).await?),
+    let generation = match keep {
+        Some(_) => Some(store::generation(db).await?),
         None => None,
     };
-    if let Some(slug) = category {
-        let subtree = categories::subtree(&mut db, slug).await?;
+    state.metrics().search_read(SearchRead::Compute);
+    let mut search = request.search.clone();
+    if let Some(slug) = &request.category {
+        let subtree = categories::subtree(db, slug).await?;
         if subtree.is_empty() {
-            return Ok(Json(Page::<Product>::last(Vec::new())).into_response());
+            return Ok(Page::last(Vec::new()));
         }
         search.categories = Some(subtree);
     }
-    let (text, hits) = match cursor {
+    let (text, hits) = match &request.cursor {
         Some(cursor) => {
             let hits =
-                store::fetch(&mut db, &search, cursor.text.as_deref(), Some(cursor.after)).await?;
-            (cursor.text, hits)
+                store::fetch(db, &search, cursor.text.as_deref(), Some(cursor.after)).await?;
+            (cursor.text.clone(), hits)
         }
         None => {
-            let hits = store::fetch(&mut db, &search, search.text.as_deref(), None).await?;
+            let hits = store::fetch(db, &search, search.text.as_deref(), None).await?;
             match &search.text {
                 Some(query) if hits.is_empty() => {
-                    match domain::correct(store::nearest_words(&mut db, query).await?) {
+                    match domain::correct(store::nearest_words(db, query).await?) {
                         Some(corrected) => {
-                            let hits =
-                                store::fetch(&mut db, &search, Some(&corrected), None).await?;
+                            let hits = store::fetch(db, &search, Some(&corrected), None).await?;
                             (Some(corrected), hits)
                         }
                         None => (search.text.clone(), hits),
@@ -190,7 +251,7 @@ pub(crate) async fn list_products(
             }
         }
     };
-    if let (Some(key), Some(generation)) = (key, generation) {
+    if let (Some((pages, key)), Some(generation)) = (keep, generation) {
         let rows = hits
             .iter()
             .map(|hit| Ranked {
@@ -205,35 +266,10 @@ pub(crate) async fn list_products(
                 generation,
                 text: text.clone(),
                 rows,
-                rounds: Rounds::default(),
             },
         );
     }
-    Ok(Json(page(&state, &search, &scope, text, hits)?).into_response())
-}
-
-/// A cached page read again: its body as the search would answer it now, or why not.
-async fn reread(state: &AppState, search: &Search, scope: &[u8], cached: &CachedPage) -> Reread {
-    let body = async {
-        let mut db = state.db.acquire().await?;
-        let Some(hits) = store::reread(&mut db, cached).await? else {
-            return Ok(None);
-        };
-        let page = page(state, search, scope, cached.text.clone(), hits)?;
-        let body = serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?;
-        Ok::<_, ApiError>(Some(Bytes::from(body)))
-    };
-    match body.await {
-        Ok(Some(body)) => Reread::Current(body),
-        Ok(None) => Reread::Stale,
-        Err(ApiError::Unavailable { dependency }) => Reread::Unavailable(dependency),
-        Err(error) => {
-            // Each request waiting for this read computes its search itself, and answers with
-            // that one's error if Postgres still fails.
-            tracing::warn!(%error, "reading a cached search page again failed; computing it instead");
-            Reread::Failed
-        }
-    }
+    page(state, &search, &request.scope, text, hits)
 }
 
 /// The page, with a cursor after its last row when more rows follow.

@@ -658,3 +658,51 @@ async fn a_kept_page_answers_503_when_postgres_is_gone() {
         "{problem}"
     );
 }
+
+/// Requests for a page that is not kept yet share its computation when they arrive together:
+/// while the first one waits in Postgres, seven more come, and the page is computed once for all
+/// eight.
+#[tokio::test]
+async fn requests_that_arrive_together_compute_a_page_once() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("keyboards", None).await.id;
+    app.create_product(&product_body("Keyboard One", category, 1000, 3))
+        .await;
+    let metrics = kit::metrics::Metrics::new();
+    app.state.metrics().register(&metrics);
+
+    // Every search reads the generation first: holding its table keeps the first one waiting.
+    let mut hold = app.state.db().begin().await.expect("begin");
+    sqlx::query("LOCK TABLE search_generation IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *hold)
+        .await
+        .expect("lock");
+    let searches = futures::future::join_all((0..8).map(|_| app.search("q=keyboard")));
+    let release = async {
+        while sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(app.state.db())
+        .await
+        .expect("activity")
+            == 0
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // Time for the other seven to arrive while the first one waits.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        hold.commit().await.expect("release");
+    };
+    let (pages, ()) = tokio::join!(searches, release);
+
+    for page in &pages {
+        assert_eq!(names(page), ["Keyboard One"]);
+    }
+    let rendered = metrics.render();
+    let computed = rendered
+        .lines()
+        .find_map(|line| line.strip_prefix("product_search_reads_total{read=\"compute\"} "))
+        .unwrap_or_else(|| panic!("no compute count in:\n{rendered}"));
+    assert_eq!(computed, "1", "{rendered}");
+}

@@ -81,6 +81,17 @@ struct Pages {
     entries: HashMap<PageKey, Entry>,
 }
 
+impl Pages {
+    /// The entry of `key`, made when missing; a full cache starts over rather than tracking
+    /// use: the searches that repeat come back at once.
+    fn entry(&mut self, key: &PageKey) -> &mut Entry {
+        if !self.entries.contains_key(key) && self.entries.len() >= CAPACITY {
+            self.entries.clear();
+        }
+        self.entries.entry(key.clone()).or_default()
+    }
+}
+
 /// What is kept for a request: the rounds its requests share, and its page once computed.
 #[derive(Debug, Default)]
 struct Entry {
@@ -92,14 +103,11 @@ impl PageCache {
     /// The rounds of reads of the page for `key`, which every request for it shares.
     pub(crate) fn rounds(&self, key: &PageKey) -> Rounds<Answer> {
         let mut pages = self.lock();
+        // Looked up first, so that a repeat (the hot path) does not copy its key.
         if let Some(entry) = pages.entries.get(key) {
             return entry.rounds.clone();
         }
-        if pages.entries.len() >= CAPACITY {
-            pages.entries.clear();
-        }
-        let entry = pages.entries.entry(key.clone()).or_default();
-        entry.rounds.clone()
+        pages.entry(key).rounds.clone()
     }
 
     /// The page computed for `key`, if any; the caller checks its generation.
@@ -122,10 +130,7 @@ impl PageCache {
             }
             pages.generation = page.generation;
         }
-        if pages.entries.len() >= CAPACITY && !pages.entries.contains_key(&key) {
-            pages.entries.clear();
-        }
-        pages.entries.entry(key).or_default().page = Some(Arc::new(page));
+        pages.entry(&key).page = Some(Arc::new(page));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pages> {

@@ -128,58 +128,52 @@ pub(crate) async fn list_products(
         },
         category: category.map(str::to_owned),
         cursor,
-        scope,
+        key: PageKey {
+            scope,
+            cursor: query.cursor,
+            limit: limit.get(),
+        },
     };
     // The cache follows the service's (Redis) cache setting, so both are on or off together.
     if state.cache.pool().is_none() {
         let mut db = state.db.acquire().await?;
         return Ok(Json(compute(&mut db, &state, None, &request).await?).into_response());
     }
-    let key = PageKey {
-        scope: request.scope.clone(),
-        cursor: query.cursor,
-        limit: limit.get(),
-    };
     // Only the request that plans a read copies what the read needs.
     let read = || {
-        let (state, pages, key, request) =
-            (state.clone(), pages.clone(), key.clone(), request.clone());
-        async move { shared(&state, &pages, key, &request).await }
+        let (state, pages, request) = (state.clone(), pages.clone(), request.clone());
+        async move { shared(&state, &pages, &request).await }
     };
-    match pages.rounds(&key).read(read).await {
+    match pages.rounds(&request.key).read(read).await {
         Some(Answer::Page(body)) => Ok(([(CONTENT_TYPE, JSON)], body).into_response()),
         Some(Answer::Unavailable(dependency)) => Err(ApiError::unavailable(dependency)),
         Some(Answer::Failed) | None => {
             let mut db = state.db.acquire().await?;
-            let page = compute(&mut db, &state, Some((&pages, key)), &request).await?;
+            let page = compute(&mut db, &state, Some(&pages), &request).await?;
             Ok(Json(page).into_response())
         }
     }
 }
 
 /// A validated request for a page: the search, the slug of the category whose subtree it
-/// covers, where the page starts, and what its cursors are bound to.
+/// covers, where the page starts, and its key among the kept pages (whose scope its cursors are
+/// bound to).
 #[derive(Clone)]
 struct PageRequest {
     search: Search,
     category: Option<String>,
     cursor: Option<Cursor>,
-    scope: Vec<u8>,
+    key: PageKey,
 }
 
-/// A round's read of the page for `key`, for every request waiting for it: the kept page's rows
-/// read again while its generation is current, the page computed (and kept) otherwise.
-async fn shared(
-    state: &AppState,
-    pages: &PageCache,
-    key: PageKey,
-    request: &PageRequest,
-) -> Answer {
+/// A round's read of the page of `request`, for every request waiting for it: the kept page's
+/// rows read again while its generation is current, the page computed (and kept) otherwise.
+async fn shared(state: &AppState, pages: &PageCache, request: &PageRequest) -> Answer {
     let body = async {
         // One connection for the whole read: a typo takes four queries, and under load each
         // would otherwise wait its turn for the pool again.
         let mut db = state.db.acquire().await?;
-        let kept = match pages.get(&key) {
+        let kept = match pages.get(&request.key) {
             Some(cached) => {
                 state.metrics().search_read(SearchRead::Reread);
                 store::reread(&mut db, &cached)
@@ -189,8 +183,8 @@ async fn shared(
             None => None,
         };
         let page = match kept {
-            Some((text, hits)) => page(state, &request.search, &request.scope, text, hits)?,
-            None => compute(&mut db, state, Some((pages, key)), request).await?,
+            Some((text, hits)) => page(state, &request.search, &request.key.scope, text, hits)?,
+            None => compute(&mut db, state, Some(pages), request).await?,
         };
         let body = serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?;
         Ok::<_, ApiError>(Bytes::from(body))
@@ -207,11 +201,11 @@ async fn shared(
     }
 }
 
-/// Computes the page of `request`, and keeps it under its key in `keep` when given.
+/// Computes the page of `request`, and keeps it in `keep` when given.
 async fn compute(
     db: &mut PgConnection,
     state: &AppState,
-    keep: Option<(&PageCache, PageKey)>,
+    keep: Option<&PageCache>,
     request: &PageRequest,
 ) -> ApiResult<Page<Product>> {
     // Read before the search, so a page is never kept under a generation newer than what it
@@ -251,7 +245,7 @@ async fn compute(
             }
         }
     };
-    if let (Some((pages, key)), Some(generation)) = (keep, generation) {
+    if let (Some(pages), Some(generation)) = (keep, generation) {
         let rows = hits
             .iter()
             .map(|hit| Ranked {
@@ -261,7 +255,7 @@ async fn compute(
             })
             .collect();
         pages.put(
-            key,
+            request.key.clone(),
             CachedPage {
                 generation,
                 text: text.clone(),
@@ -269,7 +263,7 @@ async fn compute(
             },
         );
     }
-    page(state, &search, &request.scope, text, hits)
+    page(state, &search, &request.key.scope, text, hits)
 }
 
 /// The page, with a cursor after its last row when more rows follow.
